@@ -1,0 +1,117 @@
+"""The whole spine for one date: gather → rank → render, and the files `digest build` writes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from digest.config import Config
+from digest.errors import DigestError, NoArticlesError, Problem
+from digest.models import Edition, Email, Ranked
+from digest.rank import rank
+from digest.render import GMAIL_CLIP_BYTES, render
+from digest.sources import gather
+
+
+@dataclass
+class Build:
+    edition: Edition
+    email: Email
+    problems: list[Problem] = field(default_factory=list)
+
+
+class StrictError(DigestError):
+    """--strict was given and some input had a problem."""
+
+
+def build(config: Config, day: date, strict: bool = False) -> Build:
+    """The edition of `day` and its email. Bad inputs are in `problems`, not exceptions."""
+    gathered = gather(config, day)
+    if strict and gathered.problems:
+        count = len(gathered.problems)
+        raise StrictError(
+            "\n".join(str(p) for p in gathered.problems)
+            + f"\n{count} input problem{'s' if count > 1 else ''}; --strict stops here. "
+            "Fix them or run without --strict to skip the bad inputs"
+        )
+    if not gathered.articles:
+        raise NoArticlesError(no_articles_message(day, gathered.dates))
+    edition = rank(gathered.articles, day, config.tz, config.ranking)
+    email = render(edition, config)
+    problems = list(gathered.problems)
+    if email.html_bytes > GMAIL_CLIP_BYTES:
+        problems.append(Problem(
+            "digest.html",
+            f"{email.html_bytes / 1024:.0f} KB, over Gmail's 102 KB limit: Gmail will clip "
+            "the message; lower ranking.blurbs or shorten the lead",
+        ))
+    return Build(edition, email, problems)
+
+
+def no_articles_message(day: date, dates: set[date]) -> str:
+    if not dates:
+        return f"no articles for {day}, and none at all in the sources; add some and build again"
+    latest = max(dates)
+    return (
+        f"no articles for {day}; the most recent date with articles is {latest} "
+        f"(digest build --date {latest})"
+    )
+
+
+def write(result: Build, out_root: Path, config: Config) -> Path:
+    """Write digest.html, digest.txt, digest.eml and edition.json under out_root/<date>/."""
+    from digest.message import to_message
+
+    folder = out_root / result.edition.date.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "digest.html").write_text(result.email.html, encoding="utf-8")
+    (folder / "digest.txt").write_text(result.email.text, encoding="utf-8")
+    (folder / "digest.eml").write_bytes(to_message(result.email).as_bytes())
+    edition_json = json.dumps(edition_record(result, config), ensure_ascii=False, indent=2)
+    (folder / "edition.json").write_text(edition_json + "\n", encoding="utf-8")
+    return folder
+
+
+def _article_record(ranked: Ranked, excerpt_chars: int) -> dict:
+    article = ranked.article
+    return {
+        "position": ranked.position,
+        "role": ranked.role,
+        "reason": ranked.reason,
+        "title": article.title,
+        "url": article.url,
+        "date": article.date.isoformat(),
+        "category": article.category,
+        "source": article.source,
+        "excerpt": article.excerpt(excerpt_chars),
+        "words": article.words,
+        "score": ranked.score,
+        "components": ranked.components,
+    }
+
+
+def edition_record(result: Build, config: Config) -> dict:
+    """edition.json: what was chosen, and every article's score with its components."""
+    edition = result.edition
+
+    def record(ranked: Ranked) -> dict:
+        return _article_record(ranked, config.ranking.excerpt_chars)
+
+    return {
+        "date": edition.date.isoformat(),
+        "subject": result.email.subject,
+        "preheader": result.email.preheader,
+        "html_bytes": result.email.html_bytes,
+        "counts": {
+            "considered": len(edition.considered),
+            "blurbs": len(edition.blurbs),
+            "left_out": len(edition.considered) - len(edition.blurbs) - 1,
+            "problems": len(result.problems),
+        },
+        "lead": record(edition.lead),
+        "blurbs": [record(r) for r in edition.blurbs],
+        "articles_considered": [record(r) for r in edition.considered],
+        "problems": [str(p) for p in result.problems],
+    }

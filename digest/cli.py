@@ -1,0 +1,108 @@
+"""The `digest` command: thin Typer commands over the library. No business logic here."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from digest.errors import DigestError, Problem
+
+app = typer.Typer(
+    help="Build a daily news digest email from Markdown articles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="Path to digest.toml (default: ./digest.toml).",
+                 dir_okay=False),
+]
+
+
+def _parse_date(value: Optional[str]) -> Optional[date]:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+DateOption = Annotated[
+    Optional[date],
+    typer.Option("--date", "-d", help="Edition date, YYYY-MM-DD (default: today in the "
+                 "newsletter's time zone).", parser=_parse_date, metavar="YYYY-MM-DD"),
+]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from digest import __version__
+
+        typer.echo(f"digest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version,
+                       is_eager=True, help="Show the version and exit.")] = False,
+) -> None:
+    """digest: the day's articles, ranked into one email."""
+
+
+def warn(problem: Problem | str) -> None:
+    typer.echo(f"warning: {problem}", err=True)
+
+
+def fail(error: DigestError) -> None:
+    for line in str(error).splitlines():
+        typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(error.exit_code)
+
+
+@app.command("build")
+def build_command(
+    day: DateOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder "
+                   "(default: out/ beside digest.toml).", file_okay=False)] = None,
+    config_path: ConfigOption = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on any bad article "
+                      "instead of skipping it.")] = False,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the HTML in a "
+                            "browser.")] = False,
+) -> None:
+    """Build the day's digest: digest.html, digest.txt, digest.eml and edition.json."""
+    from digest.build import build, write
+    from digest.config import load_config
+    from digest.dates import today
+    from digest.summary import build_summary
+
+    try:
+        config = load_config(config_path)
+        day = day or today(config.tz)
+        result = build(config, day, strict=strict)
+        for problem in result.problems:
+            warn(problem)
+        folder = write(result, out or config.root / "out", config)
+    except DigestError as error:
+        fail(error)
+    typer.echo(build_summary(result, folder))
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open((folder / "digest.html").resolve().as_uri())
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,249 @@
+"""`digest.toml`: one validated, frozen configuration object.
+
+Every key is declared once, as a dataclass field with its type and default. Loading walks the
+TOML tables against those declarations, so an unknown key or a wrong type is reported with the
+dotted key, the line it is on and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import ConfigError
+
+CONFIG_NAME = "digest.toml"
+LOCALES = ("fr", "en")
+
+
+def _choices(*values: str) -> dict:
+    return {"choices": values}
+
+
+@dataclass(frozen=True)
+class NewsletterConfig:
+    name: str = "La Lettre"
+    url: str = "https://example.org"
+    locale: str = field(default="fr", metadata=_choices(*LOCALES))
+    timezone: str = "Europe/Paris"
+    sender: str = "La rédaction <redaction@example.org>"
+    reply_to: str = ""
+    # A Jinja expression rendered with the edition: `lead`, `date`, `newsletter`.
+    subject: str = "{{ lead.title }}"
+    # Where the web copy of each edition lives; "Voir dans le navigateur" points at <archive_url>/<date>.html.
+    archive_url: str = ""
+    # Replaced per reader at send time; kept as is in saved files.
+    unsubscribe_url: str = "%unsubscribe_url%"
+    templates: str = "templates"
+
+    @property
+    def archive_base(self) -> str:
+        return (self.archive_url or self.url.rstrip("/") + "/archives").rstrip("/")
+
+
+@dataclass(frozen=True)
+class SourcesConfig:
+    articles: str = "articles"
+
+
+@dataclass(frozen=True)
+class RankingWeights:
+    # priority's weight exceeds the sum of the others, so a higher priority always ranks first.
+    priority: float = 10.0
+    recency: float = 3.0
+    length: float = 2.0
+    image: float = 1.0
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    blurbs: int = 6
+    excerpt_chars: int = 200
+    weights: RankingWeights = field(default_factory=RankingWeights)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    backend: str = field(default="file", metadata=_choices("file", "sendgrid", "smtp"))
+
+
+@dataclass(frozen=True)
+class Config:
+    newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    # Not keys: where the file was found, so relative paths resolve against its folder.
+    path: Path = field(default=Path(CONFIG_NAME), metadata={"internal": True})
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        return (self.root / relative).resolve()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.newsletter.timezone)
+
+
+def find_config(explicit: Path | None = None, start: Path | None = None) -> Path:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: no such configuration file; check the --config path")
+        return explicit
+    candidate = (start or Path.cwd()) / CONFIG_NAME
+    if not candidate.is_file():
+        raise ConfigError(
+            f"{CONFIG_NAME} not found in {candidate.parent}; run digest from a newsletter folder "
+            "or pass --config PATH"
+        )
+    return candidate
+
+
+def load_config(explicit: Path | None = None, start: Path | None = None) -> Config:
+    path = find_config(explicit, start)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.name}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: invalid TOML: {exc}") from None
+    problems: list[str] = []
+    values = _build(Config, data, (), problems, _LineFinder(text))
+    if problems:
+        raise ConfigError("\n".join(f"{path.name}:{p}" for p in problems))
+    return dataclasses.replace(values, path=path.resolve())
+
+
+class _LineFinder:
+    """Best-effort line number of a dotted key, so errors point into the file."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def _header(self, table: tuple[str, ...]) -> int | None:
+        pattern = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\]")
+        return next((i + 1 for i, line in enumerate(self.lines) if pattern.match(line)), None)
+
+    def __call__(self, keys: tuple[str, ...]) -> int | None:
+        if own_table := self._header(keys):
+            return own_table
+        table, key = keys[:-1], keys[-1]
+        start = (self._header(table) or 0) if table else 0
+        pattern = re.compile(r"^\s*(?:[\w.\"-]+\.)?\"?" + re.escape(key) + r"\"?\s*=")
+        for number, line in enumerate(self.lines[start:], start + 1):
+            if pattern.match(line):
+                return number
+        return start or None
+
+
+def _where(keys: tuple[str, ...], lines: _LineFinder) -> str:
+    line = lines(keys)
+    dotted = ".".join(keys)
+    return f"{line}: {dotted}" if line else f" {dotted}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _build(cls: type, data: dict, keys: tuple[str, ...], problems: list[str], lines: _LineFinder):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else f"; known keys: {', '.join(fields)}"
+            problems.append(f"{_where((*keys, key), lines)}: unknown key{hint}")
+    kwargs = {}
+    for name, spec in fields.items():
+        if name not in data:
+            continue
+        kind, value, here = hints[name], data[name], (*keys, name)
+        if dataclasses.is_dataclass(kind):
+            if isinstance(value, dict):
+                kwargs[name] = _build(kind, value, here, problems, lines)
+            else:
+                problems.append(f"{_where(here, lines)}: expected a table, got {_describe(value)}")
+            continue
+        checked = _check_scalar(kind, value)
+        if checked is None:
+            problems.append(
+                f"{_where(here, lines)}: expected {_TYPE_NAMES[kind]}, got {_describe(value)}"
+            )
+            continue
+        choices = spec.metadata.get("choices")
+        if choices and checked not in choices:
+            problems.append(
+                f"{_where(here, lines)}: expected one of {', '.join(choices)}, got {_describe(value)}"
+            )
+            continue
+        message = _VALIDATORS.get(here, lambda v: None)(checked)
+        if message:
+            problems.append(f"{_where(here, lines)}: {message}")
+            continue
+        kwargs[name] = checked
+    try:
+        return cls(**kwargs)
+    except TypeError:  # a nested table was invalid and left out; the problem is already listed
+        return cls()
+
+
+def _check_scalar(kind: type, value: Any) -> Any:
+    """The value converted to `kind`, or None when it has the wrong type."""
+    if kind is bool:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return None
+    if kind is float and isinstance(value, int | float):
+        return float(value)
+    return value if isinstance(value, kind) else None
+
+
+def _check_timezone(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f'unknown time zone "{name}"; use an IANA name such as "Europe/Paris"'
+    return None
+
+
+def _check_positive(value: int) -> str | None:
+    return None if value >= 0 else f"expected a number of 0 or more, got {value}"
+
+
+def _check_url(value: str) -> str | None:
+    if re.match(r"^https?://[^\s/]+", value):
+        return None
+    return f'expected an http(s) address such as "https://example.org", got "{value}"'
+
+
+_VALIDATORS = {
+    ("newsletter", "timezone"): _check_timezone,
+    ("newsletter", "url"): _check_url,
+    ("ranking", "blurbs"): _check_positive,
+    ("ranking", "excerpt_chars"): lambda v: None if v >= 20 else f"expected at least 20, got {v}",
+}

@@ -1,0 +1,33 @@
+"""The edition's day in the newsletter's time zone, and dates as readers expect them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[day 00:00, next day 00:00) in `tz`: 23 or 25 hours long on DST changes."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start, end
+
+
+def in_day(moment: datetime, day: date, tz: ZoneInfo) -> bool:
+    start, end = day_window(day, tz)
+    return start <= moment < end
+
+
+def local_date(moment: datetime, tz: ZoneInfo) -> date:
+    return moment.astimezone(tz).date()
+
+
+def long_date(day: date, locale: str) -> str:
+    """"mardi 22 avril 2025" in French, "Tuesday, April 22, 2025" in English."""
+    from babel.dates import format_date
+
+    return format_date(day, format="full", locale=locale)
+
+
+def today(tz: ZoneInfo) -> date:
+    return datetime.now(tz).date()

@@ -1,0 +1,44 @@
+"""Errors a user can fix, and the exit codes the CLI turns them into."""
+
+from __future__ import annotations
+
+# Exit codes, documented in the README. sysexits values where one exists.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NO_ARTICLES = 3
+EXIT_CONFIG = 78  # EX_CONFIG
+
+
+class DigestError(Exception):
+    """A problem the user can fix: the message names the file, line or key and what to do."""
+
+    exit_code = EXIT_ERROR
+
+
+class ConfigError(DigestError):
+    exit_code = EXIT_CONFIG
+
+
+class NoArticlesError(DigestError):
+    exit_code = EXIT_NO_ARTICLES
+
+
+class TemplateError(DigestError):
+    """A template (Jinja or MJML) could not be rendered; the message names file and line."""
+
+
+class Problem:
+    """A non-fatal problem with one input (an article, a feed...): reported, then skipped."""
+
+    __slots__ = ("where", "message")
+
+    def __init__(self, where: str, message: str) -> None:
+        self.where = where
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"Problem({self.where!r}, {self.message!r})"

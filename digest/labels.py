@@ -1,0 +1,30 @@
+"""Every word the email itself shows, per locale."""
+
+from __future__ import annotations
+
+LABELS: dict[str, dict[str, str]] = {
+    "fr": {
+        "read_more": "Lire la suite →",
+        "reading_time": "Temps de lecture : {minutes} min de lecture",
+        "also_read": "À lire aussi",
+        "view_in_browser": "Voir dans le navigateur",
+        "unsubscribe": "Se désabonner",
+        "edition_of": "Édition du {date}",
+        "by": "Par {author}",
+        "footer_reason": "Vous recevez cette lettre car vous y êtes abonné.",
+    },
+    "en": {
+        "read_more": "Read more →",
+        "reading_time": "Reading time: {minutes} min read",
+        "also_read": "Also in this edition",
+        "view_in_browser": "View in your browser",
+        "unsubscribe": "Unsubscribe",
+        "edition_of": "Edition of {date}",
+        "by": "By {author}",
+        "footer_reason": "You receive this newsletter because you subscribed to it.",
+    },
+}
+
+
+def labels_for(locale: str) -> dict[str, str]:
+    return LABELS.get(locale, LABELS["fr"])

@@ -1,0 +1,73 @@
+"""The plain data that flows between the pipeline's stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Article:
+    """One story, whatever its source. `body_html` is already sanitized."""
+
+    title: str
+    date: datetime  # timezone-aware
+    url: str
+    body_html: str
+    text: str  # plain text of the body, for excerpts and reading time
+    source: str  # where it came from: a file path or a feed name
+    category: str = ""
+    author: str = ""
+    image: str = ""
+    image_alt: str = ""
+    summary: str = ""
+    lead: bool = False  # the editor pinned it as the lead
+    priority: int = 0
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+    def excerpt(self, limit: int) -> str:
+        """The blurb text: the editor's summary, else the first words of the article."""
+        from digest.text import excerpt
+
+        return self.summary or excerpt(self.text, limit)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """An article with its score and the parts the score is made of."""
+
+    article: Article
+    score: float
+    components: dict[str, float]
+    position: int  # 1-based: the lead first, then by score
+    role: str  # "lead", "blurb" or "left out"
+    reason: str  # why it got that role, in words
+
+
+@dataclass(frozen=True)
+class Edition:
+    """The day's choice: one lead, some blurbs, and everything that was considered."""
+
+    date: date
+    lead: Ranked
+    blurbs: tuple[Ranked, ...]
+    considered: tuple[Ranked, ...]
+
+
+@dataclass(frozen=True)
+class Email:
+    """A rendered edition: both parts and the headers a message needs."""
+
+    subject: str
+    html: str
+    text: str
+    preheader: str
+    sender: str
+    reply_to: str = ""
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))

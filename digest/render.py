@@ -1,0 +1,182 @@
+"""Edition → Email: Jinja2 → MJML → HTML (MRML) → inlined CSS, plus the plain-text part.
+
+Templates are looked up in the newsletter's `templates/` folder first, then in the built-in
+theme, file by file, so an editor overrides one partial without copying the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from digest.config import Config
+from digest.dates import local_date, long_date
+from digest.errors import TemplateError
+from digest.labels import labels_for
+from digest.models import Edition, Email, Ranked
+from digest.text import html_typography, reading_minutes, squash, typography
+
+BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+HTML_TEMPLATE = "digest.mjml.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+GMAIL_CLIP_BYTES = 102 * 1024
+# Invisible characters after the preheader keep inboxes from filling the preview with body text.
+PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 40)
+
+
+@lru_cache(maxsize=8)
+def environment(templates_dir: Path) -> jinja2.Environment:
+    loader = jinja2.ChoiceLoader(
+        [jinja2.FileSystemLoader(templates_dir), jinja2.FileSystemLoader(BUILTIN_TEMPLATES)]
+    )
+    return jinja2.Environment(
+        loader=loader,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2", "html.j2")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=True,
+    )
+
+
+def article_view(ranked: Ranked, config: Config) -> dict:
+    """What templates see of one article: display-ready, escaped by autoescape where text."""
+    article = ranked.article
+    locale = config.newsletter.locale
+    minutes = reading_minutes(article.text)
+    labels = labels_for(locale)
+    return {
+        "title": typography(article.title, locale),
+        "url": article.url,
+        "category": article.category,
+        "author": article.author,
+        "image": article.image,
+        "image_alt": article.image_alt or article.title,
+        "date": article.date,
+        "date_long": long_date(local_date(article.date, config.tz), locale),
+        "reading_minutes": minutes,
+        "reading_time": labels["reading_time"].format(minutes=minutes),
+        "excerpt": typography(article.excerpt(config.ranking.excerpt_chars), locale),
+        "body_html": Markup(html_typography(article.body_html, locale)),  # sanitized by the reader
+        "paragraphs": typography(article.text, locale).split("\n"),
+        "source": article.source,
+        "score": ranked.score,
+    }
+
+
+def context(edition: Edition, config: Config) -> dict:
+    newsletter = config.newsletter
+    lead = article_view(edition.lead, config)
+    date_long = long_date(edition.date, newsletter.locale)
+    return {
+        "newsletter": newsletter,
+        "lang": newsletter.locale,
+        "labels": labels_for(newsletter.locale),
+        "date": edition.date,
+        "date_long": date_long,
+        "lead": lead,
+        "blurbs": [article_view(r, config) for r in edition.blurbs],
+        "preheader": lead["excerpt"],
+        "preheader_padding": PREHEADER_PADDING,
+        "archive_url": f"{newsletter.archive_base}/{edition.date.isoformat()}.html",
+        "unsubscribe_url": newsletter.unsubscribe_url,
+    }
+
+
+def render(edition: Edition, config: Config) -> Email:
+    env = environment(config.resolve(config.newsletter.templates))
+    values = context(edition, config)
+    values["subject"] = render_subject(config.newsletter.subject, values, config)
+    mjml_source = render_template(env, HTML_TEMPLATE, values, config)
+    html = inline_css(mjml_to_html(mjml_source, config))
+    text = render_template(env, TEXT_TEMPLATE, values, config)
+    return Email(
+        subject=values["subject"],
+        html=html,
+        text=text,
+        preheader=values["preheader"],
+        sender=config.newsletter.sender,
+        reply_to=config.newsletter.reply_to,
+    )
+
+
+def render_subject(source: str, values: dict, config: Config) -> str:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    try:
+        subject = env.from_string(source).render(values)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{config.path.name}: newsletter.subject: {exc}") from None
+    return squash(subject)
+
+
+def render_template(env: jinja2.Environment, name: str, values: dict, config: Config) -> str:
+    try:
+        return env.get_template(name).render(values)
+    except jinja2.TemplateSyntaxError as exc:
+        where = _shown(exc.filename or exc.name or name, config)
+        raise TemplateError(f"{where}:{exc.lineno}: {exc.message}") from None
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(
+            f"{name}: template {exc.name!r} not found in {config.newsletter.templates}/ "
+            "nor in the built-in theme"
+        ) from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"{_template_frame(exc, name, config)}: {exc.message}") from None
+
+
+def _template_frame(exc: Exception, name: str, config: Config) -> str:
+    """file:line of the innermost template frame of a render-time error."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    if not frames:
+        return name
+    return f"{_shown(frames[-1].filename, config)}:{frames[-1].lineno}"
+
+
+def _shown(filename: str, config: Config) -> str:
+    path = Path(filename)
+    for base in (config.root, BUILTIN_TEMPLATES.parent.parent):
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return filename
+
+
+def mjml_to_html(source: str, config: Config) -> str:
+    from mjml import mjml2html
+
+    try:
+        # fonts={}: no web font is fetched by the reader's mail client.
+        return mjml2html(source, disable_comments=True, fonts={})
+    except ValueError as exc:
+        raise TemplateError(
+            f"{config.newsletter.templates}/{HTML_TEMPLATE}: MJML error: {exc}"
+        ) from None
+
+
+def inline_css(html: str) -> str:
+    """Move CSS rules into style attributes; media queries stay in a <style> block.
+
+    MRML emits `<mj-style inline="inline">` as a plain <style>, so this step is what applies it.
+    """
+    from premailer import Premailer
+
+    inliner = Premailer(
+        html,
+        allow_network=False,  # never fetch a remote stylesheet
+        keep_style_tags=False,  # leftover rules (media queries) are kept in a new <style>
+        remove_classes=False,  # MJML's responsive classes are still needed by the media queries
+        strip_important=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,  # cssutils warns on every mso-/-webkit- property
+    )
+    inlined = inliner.transform()
+    if not inlined.lstrip().lower().startswith("<!doctype"):
+        inlined = "<!doctype html>\n" + inlined
+    return inlined

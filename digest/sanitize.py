@@ -1,0 +1,45 @@
+"""Untrusted HTML and URLs made safe before they reach an email or a page."""
+
+from __future__ import annotations
+
+import re
+
+import nh3
+
+SAFE_SCHEMES = {"http", "https", "mailto"}
+
+# Ammonia's defaults minus what an email cannot use or should not carry.
+_TAGS = set(nh3.ALLOWED_TAGS) - {"map", "area", "bdi", "bdo", "rp", "rt", "rtc", "ruby", "wbr"}
+_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "abbr": {"title"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+}
+
+
+def clean_html(html: str) -> str:
+    """An allow-list sanitized copy of `html`: no script, no event handler, no unsafe URL."""
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes=SAFE_SCHEMES,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+
+
+def safe_url(url: str) -> str | None:
+    """`url` when it is an absolute http(s) or mailto address, otherwise None."""
+    url = url.strip()
+    match = _SCHEME.match(url)
+    if not match or match.group(1).lower() not in SAFE_SCHEMES or any(c.isspace() for c in url):
+        return None
+    return url

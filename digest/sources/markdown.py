@@ -1,0 +1,214 @@
+"""Markdown files with YAML front matter, one article per file."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from digest.config import Config
+from digest.dates import in_day, local_date
+from digest.errors import Problem
+from digest.models import Article
+from digest.sanitize import clean_html, safe_url
+from digest.sources import Gathered
+from digest.text import html_to_text, slugify, squash
+
+FIELDS = (
+    "title", "date", "category", "author", "url", "image", "image_alt", "summary", "lead",
+    "priority",
+)
+_FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
+class ArticleFileError(Exception):
+    """The file cannot be used; carries the line the problem is on, when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def read_folder(config: Config, day: date, gathered: Gathered) -> None:
+    folder = config.resolve(config.sources.articles)
+    if not folder.is_dir():
+        gathered.problems.append(
+            Problem(_display(folder, config), "articles folder not found; create it or set "
+                    "sources.articles in digest.toml")
+        )
+        return
+    for path in sorted(folder.rglob("*.md")):
+        shown = _display(path, config)
+        try:
+            front, body = split_front_matter(path.read_bytes())
+            fields, warnings = parse_fields(front, config.tz)
+        except ArticleFileError as exc:
+            gathered.problems.append(Problem(_at(shown, exc.line), f"{exc}; skipped"))
+            continue
+        for key, message in warnings:
+            gathered.problems.append(Problem(_at(shown, _line_of(front, key)), message))
+        gathered.dates.add(local_date(fields["date"], config.tz))
+        if in_day(fields["date"], day, config.tz):
+            gathered.articles.append(make_article(fields, body, path, shown, config))
+
+
+def _at(shown: str, line: int | None) -> str:
+    return f"{shown}:{line}" if line else shown
+
+
+def _display(path: Path, config: Config) -> str:
+    try:
+        return str(path.relative_to(config.root))
+    except ValueError:
+        return str(path)
+
+
+def split_front_matter(raw: bytes) -> tuple[str, str]:
+    """(front matter, Markdown body) of an article file's bytes."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ArticleFileError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8", line
+        ) from None
+    text = text.replace("\r\n", "\n")
+    if not text.startswith("---"):
+        raise ArticleFileError(
+            "no front matter; start the file with a '---' line, then 'title:' and 'date:', "
+            "then '---'", 1
+        )
+    closing = _FENCE.search(text, pos=text.index("\n") + 1 if "\n" in text else len(text))
+    if not closing:
+        raise ArticleFileError("front matter is not closed; add a '---' line after it", 1)
+    front = text[text.index("\n") + 1 : closing.start()]
+    return front, text[closing.end() :].lstrip("\n")
+
+
+def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Validated front-matter fields, plus (key, warning) for values that were ignored."""
+    try:
+        data = yaml.safe_load(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ArticleFileError(
+            f"invalid front matter ({reason}); fix the YAML", mark.line + 2 if mark else None
+        ) from None
+    if not isinstance(data, dict):
+        raise ArticleFileError("front matter must be 'key: value' lines", 2)
+    warnings: list[tuple[str, str]] = []
+    for key in data:
+        if key not in FIELDS:
+            close = difflib.get_close_matches(str(key), FIELDS, n=1)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            warnings.append((str(key), f'unknown field "{key}"{hint}; ignored'))
+
+    title = data.get("title")
+    if title is None or not str(title).strip():
+        raise ArticleFileError("missing title; add a 'title:' line", _line_of(front, "title"))
+    if "date" not in data or data["date"] in (None, ""):
+        raise ArticleFileError(
+            "missing date; add a 'date: YYYY-MM-DD HH:MM' line", _line_of(front, "date")
+        )
+    fields: dict[str, Any] = {
+        "title": squash(str(title)),
+        "date": parse_date(data["date"], tz, _line_of(front, "date")),
+    }
+    for key in ("category", "author", "image_alt", "summary"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            fields[key] = squash(str(value))
+        else:
+            warnings.append((key, f"{key}: expected text, got {_kind(value)}; ignored"))
+    for key in ("url", "image"):
+        value = data.get(key)
+        if value is None:
+            continue
+        url = safe_url(value) if isinstance(value, str) else None
+        if url is None or (key == "image" and url.startswith("mailto:")):
+            warnings.append((key, f"{key}: {value!r} is not an http(s) address; ignored"))
+        else:
+            fields[key] = url
+    if "lead" in data:
+        if isinstance(data["lead"], bool):
+            fields["lead"] = data["lead"]
+        else:
+            warnings.append(("lead", f"lead: expected true or false, got {data['lead']!r}; ignored"))
+    if "priority" in data:
+        value = data["priority"]
+        if isinstance(value, int) and not isinstance(value, bool):
+            fields["priority"] = value
+        else:
+            warnings.append(
+                ("priority", f"priority: expected an integer, got {value!r}; using 0")
+            )
+    return fields, warnings
+
+
+def parse_date(value: Any, tz: ZoneInfo, line: int | None) -> datetime:
+    """A timezone-aware datetime; a date or time without an offset is local to `tz`."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(0))
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ArticleFileError(
+                f'date: cannot read "{value}"; write it as 2025-04-22 or 2025-04-22 08:30 '
+                "(optionally with an offset such as +02:00)", line
+            ) from None
+    else:
+        raise ArticleFileError(f"date: expected a date, got {_kind(value)}", line)
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, config: Config):
+    html = clean_html(_markdown().render(body))
+    url = fields.get("url") or f"{config.newsletter.url.rstrip('/')}/{slugify(path.stem)}"
+    return Article(
+        title=fields["title"],
+        date=fields["date"],
+        url=url,
+        body_html=html,
+        text=html_to_text(html),
+        source=shown,
+        category=fields.get("category", ""),
+        author=fields.get("author", ""),
+        image=fields.get("image", ""),
+        image_alt=fields.get("image_alt", ""),
+        summary=fields.get("summary", ""),
+        lead=fields.get("lead", False),
+        priority=fields.get("priority", 0),
+    )
+
+
+_MARKDOWN = None
+
+
+def _markdown():
+    global _MARKDOWN
+    if _MARKDOWN is None:
+        from markdown_it import MarkdownIt
+
+        _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    return _MARKDOWN
+
+
+def _line_of(front: str, key: str) -> int | None:
+    """The file line of `key:` in the front matter (which starts on line 2)."""
+    match = re.search(rf"^{re.escape(key)}\s*:", front, re.MULTILINE)
+    return front[: match.start()].count("\n") + 2 if match else None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list"}.get(type(value), repr(value))
