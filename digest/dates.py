@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 
 def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """[day 00:00, next day 00:00) in `tz`: 23 or 25 hours long on DST changes."""
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    """[day 00:00, next day 00:00) in `tz`: 23 or 25 hours long on DST changes.
+
+    Returned in UTC: Python subtracts two datetimes of the same tzinfo as wall-clock times,
+    which would make every day 24 hours long.
+    """
+    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
     return start, end
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from digest.text import typography
+
 LABELS: dict[str, dict[str, str]] = {
     "fr": {
         "read_more": "Lire la suite →",
@@ -27,4 +29,5 @@ LABELS: dict[str, dict[str, str]] = {
 
 
 def labels_for(locale: str) -> dict[str, str]:
-    return LABELS.get(locale, LABELS["fr"])
+    """The locale's labels, with its typography (French spaces before « : » and the like)."""
+    return {key: typography(value, locale) for key, value in LABELS[locale].items()}

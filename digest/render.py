@@ -112,7 +112,7 @@ def render_subject(source: str, values: dict, config: Config) -> str:
         subject = env.from_string(source).render(values)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{config.path.name}: newsletter.subject: {exc}") from None
-    return squash(subject)
+    return typography(squash(subject), config.newsletter.locale)
 
 
 def render_template(env: jinja2.Environment, name: str, values: dict, config: Config) -> str:

@@ -1,0 +1,100 @@
+"""Shared fixtures: real newsletter folders on disk and the real `digest` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+MINIMAL_TOML = """\
+[newsletter]
+name = "La Gazette de Test"
+url = "https://gazette.example"
+locale = "fr"
+timezone = "Europe/Paris"
+sender = "La rédaction <redaction@gazette.example>"
+
+[sources]
+articles = "articles"
+
+[ranking]
+blurbs = 6
+
+[delivery]
+backend = "file"
+"""
+
+
+class Newsletter:
+    """A newsletter folder in a temporary directory, with helpers to fill it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.articles = root / "articles"
+        self.articles.mkdir(parents=True, exist_ok=True)
+        self.config = root / "digest.toml"
+        self.config.write_text(MINIMAL_TOML, encoding="utf-8")
+
+    def article(self, name: str, body: str = "Un texte assez court pour un test.", **front) -> Path:
+        front.setdefault("title", name.replace("-", " ").capitalize())
+        front.setdefault("date", "2025-04-22T08:00:00+02:00")
+        header = yaml.safe_dump(front, allow_unicode=True, sort_keys=False)
+        path = self.articles / f"{name}.md"
+        path.write_text(f"---\n{header}---\n\n{textwrap.dedent(body)}\n", encoding="utf-8")
+        return path
+
+    def raw(self, name: str, content: str | bytes) -> Path:
+        path = self.articles / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content), encoding="utf-8")
+        return path
+
+    def set_config(self, text: str) -> None:
+        self.config.write_text(textwrap.dedent(text), encoding="utf-8")
+
+    def run(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        return run_digest(*args, cwd=self.root, env=env)
+
+
+def run_digest(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60):
+    """The real command in a real process, as cron would run it."""
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def newsletter(tmp_path: Path) -> Newsletter:
+    return Newsletter(tmp_path / "lettre")
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    """A copy of the repository's sample newsletter (digest.toml + articles/)."""
+    root = tmp_path / "sample"
+    root.mkdir()
+    shutil.copy(REPO / "digest.toml", root / "digest.toml")
+    shutil.copytree(REPO / "articles", root / "articles")
+    return root
+
+
+def load(newsletter: Newsletter):
+    from digest.config import load_config
+
+    return load_config(newsletter.config)

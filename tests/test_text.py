@@ -1,0 +1,91 @@
+"""Excerpts, reading time, French typography and HTML to text."""
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest.text import (
+    ELLIPSIS,
+    NNBSP,
+    excerpt,
+    french_typography,
+    html_to_text,
+    html_typography,
+    reading_minutes,
+    squash,
+)
+
+words = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Cc")), min_size=1, max_size=15)
+texts = st.lists(words, min_size=1, max_size=80).map(" ".join)
+
+
+@given(texts, st.integers(min_value=20, max_value=300))
+def test_excerpt_is_a_prefix_that_never_cuts_a_word(text, limit):
+    result = excerpt(text, limit)
+    flat = squash(text)
+    if result == flat:
+        assert len(flat) <= limit
+        return
+    assert result.endswith(ELLIPSIS)
+    head = result[: -len(ELLIPSIS)]
+    assert flat.startswith(head)
+    # the cut falls where a word ends: at the end of the text or before a space
+    assert len(head) == len(flat) or flat[len(head)] == " " or flat[len(head)] in " ,;:.-–—"
+    whole_words = flat.split(" ")
+    assert head.split(" ")[-1] in [w.rstrip(" ,;:.-–—") for w in whole_words] + whole_words
+    # within the limit, unless the first word alone is longer than it
+    assert len(head) <= limit or " " not in head
+
+
+def test_excerpt_examples():
+    text = "Les élus ont adopté lundi soir le projet qui doit rendre la rivière aux habitants."
+    assert excerpt(text, 30) == "Les élus ont adopté lundi soir ..."
+    assert excerpt(text, 200) == text
+    assert excerpt("Un, deux, trois, quatre", 9) == "Un, deux ..."
+    assert excerpt("Anticonstitutionnellement dit-il", 10) == "Anticonstitutionnellement ..."
+
+
+def test_reading_time_is_words_over_230_rounded_up():
+    assert reading_minutes("mot " * 230) == 1
+    assert reading_minutes("mot " * 231) == 2
+    assert reading_minutes("mot " * 1500) == math.ceil(1500 / 230) == 7
+    assert reading_minutes("") == 1
+
+
+def test_french_typography_puts_narrow_spaces_where_they_belong():
+    assert french_typography("Vraiment ? Oui !") == f"Vraiment{NNBSP}? Oui{NNBSP}!"
+    assert french_typography("Enfin! Voilà: oui; non") == f"Enfin{NNBSP}! Voilà{NNBSP}: oui{NNBSP}; non"
+    assert french_typography("« Bonjour »") == f"«{NNBSP}Bonjour{NNBSP}»"
+    assert french_typography("«Bonjour»") == f"«{NNBSP}Bonjour{NNBSP}»"
+    assert french_typography("Il dit\u00a0: non") == f"Il dit{NNBSP}: non"
+
+
+def test_french_typography_leaves_urls_and_times_alone():
+    text = "Rendez-vous à 12:30 sur https://example.org/a?b=c&d=e#f : entrée libre"
+    fixed = french_typography(text)
+    assert "12:30" in fixed
+    assert "https://example.org/a?b=c&d=e#f" in fixed
+    assert fixed.endswith(f"#f{NNBSP}: entrée libre")
+    assert french_typography("écrire à redaction@example.org ?") == f"écrire à redaction@example.org{NNBSP}?"
+
+
+def test_typography_is_idempotent():
+    once = french_typography("« Quoi ? » dit-il : « Rien ! »")
+    assert french_typography(once) == once
+
+
+def test_html_typography_touches_text_not_markup():
+    html = '<p title="a : b">Il dit : « oui » &amp; part ?</p><a href="https://x.org/?a=1">lien !</a>'
+    fixed = html_typography(html, "fr")
+    assert 'title="a : b"' in fixed
+    assert 'href="https://x.org/?a=1"' in fixed
+    assert f"Il dit{NNBSP}: «{NNBSP}oui{NNBSP}» &amp; part{NNBSP}?" in fixed
+    assert f"lien{NNBSP}!" in fixed
+    assert html_typography(html, "en") == html
+
+
+def test_html_to_text_keeps_paragraphs_and_drops_scripts():
+    html = "<h2>Titre</h2><p>Un <b>deux</b>\n trois</p><script>alert(1)</script><ul><li>quatre</li></ul>"
+    assert html_to_text(html) == "Titre\nUn deux trois\nquatre"
+    assert html_to_text("<p>A &amp; B&nbsp;C</p>") == "A & B\u00a0C"
