@@ -10,7 +10,7 @@ order in which sources were read.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from digest.config import RankingConfig
@@ -20,9 +20,11 @@ from digest.models import Article, Edition, Ranked
 FULL_LENGTH_WORDS = 600  # an article this long or longer gets the whole length weight
 
 
-def components(article: Article, day: date, tz: ZoneInfo, config: RankingConfig) -> dict[str, float]:
+def components(
+    article: Article, window: tuple[datetime, datetime], config: RankingConfig
+) -> dict[str, float]:
     weights = config.weights
-    start, end = day_window(day, tz)
+    start, end = window
     recency = (article.date - start) / (end - start)
     recency = min(max(recency, 0.0), 1.0)
     length = min(article.words / FULL_LENGTH_WORDS, 1.0)
@@ -43,7 +45,8 @@ def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig
     """The edition for `day`: the lead, `config.blurbs` blurbs and every article considered."""
     if not articles:
         raise ValueError("rank() needs at least one article")
-    scored = {a: components(a, day, tz, config) for a in articles}
+    window = day_window(day, tz)
+    scored = {a: components(a, window, config) for a in articles}
     by_score = sorted(((a, round(sum(c.values()), 3)) for a, c in scored.items()), key=_order)
 
     pinned = sorted((a for a in articles if a.lead), key=lambda a: (-a.date.timestamp(), a.title))

@@ -1,0 +1,159 @@
+"""Times `digest build` for a generated day of N articles: whole process and stage by stage.
+
+    python bench/bench_build.py [--sizes 30 300 3000] [--runs 7]
+
+Prints Markdown tables (medians of --runs runs) for bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+DAY = date(2025, 4, 22)
+CATEGORIES = ["Val-Sorel", "Sport", "Culture", "Économie", "Transports", "Éducation", "Météo"]
+WORDS = (
+    "le conseil municipal a voté lundi soir un projet de rénovation des berges qui doit rendre "
+    "la rivière aux habitants avec une promenade continue des zones humides et un jardin public"
+).split()
+
+
+def generate(root: Path, count: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    (root / "articles").mkdir(parents=True)
+    (root / "digest.toml").write_text(
+        '[newsletter]\nname = "Banc d\'essai"\nurl = "https://bench.example"\n', encoding="utf-8"
+    )
+    for i in range(count):
+        words = rng.randint(80, 900)
+        paragraphs = [
+            " ".join(rng.choice(WORDS) for _ in range(60)).capitalize() + "."
+            for _ in range(max(1, words // 60))
+        ]
+        body = "\n\n".join(paragraphs[:3] + ["## Un sous-titre"] + paragraphs[3:])
+        image = f"image: https://img.example/{i}.jpg\n" if rng.random() < 0.4 else ""
+        (root / "articles" / f"article-{i:05d}.md").write_text(
+            f"---\ntitle: \"Article numéro {i} : {rng.choice(WORDS)} {rng.choice(WORDS)}\"\n"
+            f"date: 2025-04-22T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00+02:00\n"
+            f"category: {rng.choice(CATEGORIES)}\npriority: {rng.choice([0, 0, 0, 1, 2])}\n"
+            f"{image}---\n\n{body}\n",
+            encoding="utf-8",
+        )
+
+
+def median_ms(fn, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def whole_process(root: Path, runs: int) -> float:
+    command = [sys.executable, "-m", "digest", "build", "--date", DAY.isoformat(),
+               "--config", str(root / "digest.toml"), "--out", str(root / "out")]
+
+    def once():
+        subprocess.run(command, check=True, capture_output=True)
+
+    once()  # warm the file cache and .pyc files
+    return median_ms(once, runs)
+
+
+def stages(root: Path, runs: int) -> dict[str, float]:
+    from digest.config import load_config
+    from digest.rank import rank
+    from digest.render import (HTML_TEMPLATE, TEXT_TEMPLATE, context, environment, inline_css,
+                               mjml_to_html, render, render_template)
+    from digest.sources import gather
+
+    config = load_config(root / "digest.toml")
+    gathered = gather(config, DAY)
+    edition = rank(gathered.articles, DAY, config.tz, config.ranking)
+    env = environment(config.resolve(config.newsletter.templates))
+    values = context(edition, config)
+    values["subject"] = "Sujet"
+    source = render_template(env, HTML_TEMPLATE, values, config)
+    html = mjml_to_html(source, config)
+    render(edition, config)  # warm-up: imports, template compilation
+    return {
+        "gather": median_ms(lambda: gather(config, DAY), runs),
+        "rank": median_ms(lambda: rank(gathered.articles, DAY, config.tz, config.ranking), runs),
+        "jinja": median_ms(lambda: render_template(env, HTML_TEMPLATE, context(edition, config)
+                                                   | {"subject": "Sujet"}, config), runs),
+        "mjml": median_ms(lambda: mjml_to_html(source, config), runs),
+        "inline": median_ms(lambda: inline_css(html), runs),
+        "text": median_ms(lambda: render_template(env, TEXT_TEMPLATE, values, config), runs),
+        "render (all)": median_ms(lambda: render(edition, config), runs),
+    }
+
+
+def inliners(root: Path, runs: int) -> dict[str, float]:
+    """premailer (used) against css-inline on the same MJML output."""
+    import css_inline
+
+    from digest.config import load_config
+    from digest.rank import rank
+    from digest.render import HTML_TEMPLATE, context, environment, mjml_to_html, render_template
+    from digest.sources import gather
+
+    config = load_config(root / "digest.toml")
+    edition = rank(gather(config, DAY).articles, DAY, config.tz, config.ranking)
+    env = environment(config.resolve(config.newsletter.templates))
+    values = context(edition, config) | {"subject": "Sujet"}
+    html = mjml_to_html(render_template(env, HTML_TEMPLATE, values, config), config)
+    inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+    from digest.render import inline_css
+
+    return {
+        "premailer": median_ms(lambda: inline_css(html), runs),
+        "css-inline": median_ms(lambda: inliner.inline(html), runs),
+        "premailer bytes": len(inline_css(html).encode()),
+        "css-inline bytes": len(inliner.inline(html).encode()),
+    }
+
+
+def startup(runs: int) -> float:
+    def once():
+        subprocess.run([sys.executable, "-c", "import typer, jinja2, premailer"], check=True)
+
+    once()
+    return median_ms(once, runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[30, 300, 3000])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    print(f"Python start + import typer, jinja2, premailer: {startup(args.runs):.0f} ms\n")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            root = Path(tmp) / f"n{size}"
+            generate(root, size)
+            rows.append((size, whole_process(root, args.runs), stages(root, args.runs)))
+            if size == args.sizes[0]:
+                compared = inliners(root, args.runs)
+    names = list(rows[0][2])
+    print("| articles | whole process | " + " | ".join(names) + " |")
+    print("|---:|---:|" + "---:|" * len(names))
+    for size, whole, parts in rows:
+        cells = " | ".join(f"{parts[n]:.1f}" for n in names)
+        print(f"| {size} | {whole:.0f} | {cells} |")
+    print(f"\nInlining the {args.sizes[0]}-article email (ms, bytes):")
+    for name, value in compared.items():
+        print(f"- {name}: {value:.1f}" if "bytes" not in name else f"- {name}: {value}")
+
+
+if __name__ == "__main__":
+    main()
