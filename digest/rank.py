@@ -36,8 +36,8 @@ def components(
     }
 
 
-def _order(item: tuple[Article, float]) -> tuple:
-    article, score = item
+def _order(item: tuple[Article, float, dict]) -> tuple:
+    article, score, _ = item
     return (-score, -article.date.timestamp(), article.title, article.url)
 
 
@@ -46,8 +46,10 @@ def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig
     if not articles:
         raise ValueError("rank() needs at least one article")
     window = day_window(day, tz)
-    scored = {a: components(a, window, config) for a in articles}
-    by_score = sorted(((a, round(sum(c.values()), 3)) for a, c in scored.items()), key=_order)
+    parts = [components(a, window, config) for a in articles]
+    by_score = sorted(
+        ((a, round(sum(c.values()), 3), c) for a, c in zip(articles, parts)), key=_order
+    )
 
     pinned = sorted((a for a in articles if a.lead), key=lambda a: (-a.date.timestamp(), a.title))
     lead = pinned[0] if pinned else by_score[0][0]
@@ -62,14 +64,14 @@ def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig
         item for item in by_score if item[0] is not lead
     ]
     considered = []
-    for position, (article, score) in enumerate(ordered, 1):
+    for position, (article, score, parts_of_score) in enumerate(ordered, 1):
         if article is lead:
             role, reason = "lead", lead_reason
         elif position - 1 <= config.blurbs:
             role, reason = "blurb", f"score rank {position - 1} among the others"
         else:
             role, reason = "left out", f"beyond ranking.blurbs = {config.blurbs}"
-        considered.append(Ranked(article, score, scored[article], position, role, reason))
+        considered.append(Ranked(article, score, parts_of_score, position, role, reason))
     return Edition(
         date=day,
         lead=considered[0],
