@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -58,6 +59,13 @@ def main_options(
     """digest: the day's articles, ranked into one email."""
 
 
+class BackendName(str, Enum):
+    file = "file"
+    sendgrid = "sendgrid"
+    smtp = "smtp"
+
+
+
 def warn(problem: Problem | str) -> None:
     typer.echo(f"warning: {problem}", err=True)
 
@@ -99,6 +107,79 @@ def build_command(
         import webbrowser
 
         webbrowser.open((folder / "digest.html").resolve().as_uri())
+
+
+@app.command("send")
+def send_command(
+    day: DateOption = None,
+    config_path: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything but the network "
+                       "calls; print what would be sent.")] = False,
+    to: Annotated[Optional[str], typer.Option("--to", metavar="EMAIL", help="Send one test "
+                  "copy to this address only; nothing is recorded as sent.")] = None,
+    backend: Annotated[Optional[BackendName], typer.Option("--backend", help="Default: "
+                       "delivery.backend in digest.toml.")] = None,
+    resend_unknown: Annotated[bool, typer.Option("--resend-unknown", help="Also send to readers "
+                              "whose earlier send was interrupted before an answer.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Send a new copy to everyone, even "
+                     "those who already got this edition.")] = False,
+) -> None:
+    """Send the day's digest to every reader, exactly once (safe to re-run)."""
+    from digest.config import load_config
+    from digest.dates import today
+    from digest.progress import send_events
+    from digest.send import send
+    from digest.summary import send_summary
+
+    try:
+        config = load_config(config_path)
+        day = day or today(config.tz)
+        with send_events(config, warn) as events:
+            report = send(config, day, backend_name=backend and backend.value, dry_run=dry_run, to=to,
+                          resend_unknown=resend_unknown, force=force, events=events)
+    except DigestError as error:
+        fail(error)
+    typer.echo(send_summary(report))
+    if report.error is not None:
+        for line in str(report.error).splitlines():
+            typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command("status")
+def status_command(
+    day: DateOption = None,
+    config_path: ConfigOption = None,
+) -> None:
+    """Show, per edition, how many readers got it, failed, are unknown or remain."""
+    from digest.config import load_config
+    from digest.status import edition_status
+
+    try:
+        config = load_config(config_path)
+        lines = edition_status(config, day, warn)
+    except DigestError as error:
+        fail(error)
+    for line in lines:
+        typer.echo(line)
+
+
+@app.command("cancel")
+def cancel_command(
+    day: DateOption = None,
+    config_path: ConfigOption = None,
+) -> None:
+    """Cancel a scheduled SendGrid send (delivery.sendgrid.send_at) before it goes out."""
+    from digest.config import load_config
+    from digest.dates import today
+    from digest.status import cancel_scheduled
+
+    try:
+        config = load_config(config_path)
+        for line in cancel_scheduled(config, day or today(config.tz)):
+            typer.echo(line)
+    except DigestError as error:
+        fail(error)
 
 
 def main() -> None:

@@ -71,8 +71,42 @@ class RankingConfig:
 
 
 @dataclass(frozen=True)
+class SendGridConfig:
+    # The API's base URL: SendGrid's EU region is https://api.eu.sendgrid.com.
+    api_url: str = "https://api.sendgrid.com"
+    categories: list[str] = field(default_factory=list)  # "digest" is always added
+    asm_group_id: int = 0  # an unsubscribe group; 0 for none
+    sandbox_mode: bool = False
+    # "HH:MM": schedule the send at that local time on the edition's day (cancellable).
+    send_at: str = ""
+    batch_size: int = 1000
+    max_attempts: int = 5
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "localhost"
+    port: int = 587
+    security: str = field(default="starttls", metadata=_choices("starttls", "tls", "none"))
+    username: str = ""  # the password comes from DIGEST_SMTP_PASSWORD
+    ca_file: str = ""  # a CA bundle to trust besides the system's (an internal relay's)
+    timeout: float = 30.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
 class DeliveryConfig:
     backend: str = field(default="file", metadata=_choices("file", "sendgrid", "smtp"))
+    recipients: str = "recipients.csv"
+    suppressions: str = "unsubscribed.csv"
+    min_articles: int = 1
+    # Each reader's unsubscribe link; {email} is replaced by the reader's address, URL-encoded.
+    unsubscribe_url: str = ""
+    # An address for List-Unsubscribe by email, beside the link.
+    unsubscribe_mailto: str = ""
+    sendgrid: SendGridConfig = field(default_factory=SendGridConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
 
 @dataclass(frozen=True)
@@ -167,7 +201,10 @@ def _describe(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_TYPE_NAMES = {
+    str: "a string", int: "an integer", float: "a number", bool: "true or false",
+    list[str]: "a list of strings",
+}
 
 
 def _build(cls: type, data: dict, keys: tuple[str, ...], problems: list[str], lines: _LineFinder):
@@ -214,6 +251,9 @@ def _build(cls: type, data: dict, keys: tuple[str, ...], problems: list[str], li
 
 def _check_scalar(kind: type, value: Any) -> Any:
     """The value converted to `kind`, or None when it has the wrong type."""
+    if kind == list[str]:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return tuple(value) if ok else None
     if kind is bool:
         return value if isinstance(value, bool) else None
     if isinstance(value, bool):
@@ -235,6 +275,20 @@ def _check_positive(value: int) -> str | None:
     return None if value >= 0 else f"expected a number of 0 or more, got {value}"
 
 
+def _check_time(value: str) -> str | None:
+    if not value or re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        return None
+    return f'expected a time such as "07:00", got "{value}"'
+
+
+def _check_batch_size(value: int) -> str | None:
+    return None if 1 <= value <= 1000 else f"expected 1 to 1000 (SendGrid's limit), got {value}"
+
+
+def _check_attempts(value: int) -> str | None:
+    return None if 1 <= value <= 20 else f"expected 1 to 20, got {value}"
+
+
 def _check_url(value: str) -> str | None:
     if re.match(r"^https?://[^\s/]+", value):
         return None
@@ -246,4 +300,11 @@ _VALIDATORS = {
     ("newsletter", "url"): _check_url,
     ("ranking", "blurbs"): _check_positive,
     ("ranking", "excerpt_chars"): lambda v: None if v >= 20 else f"expected at least 20, got {v}",
+    ("delivery", "min_articles"): _check_positive,
+    ("delivery", "sendgrid", "api_url"): _check_url,
+    ("delivery", "sendgrid", "send_at"): _check_time,
+    ("delivery", "sendgrid", "batch_size"): _check_batch_size,
+    ("delivery", "sendgrid", "max_attempts"): _check_attempts,
+    ("delivery", "smtp", "max_attempts"): _check_attempts,
+    ("delivery", "unsubscribe_url"): lambda v: _check_url(v) if v else None,
 }

@@ -7,6 +7,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NO_ARTICLES = 3
+EXIT_PARTIAL = 4  # some recipients failed
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: try again later
 EXIT_CONFIG = 78  # EX_CONFIG
 
 

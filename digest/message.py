@@ -10,6 +10,10 @@ from email.utils import formatdate, make_msgid, parseaddr
 from digest.models import Email
 
 
+# RFC 5322's hard limit: long List-Unsubscribe URLs stay whole instead of becoming encoded words.
+POLICY = SMTP.clone(max_line_length=998)
+
+
 def sender_domain(sender: str) -> str:
     address = parseaddr(sender)[1]
     return address.rpartition("@")[2] or "localhost"
@@ -18,7 +22,7 @@ def sender_domain(sender: str) -> str:
 def to_message(
     email: Email, to: str | Address | None = None, extra_headers: dict[str, str] | None = None
 ) -> EmailMessage:
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=POLICY)
     message["Subject"] = email.subject
     message["From"] = email.sender
     if to:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from digest.build import Build
+from digest.send import SendReport
 
 
 def build_summary(result: Build, folder: Path) -> str:
@@ -29,3 +30,31 @@ def _shown(folder: Path) -> str:
         return str(folder.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(folder)
+
+
+def send_summary(report: SendReport) -> str:
+    seconds = f"{report.duration:.1f} s"
+    if report.test_to:
+        verb = "would send" if report.dry_run else "sent"
+        return f"{report.edition_id}: {verb} a test copy to {report.test_to} ({report.backend}); nothing recorded"
+    if report.dry_run:
+        return (f"{report.edition_id}: dry run, would send to {report.sent} readers in "
+                f"{report.batches} batches ({report.backend}); already sent {report.already}, "
+                f"unknown {report.unknown}; subject: {report.subject}")
+    if not report.batches and not report.error:
+        tail = f"; {report.unknown} unknown (use --resend-unknown)" if report.unknown else ""
+        return (f"{report.edition_id}: already sent to all {report.already} readers; "
+                f"nothing to do{tail}")
+    parts = [f"sent {report.sent}", f"skipped {report.already}", f"failed {report.failed}"]
+    if report.refused:
+        parts.append(f"refused {report.refused}")
+    parts.append(f"unknown {report.unknown}")
+    line = f"{report.edition_id}: {', '.join(parts)} ({report.backend}, {seconds})"
+    if report.scheduled_at:
+        from datetime import datetime, timezone
+
+        when = datetime.fromtimestamp(report.scheduled_at, timezone.utc).isoformat()
+        line += f"; scheduled for {when} (digest cancel to stop it)"
+    if report.unknown:
+        line += "; unknown readers may have got it: --resend-unknown sends to them again"
+    return line

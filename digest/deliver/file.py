@@ -1,0 +1,31 @@
+"""The file backend: each reader's message saved as an .eml, for checking before a real send."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from digest.deliver import Outgoing
+from digest.deliver.ledger import Outcome
+from digest.recipients import Recipient
+
+
+class FileBackend:
+    name = "file"
+    batch_size = 100
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def close(self) -> None:
+        pass
+
+    def send(self, outgoing: Outgoing, recipients: list[Recipient]) -> Iterator[list[Outcome]]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        outcomes = []
+        for recipient in recipients:
+            name = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient.email) + ".eml"
+            (self.folder / name).write_bytes(outgoing.message_for(recipient))
+            outcomes.append(Outcome(recipient.key, "sent", provider_id=name))
+        yield outcomes

@@ -1,0 +1,191 @@
+"""SendGrid's v3 mail-send API, through the official `sendgrid` client.
+
+What the API really needs, as django-anymail learnt it: one personalization per recipient (so no
+reader sees another's address), at most 1,000 personalizations a request, string-only
+`custom_args`, and display names quoted when they hold a comma or a semicolon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Iterator
+from email.utils import parseaddr, parsedate_to_datetime
+from urllib.error import URLError
+
+from digest.config import SendGridConfig
+from digest.deliver import DeliveryError, Outgoing, TemporaryDeliveryError, UnknownOutcome
+from digest.deliver.ledger import Outcome
+from digest.errors import ConfigError
+from digest.recipients import Recipient
+
+API_KEY_VARIABLE = "SENDGRID_API_KEY"
+MAX_WAIT_SECONDS = 120  # a longer Retry-After stops the send: run it again later
+BACKOFF_BASE_SECONDS = 0.5
+
+
+def api_key() -> str:
+    key = os.environ.get(API_KEY_VARIABLE, "").strip()
+    if not key:
+        raise ConfigError(f"{API_KEY_VARIABLE} is not set; export the SendGrid API key in the "
+                          "environment (it is never read from a file)")
+    return key
+
+
+def _person(address: str, name: str = "") -> dict:
+    person = {"email": address}
+    if name:
+        # SendGrid splits unquoted names at commas and semicolons.
+        person["name"] = f'"{name}"' if ("," in name or ";" in name) else name
+    return person
+
+
+def payload(outgoing: Outgoing, recipients: list[Recipient], config: SendGridConfig,
+            schedule: tuple[int, str] | None = None) -> dict:
+    """The mail-send request body for one batch."""
+    email = outgoing.email
+    sender_name, sender_address = parseaddr(email.sender)
+    personalizations = []
+    for recipient in recipients:
+        person: dict = {"to": [_person(recipient.email, recipient.name)]}
+        if outgoing.unsubscribe_url:
+            person["substitutions"] = {outgoing.placeholder: outgoing.unsubscribe_for(recipient)}
+        headers = outgoing.list_unsubscribe(recipient)
+        if headers:
+            person["headers"] = headers
+        personalizations.append(person)
+    body: dict = {
+        "personalizations": personalizations,
+        "from": _person(sender_address, sender_name),
+        "subject": email.subject,
+        "content": [
+            {"type": "text/plain", "value": email.text},
+            {"type": "text/html", "value": email.html},
+        ],
+        "categories": list(dict.fromkeys([*config.categories, "digest"]))[:10],
+        "custom_args": {"edition": outgoing.edition_id, "newsletter": outgoing.newsletter},
+    }
+    if email.reply_to:
+        reply_name, reply_address = parseaddr(email.reply_to)
+        body["reply_to"] = _person(reply_address, reply_name)
+    if config.asm_group_id:
+        body["asm"] = {"group_id": config.asm_group_id}
+    if config.sandbox_mode:
+        body["mail_settings"] = {"sandbox_mode": {"enable": True}}
+    if schedule:
+        body["send_at"], body["batch_id"] = schedule
+    return body
+
+
+def _error_messages(body: bytes) -> str:
+    try:
+        errors = json.loads(body.decode("utf-8", "replace")).get("errors", [])
+        messages = [
+            f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
+            for e in errors
+        ]
+        return "; ".join(f'"{m}"' for m in messages) or body.decode("utf-8", "replace")[:300]
+    except (ValueError, AttributeError):
+        return body.decode("utf-8", "replace")[:300]
+
+
+def _wait_seconds(headers, attempt: int) -> float:
+    """How long to wait before the next attempt: the server's word, else backoff with jitter."""
+    headers = headers or {}
+    retry_after = headers.get("Retry-After")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    reset = headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            return max(0.0, float(reset) - time.time())
+        except ValueError:
+            pass
+    return BACKOFF_BASE_SECONDS * (2**attempt) * random.uniform(0.5, 1.5)
+
+
+class SendGridBackend:
+    name = "sendgrid"
+
+    def __init__(self, config: SendGridConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+        from sendgrid import SendGridAPIClient
+
+        self.config = config
+        self.batch_size = config.batch_size
+        self.sleep = sleep
+        self.api = SendGridAPIClient(api_key=api_key(), host=config.api_url.rstrip("/"))
+        self.api.client.timeout = config.timeout
+        self.schedule: tuple[int, str] | None = None
+
+    def close(self) -> None:
+        pass
+
+    def _call(self, request: Callable[[], object], what: str, may_duplicate: bool):
+        """One API call with retries on 429, 5xx and failed connections."""
+        from python_http_client.exceptions import HTTPError
+
+        attempts = self.config.max_attempts
+        for attempt in range(attempts):
+            try:
+                return request()
+            except HTTPError as exc:
+                status, headers = exc.status_code, exc.headers
+                if status != 429 and status < 500:
+                    raise DeliveryError(
+                        f"SendGrid refused {what} (HTTP {status}): {_error_messages(exc.body)}"
+                    ) from None
+                reason = f"HTTP {status}"
+            except URLError as exc:
+                if isinstance(exc.reason, (socket.timeout, TimeoutError)) and may_duplicate:
+                    raise UnknownOutcome(
+                        f"SendGrid did not answer {what} within {self.config.timeout:g} s; the "
+                        "request may have been accepted"
+                    ) from None
+                headers, reason = None, f"connection failed ({exc.reason})"
+            except (TimeoutError, socket.timeout, ConnectionError) as exc:
+                if may_duplicate:
+                    raise UnknownOutcome(
+                        f"connection to SendGrid lost during {what} ({exc.__class__.__name__}); "
+                        "the request may have been accepted"
+                    ) from None
+                headers, reason = None, f"connection failed ({exc})"
+            if attempt == attempts - 1:
+                break
+            wait = _wait_seconds(headers, attempt)
+            if wait > MAX_WAIT_SECONDS:
+                raise TemporaryDeliveryError(
+                    f"SendGrid asks to wait {wait:.0f} s before {what} ({reason}); run again later"
+                )
+            self.sleep(wait)
+        raise TemporaryDeliveryError(
+            f"SendGrid failed {what} {attempts} times (last: {reason}); run again later"
+        )
+
+    def prepare_schedule(self, send_at: int) -> str:
+        """A batch id so a scheduled send can still be cancelled."""
+        response = self._call(lambda: self.api.client.mail.batch.post(), "the batch id request",
+                              may_duplicate=False)
+        batch_id = json.loads(response.body)["batch_id"]
+        self.schedule = (send_at, batch_id)
+        return batch_id
+
+    def cancel(self, batch_id: str) -> None:
+        body = {"batch_id": batch_id, "status": "cancel"}
+        self._call(lambda: self.api.client.user.scheduled_sends.post(request_body=body),
+                   "the cancellation", may_duplicate=False)
+
+    def send(self, outgoing: Outgoing, recipients: list[Recipient]) -> Iterator[list[Outcome]]:
+        body = payload(outgoing, recipients, self.config, self.schedule)
+        response = self._call(lambda: self.api.client.mail.send.post(request_body=body),
+                              f"a batch of {len(recipients)}", may_duplicate=True)
+        message_id = (response.headers or {}).get("X-Message-Id", "")
+        yield [Outcome(r.key, "sent", provider_id=message_id) for r in recipients]

@@ -1,0 +1,49 @@
+"""Progress while sending: a bar on a terminal, one plain line per batch otherwise (cron logs)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from digest.config import Config
+from digest.errors import Problem
+from digest.send import SendEvents, SendReport
+
+
+def _count_lines(path) -> int:
+    try:
+        with open(path, "rb") as handle:
+            return max(0, sum(1 for _ in handle) - 1)
+    except OSError:
+        return 0
+
+
+@contextmanager
+def send_events(config: Config, warn: Callable[[Problem], None]) -> Iterator[SendEvents]:
+    if not sys.stderr.isatty():
+        def log_batch(report: SendReport, size: int) -> None:
+            verb = "would send" if report.dry_run else "sent"
+            print(f"batch {report.batches}: {size} readers; {verb} {report.sent} so far"
+                  + (f", failed {report.failed}" if report.failed else "")
+                  + (f", refused {report.refused}" if report.refused else ""),
+                  file=sys.stderr, flush=True)
+
+        yield SendEvents(problem=warn, batch=log_batch)
+        return
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    total = _count_lines(config.resolve(config.delivery.recipients)) or None
+    with Progress(TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("send", total=total)
+
+        def advance(report: SendReport, size: int) -> None:
+            bar.advance(task, size)
+
+        def show(problem: Problem) -> None:
+            bar.console.print(f"warning: {problem}", markup=False, highlight=False)
+
+        yield SendEvents(problem=show, batch=advance)

@@ -1,0 +1,248 @@
+"""`digest send`: the day's edition to every reader, exactly once, recorded in the ledger."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import islice
+
+from digest.build import Build, build, write
+from digest.config import Config
+from digest.deliver import Backend, DeliveryError, Outgoing, UnknownOutcome
+from digest.deliver.ledger import DONE, Ledger
+from digest.errors import (EXIT_OK, EXIT_PARTIAL, ConfigError, DigestError, NoArticlesError,
+                           Problem)
+from digest.recipients import Recipient, check_address, read_recipients, read_suppressions
+
+
+@dataclass
+class SendReport:
+    edition_id: str
+    subject: str
+    backend: str
+    dry_run: bool = False
+    test_to: str = ""
+    round: int = 1
+    sent: int = 0
+    already: int = 0  # got this edition in an earlier run
+    failed: int = 0
+    refused: int = 0
+    unknown: int = 0  # left pending by an interrupted run; not sent again
+    resent_unknown: int = 0
+    batches: int = 0
+    scheduled_at: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    duration: float = 0.0
+    error: DigestError | None = None  # what stopped the send, if anything
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error.exit_code
+        return EXIT_PARTIAL if (self.failed or self.refused) else EXIT_OK
+
+
+@dataclass
+class SendEvents:
+    """What the command shows while it works: problems as they are found, progress per batch."""
+
+    problem: Callable[[Problem], None] = lambda problem: None
+    batch: Callable[[SendReport, int], None] = lambda report, size: None
+
+
+def content_hash(result: Build) -> str:
+    email = result.email
+    digest = hashlib.sha256()
+    for part in (email.subject, email.html, email.text):
+        digest.update(part.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def make_backend(name: str, config: Config, day: date) -> Backend:
+    if name == "sendgrid":
+        from digest.deliver.sendgrid import SendGridBackend
+
+        return SendGridBackend(config.delivery.sendgrid)
+    if name == "smtp":
+        from digest.deliver.smtp import SmtpBackend
+
+        return SmtpBackend(config.delivery.smtp)
+    from digest.deliver.file import FileBackend
+
+    return FileBackend(config.root / "out" / day.isoformat() / "outbox")
+
+
+def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _schedule_time(config: Config, day: date) -> int | None:
+    """The Unix time of delivery.sendgrid.send_at on the edition's day, if it is still ahead."""
+    send_at = config.delivery.sendgrid.send_at
+    if not send_at:
+        return None
+    hour, minute = map(int, send_at.split(":"))
+    moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=config.tz)
+    return int(moment.timestamp()) if moment.timestamp() > time.time() + 60 else None
+
+
+def prepare(config: Config, day: date, events: SendEvents) -> tuple[Build, Outgoing]:
+    result = build(config, day)
+    for problem in result.problems:
+        events.problem(problem)
+    count, minimum = len(result.edition.considered), config.delivery.min_articles
+    if count < minimum:
+        raise NoArticlesError(f"only {count} article{'s' if count > 1 else ''} for {day}, below "
+                              f"delivery.min_articles = {minimum}; nothing sent")
+    write(result, config.root / "out", config)
+    delivery = config.delivery
+    outgoing = Outgoing(
+        email=result.email,
+        edition_id=f"{day.isoformat()}-{content_hash(result)[:10]}",
+        newsletter=config.newsletter.name,
+        unsubscribe_url=delivery.unsubscribe_url,
+        unsubscribe_mailto=delivery.unsubscribe_mailto,
+        placeholder=config.newsletter.unsubscribe_url,
+    )
+    return result, outgoing
+
+
+def send(config: Config, day: date, *, backend_name: str | None = None, dry_run: bool = False,
+         to: str | None = None, resend_unknown: bool = False, force: bool = False,
+         events: SendEvents | None = None) -> SendReport:
+    events = events or SendEvents()
+    backend_name = backend_name or config.delivery.backend
+    delivery = config.delivery
+    if backend_name != "file" and not delivery.unsubscribe_url and not (
+        backend_name == "sendgrid" and delivery.sendgrid.asm_group_id
+    ):
+        raise ConfigError("digest.toml: delivery.unsubscribe_url is required to send: every "
+                          "email needs a working unsubscribe link (e.g. "
+                          '"https://example.org/unsubscribe?email={email}")')
+    result, outgoing = prepare(config, day, events)
+    report = SendReport(outgoing.edition_id, result.email.subject, backend_name, dry_run=dry_run)
+    if to:
+        return _send_test_copy(config, day, backend_name, outgoing, to, report)
+
+    ledger = Ledger(config.root / ".digest" / "state.db")
+    try:
+        return _send_to_list(config, day, ledger, backend_name, outgoing, report, events,
+                             resend_unknown=resend_unknown, force=force)
+    finally:
+        ledger.close()
+
+
+def _send_test_copy(config, day, backend_name, outgoing, to, report) -> SendReport:
+    address, reason = check_address(to)
+    if address is None:
+        raise DigestError(f"--to {to!r}: {reason}")
+    report.test_to = address
+    if not report.dry_run:
+        backend = make_backend(backend_name, config, day)
+        try:
+            for outcomes in backend.send(outgoing, [Recipient(address)]):
+                for outcome in outcomes:
+                    if outcome.status != "sent":
+                        raise DeliveryError(f"test copy to {address} {outcome.status}: {outcome.error}")
+                    report.sent += 1
+        finally:
+            backend.close()
+    report.duration = time.monotonic() - report.started
+    return report
+
+
+def _send_to_list(config, day, ledger, backend_name, outgoing, report, events, *,
+                  resend_unknown, force) -> SendReport:
+    newsletter, edition_id = config.newsletter.url, outgoing.edition_id
+    content = edition_id.rsplit("-", 1)[1]
+    ledger.edition(edition_id, newsletter, day.isoformat(), content, outgoing.email.subject)
+    others = ledger.other_versions_sent(newsletter, day.isoformat(), edition_id)
+    if others and not force:
+        readers = sum(count for _, count in others)
+        raise DigestError(
+            f"the edition of {day} was already sent to {readers} readers with other content "
+            f"({', '.join(i for i, _ in others)}); nothing sent. Use --force to send this "
+            "version to everyone"
+        )
+    round = ledger.last_round(edition_id)
+    statuses = ledger.statuses(edition_id, round)
+    if force and statuses:
+        round, statuses = round + 1, {}
+    if resend_unknown and not report.dry_run:
+        report.resent_unknown = ledger.forget_unknown(edition_id, round)
+        statuses = ledger.statuses(edition_id, round)
+    report.round = round
+
+    delivery = config.delivery
+    suppressed = read_suppressions(config.resolve(delivery.suppressions))
+    readers = read_recipients(config.resolve(delivery.recipients), delivery.recipients,
+                              suppressed, events.problem)
+
+    def still_to_send(recipients: Iterable[Recipient]) -> Iterator[Recipient]:
+        for recipient in recipients:
+            status = statuses.get(recipient.key)
+            if status is None or status not in DONE:
+                yield recipient
+            elif status == "sent":
+                report.already += 1
+            elif status == "pending":
+                report.unknown += 1
+            # refused: the server said this address does not take mail; not tried again
+
+    backend = make_backend(backend_name, config, day)
+    try:
+        schedule_at = _schedule_time(config, day) if backend_name == "sendgrid" else None
+        for chunk in _chunks(still_to_send(readers), backend.batch_size):
+            if schedule_at and not report.scheduled_at and not report.dry_run:
+                _prepare_schedule(ledger, backend, edition_id, schedule_at)
+            report.scheduled_at = schedule_at
+            report.batches += 1
+            if report.dry_run:
+                report.sent += len(chunk)
+                events.batch(report, len(chunk))
+                continue
+            if not _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report):
+                break
+            events.batch(report, len(chunk))
+    finally:
+        backend.close()
+    report.duration = time.monotonic() - report.started
+    return report
+
+
+def _prepare_schedule(ledger, backend, edition_id, send_at) -> None:
+    """One SendGrid batch id per edition, kept in the ledger so `digest cancel` can use it."""
+    known = ledger.scheduled_batch(edition_id)
+    if known:
+        backend.schedule = (send_at, known)
+    else:
+        ledger.schedule(edition_id, backend.prepare_schedule(send_at), send_at)
+
+
+def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> bool:
+    """Send one batch and record it; False when the send must stop."""
+    batch_id = ledger.start_batch(edition_id, round, backend.name, [r.key for r in chunk])
+    answered = 0
+    try:
+        for outcomes in backend.send(outgoing, chunk):
+            ledger.record(edition_id, round, outcomes)
+            answered += len(outcomes)
+            for outcome in outcomes:
+                setattr(report, outcome.status, getattr(report, outcome.status) + 1)
+    except UnknownOutcome as error:
+        ledger.finish_batch(batch_id, "unknown", error=str(error))
+        report.unknown += len(chunk) - answered
+        report.error = error
+        return False
+    except DeliveryError as error:
+        ledger.fail_pending(batch_id, str(error))
+        report.failed += len(chunk) - answered
+        report.error = error
+        return False
+    ledger.finish_batch(batch_id, "done")
+    return True
