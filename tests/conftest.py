@@ -30,6 +30,7 @@ blurbs = 6
 
 [delivery]
 backend = "file"
+unsubscribe_url = "https://gazette.example/desabonnement?email={email}"
 """
 
 
@@ -62,13 +63,25 @@ class Newsletter:
     def set_config(self, text: str) -> None:
         self.config.write_text(textwrap.dedent(text), encoding="utf-8")
 
+    def add_config(self, text: str) -> None:
+        with self.config.open("a", encoding="utf-8") as handle:
+            handle.write("\n" + textwrap.dedent(text))
+
+    def recipients(self, count: int, extra: str = "", domain: str = "lecteurs.example") -> list[str]:
+        """Write recipients.csv with `count` readers (plus raw `extra` lines); their addresses."""
+        addresses = [f"lecteur{i:06d}@{domain}" for i in range(count)]
+        lines = ["email,name"] + [f"{a},Lecteur {i}" for i, a in enumerate(addresses)]
+        (self.root / "recipients.csv").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+        return addresses
+
     def run(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         return run_digest(*args, cwd=self.root, env=env)
 
 
-def run_digest(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60):
+def run_digest(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120):
     """The real command in a real process, as cron would run it."""
-    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", "NO_PROXY": "127.0.0.1,localhost",
+                **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "digest", *args],
         cwd=cwd,

@@ -1,0 +1,133 @@
+"""A SendGrid-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+It checks the bearer token, validates every mail-send body against SendGrid's JSON schema
+(tests/data/sendgrid_mail_send.schema.json), records what it accepted, and can be scripted to
+answer 429, 5xx or 400, or to hang.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+SCHEMA = json.loads((Path(__file__).parent / "data" / "sendgrid_mail_send.schema.json").read_text())
+
+
+class FakeSendGrid:
+    def __init__(self, api_key: str = "SG.test-key-do-not-print", delay: float = 0.0,
+                 validate: bool = True) -> None:
+        from jsonschema import Draft202012Validator
+
+        self.api_key = api_key
+        self.delay = delay
+        self.validator = Draft202012Validator(SCHEMA) if validate else None
+        self.accepted: list[dict] = []  # mail-send bodies answered 202
+        self.requests = 0  # every mail-send request, whatever the answer
+        self.in_flight = 0
+        self.rejected: list[str] = []
+        self.scripted: list[tuple[int, dict, dict]] = []  # (status, headers, body) answered first
+        self.hang_seconds = 0.0
+        self.batches: list[str] = []
+        self.cancelled: list[dict] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> "FakeSendGrid":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, status: int, headers: dict | None = None, body: dict | None = None) -> None:
+        """The next mail-send request gets this answer instead of 202."""
+        self.scripted.append((status, headers or {}, body or {}))
+
+    def recipients(self) -> list[str]:
+        """Every address that was accepted, once per copy received."""
+        return [to["email"] for body in self.accepted for p in body["personalizations"]
+                for to in p["to"]]
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _reply(self, status: int, body: dict | None = None, headers: dict | None = None):
+                data = json.dumps(body).encode() if body is not None else b""
+                try:
+                    self.send_response(status)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, str(value))
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client went away
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length)
+                if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    return self._reply(401, {"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked", "field": None, "help": None}]})
+                if self.path == "/v3/mail/batch":
+                    batch_id = uuid.uuid4().hex
+                    fake.batches.append(batch_id)
+                    return self._reply(201, {"batch_id": batch_id})
+                if self.path == "/v3/user/scheduled_sends":
+                    body = json.loads(raw)
+                    if body.get("batch_id") not in fake.batches or body.get("status") not in ("pause", "cancel"):
+                        return self._reply(400, {"errors": [{"message": "invalid batch id or status", "field": "batch_id"}]})
+                    fake.cancelled.append(body)
+                    return self._reply(201, body)
+                if self.path != "/v3/mail/send":
+                    return self._reply(404, {"errors": [{"message": "not found"}]})
+                with fake.lock:
+                    fake.requests += 1
+                    scripted = fake.scripted.pop(0) if fake.scripted else None
+                if scripted:
+                    status, headers, body = scripted
+                    return self._reply(status, body, headers)
+                if fake.hang_seconds:
+                    time.sleep(fake.hang_seconds)
+                    return self._reply(503, {"errors": [{"message": "hung"}]})
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    return self._reply(400, {"errors": [{"message": "Bad Request", "field": None}]})
+                if fake.validator is not None:
+                    errors = sorted(fake.validator.iter_errors(body), key=lambda e: list(e.path))
+                    if errors:
+                        first = errors[0]
+                        field = ".".join(str(p) for p in first.path) or None
+                        fake.rejected.append(f"{field}: {first.message}")
+                        return self._reply(400, {"errors": [{"message": first.message, "field": field, "help": None}]})
+                with fake.lock:
+                    fake.in_flight += 1
+                try:
+                    if fake.delay:
+                        time.sleep(fake.delay)
+                    with fake.lock:
+                        fake.accepted.append(body)
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
+                self._reply(202, None, {"X-Message-Id": uuid.uuid4().hex[:22]})
+
+        return Handler
