@@ -19,10 +19,7 @@ from pathlib import Path
 
 DAY = date(2025, 4, 22)
 CATEGORIES = ["Val-Sorel", "Sport", "Culture", "Économie", "Transports", "Éducation", "Météo"]
-WORDS = (
-    "le conseil municipal a voté lundi soir un projet de rénovation des berges qui doit rendre "
-    "la rivière aux habitants avec une promenade continue des zones humides et un jardin public"
-).split()
+WORDS = ["le", "conseil", "municipal", "a", "voté", "lundi", "soir", "un", "projet", "de", "rénovation", "des", "berges", "qui", "doit", "rendre", "la", "rivière", "aux", "habitants", "avec", "une", "promenade", "continue", "des", "zones", "humides", "et", "un", "jardin", "public"]
 
 
 def generate(root: Path, count: int, seed: int = 1) -> None:
@@ -83,8 +80,16 @@ def whole_process(root: Path, runs: int, css_inline: bool = False) -> float:
 def stages(root: Path, runs: int) -> dict[str, float]:
     from digest.config import load_config
     from digest.rank import rank
-    from digest.render import (HTML_TEMPLATE, TEXT_TEMPLATE, context, environment, inline_css,
-                               mjml_to_html, render, render_template)
+    from digest.render import (
+        HTML_TEMPLATE,
+        TEXT_TEMPLATE,
+        context,
+        environment,
+        inline_css,
+        mjml_to_html,
+        render,
+        render_template,
+    )
     from digest.sources import gather
 
     config = load_config(root / "digest.toml")

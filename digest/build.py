@@ -20,6 +20,7 @@ class Build:
     edition: Edition
     email: Email
     problems: list[Problem] = field(default_factory=list)
+    dates: frozenset[date] = frozenset()  # every date that has articles
 
 
 class StrictError(DigestError):
@@ -37,7 +38,7 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
             "Fix them or run without --strict to skip the bad inputs"
         )
     if not gathered.articles:
-        raise NoArticlesError(no_articles_message(day, gathered.dates))
+        raise NoArticlesError(no_articles_message(day, gathered.dates), frozenset(gathered.dates))
     edition = rank(gathered.articles, day, config.tz, config.ranking)
     email = render(edition, config)
     problems = list(gathered.problems)
@@ -47,7 +48,7 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
             f"{email.html_bytes / 1024:.0f} KB, over Gmail's 102 KB limit: Gmail will clip "
             "the message; lower ranking.blurbs or shorten the lead",
         ))
-    return Build(edition, email, problems)
+    return Build(edition, email, problems, frozenset(gathered.dates))
 
 
 def no_articles_message(day: date, dates: set[date]) -> str:

@@ -6,7 +6,7 @@ import sys
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,13 +21,13 @@ app = typer.Typer(
 )
 
 ConfigOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", "-c", help="Path to digest.toml (default: ./digest.toml).",
                  dir_okay=False),
 ]
 
 
-def _parse_date(value: Optional[str]) -> Optional[date]:
+def _parse_date(value: str | None) -> date | None:
     if value is None:
         return None
     try:
@@ -37,7 +37,7 @@ def _parse_date(value: Optional[str]) -> Optional[date]:
 
 
 DateOption = Annotated[
-    Optional[date],
+    date | None,
     typer.Option("--date", "-d", help="Edition date, YYYY-MM-DD (default: today in the "
                  "newsletter's time zone).", parser=_parse_date, metavar="YYYY-MM-DD"),
 ]
@@ -79,7 +79,7 @@ def fail(error: DigestError) -> None:
 @app.command("build")
 def build_command(
     day: DateOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder "
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder "
                    "(default: out/ beside digest.toml).", file_okay=False)] = None,
     config_path: ConfigOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on any bad article "
@@ -115,9 +115,9 @@ def send_command(
     config_path: ConfigOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything but the network "
                        "calls; print what would be sent.")] = False,
-    to: Annotated[Optional[str], typer.Option("--to", metavar="EMAIL", help="Send one test "
+    to: Annotated[str | None, typer.Option("--to", metavar="EMAIL", help="Send one test "
                   "copy to this address only; nothing is recorded as sent.")] = None,
-    backend: Annotated[Optional[BackendName], typer.Option("--backend", help="Default: "
+    backend: Annotated[BackendName | None, typer.Option("--backend", help="Default: "
                        "delivery.backend in digest.toml.")] = None,
     resend_unknown: Annotated[bool, typer.Option("--resend-unknown", help="Also send to readers "
                               "whose earlier send was interrupted before an answer.")] = False,
@@ -146,6 +146,25 @@ def send_command(
     raise typer.Exit(report.exit_code)
 
 
+@app.command("preview")
+def preview_command(
+    day: DateOption = None,
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to serve on (the next free "
+                    "one if taken).")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; keep a loopback "
+                    "address unless you mean to share your drafts.")] = "127.0.0.1",
+    no_open: Annotated[bool, typer.Option("--no-open", help="Do not open a browser.")] = False,
+    config_path: ConfigOption = None,
+) -> None:
+    """Serve a live preview of the digest that refreshes when you save a file."""
+    from digest.preview import serve
+
+    try:
+        serve(config_path, day, host, port, not no_open, say=typer.echo, warn=warn)
+    except DigestError as error:
+        fail(error)
+
+
 @app.command("status")
 def status_command(
     day: DateOption = None,
@@ -157,7 +176,7 @@ def status_command(
 
     try:
         config = load_config(config_path)
-        lines = edition_status(config, day, warn)
+        lines = edition_status(config, day)
     except DigestError as error:
         fail(error)
     for line in lines:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -12,8 +12,8 @@ def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     Returned in UTC: Python subtracts two datetimes of the same tzinfo as wall-clock times,
     which would make every day 24 hours long.
     """
-    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
+    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
     return start, end
 
 

@@ -25,6 +25,10 @@ class ConfigError(DigestError):
 class NoArticlesError(DigestError):
     exit_code = EXIT_NO_ARTICLES
 
+    def __init__(self, message: str, dates: frozenset = frozenset()) -> None:
+        super().__init__(message)
+        self.dates = dates  # the dates that do have articles
+
 
 class TemplateError(DigestError):
     """A template (Jinja or MJML) could not be rendered; the message names file and line."""
@@ -33,7 +37,7 @@ class TemplateError(DigestError):
 class Problem:
     """A non-fatal problem with one input (an article, a feed...): reported, then skipped."""
 
-    __slots__ = ("where", "message")
+    __slots__ = ("message", "where")
 
     def __init__(self, where: str, message: str) -> None:
         self.where = where

@@ -9,7 +9,6 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from digest.models import Email
 
-
 # RFC 5322's hard limit: long List-Unsubscribe URLs stay whole instead of becoming encoded words.
 POLICY = SMTP.clone(max_line_length=998)
 

@@ -13,8 +13,7 @@ from digest.build import Build, build, write
 from digest.config import Config
 from digest.deliver import Backend, DeliveryError, Outgoing, UnknownOutcome
 from digest.deliver.ledger import DONE, Ledger
-from digest.errors import (EXIT_OK, EXIT_PARTIAL, ConfigError, DigestError, NoArticlesError,
-                           Problem)
+from digest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DigestError, NoArticlesError, Problem
 from digest.recipients import Recipient, check_address, read_recipients, read_suppressions
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 
 from digest.config import Config
 from digest.deliver.ledger import DONE, Ledger
-from digest.errors import DigestError, Problem
+from digest.errors import DigestError
 from digest.recipients import read_recipients, read_suppressions
 
 
@@ -16,7 +15,7 @@ def _ledger(config: Config) -> Ledger | None:
     return Ledger(path) if path.is_file() else None
 
 
-def edition_status(config: Config, day: date | None, warn: Callable[[Problem], None]) -> list[str]:
+def edition_status(config: Config, day: date | None) -> list[str]:
     ledger = _ledger(config)
     if ledger is None:
         return ["nothing sent yet"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 from digest.build import Build
@@ -51,9 +52,9 @@ def send_summary(report: SendReport) -> str:
     parts.append(f"unknown {report.unknown}")
     line = f"{report.edition_id}: {', '.join(parts)} ({report.backend}, {seconds})"
     if report.scheduled_at:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        when = datetime.fromtimestamp(report.scheduled_at, timezone.utc).isoformat()
+        when = datetime.fromtimestamp(report.scheduled_at, UTC).isoformat()
         line += f"; scheduled for {when} (digest cancel to stop it)"
     if report.unknown:
         line += "; unknown readers may have got it: --resend-unknown sends to them again"

@@ -89,6 +89,7 @@ def run_digest(*args: str, cwd: Path, env: dict | None = None, timeout: float = 
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,  # tests assert on the exit code
     )
 
 

@@ -42,7 +42,7 @@ class FakeSendGrid:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "FakeSendGrid":
+    def start(self) -> FakeSendGrid:
         self.thread.start()
         return self
 

@@ -1,11 +1,11 @@
 """Front matter: every field, every bad case, and the day an article belongs to."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from conftest import load
+
 from digest.sources import gather
 from digest.sources.markdown import ArticleFileError, parse_date, parse_fields, split_front_matter
 
@@ -55,7 +55,7 @@ def test_url_defaults_to_the_newsletter_url_and_a_slug(newsletter):
 def test_date_without_offset_is_local_time():
     assert parse_date("2025-04-22T08:00", PARIS, 3) == datetime(2025, 4, 22, 8, tzinfo=PARIS)
     assert parse_date(date(2025, 4, 22), PARIS, 3) == datetime(2025, 4, 22, tzinfo=PARIS)
-    utc = datetime(2025, 4, 21, 23, 30, tzinfo=timezone.utc)
+    utc = datetime(2025, 4, 21, 23, 30, tzinfo=UTC)
     assert parse_date(utc, PARIS, 3) == utc
 
 

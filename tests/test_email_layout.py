@@ -1,7 +1,6 @@
 """The finished email in a real browser: readable from 320 to 800 px without sideways scrolling."""
 
 import pytest
-
 from browser import chromium
 from conftest import run_digest
 

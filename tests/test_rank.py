@@ -55,11 +55,14 @@ def test_components_add_up_to_the_score_and_are_explained():
 
 
 def test_ties_go_to_the_newer_then_to_the_title():
-    same = dict(words=100)
-    b = article("b", hour=9, **same)
-    a = article("a", hour=9, **same)
-    edition = rank([b, a], DAY, PARIS, RankingConfig(blurbs=5))
-    assert titles(edition.considered) == ["a", "b"]
+    from digest.config import RankingWeights
+
+    no_recency = RankingConfig(blurbs=5, weights=RankingWeights(recency=0.0))
+    b, a = article("b", hour=9), article("a", hour=9)
+    newer = article("z-newer", hour=11)
+    edition = rank([b, a, newer], DAY, PARIS, no_recency)
+    assert {r.score for r in edition.considered} == {edition.lead.score}
+    assert titles(edition.considered) == ["z-newer", "a", "b"]
 
 
 def test_pinned_lead_wins_and_the_newest_pin_among_several():

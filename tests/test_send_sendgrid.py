@@ -1,10 +1,8 @@
 """`digest send` through SendGrid: a real HTTP server on 127.0.0.1 speaking SendGrid's API."""
 
-import json
 import sqlite3
 
 import pytest
-
 from fake_sendgrid import FakeSendGrid
 
 API_KEY = "SG.secret-key-that-must-never-show"

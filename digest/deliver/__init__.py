@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
 
-from digest.errors import EXIT_TEMPFAIL, DigestError
 from digest.deliver.ledger import Outcome
+from digest.errors import EXIT_TEMPFAIL, DigestError
 from digest.models import Email
 from digest.recipients import Recipient
 

@@ -151,7 +151,7 @@ class SendGridBackend:
                         "request may have been accepted"
                     ) from None
                 headers, reason = None, f"connection failed ({exc.reason})"
-            except (TimeoutError, socket.timeout, ConnectionError) as exc:
+            except (TimeoutError, ConnectionError) as exc:
                 if may_duplicate:
                     raise UnknownOutcome(
                         f"connection to SendGrid lost during {what} ({exc.__class__.__name__}); "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -96,7 +95,7 @@ class SmtpBackend:
                     return Outcome(recipient.key, "refused", error=f"{exc.smtp_code} {_text(exc.smtp_error)}")
                 last = f"{exc.smtp_code} {_text(exc.smtp_error)}"
                 self._reset()
-            except (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout) as exc:
+            except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 last = f"connection lost ({exc.__class__.__name__})"
                 self.close_quietly()
                 continue  # reconnect at once

@@ -1,0 +1,145 @@
+"""Times `digest send` through loopback peers: SendGrid (100,000 readers) and SMTP (2,000).
+
+    python bench/bench_send.py [--sendgrid 100000] [--smtp 2000] [--runs 3]
+
+The peers are the test suite's: tests/fake_sendgrid.py (schema validation on) and aiosmtpd.
+`digest send` runs as a real subprocess; its peak memory is its maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from fake_sendgrid import FakeSendGrid
+
+API_KEY = "SG.bench"
+
+
+def newsletter(root: Path, readers: int, extra_config: str) -> None:
+    (root / "articles").mkdir(parents=True)
+    (root / "articles" / "une.md").write_text(
+        "---\ntitle: La une\ndate: 2025-04-22T08:00:00+02:00\n---\n\n" + "Un texte. " * 300
+    )
+    (root / "articles" / "deux.md").write_text(
+        "---\ntitle: La deux\ndate: 2025-04-22T09:00:00+02:00\n---\n\nUn autre texte.\n"
+    )
+    (root / "digest.toml").write_text(
+        '[newsletter]\nname = "Banc"\nurl = "https://banc.example"\n'
+        'sender = "Banc <banc@banc.example>"\n[delivery]\n'
+        'unsubscribe_url = "https://banc.example/desabonnement?email={email}"\n' + extra_config
+    )
+    with (root / "recipients.csv").open("w") as handle:
+        handle.write("email,name\n")
+        for i in range(readers):
+            handle.write(f"lecteur{i:07d}@lecteurs.example,Lecteur {i}\n")
+
+
+def run_send(root: Path, backend: str) -> tuple[float, int, str]:
+    """(seconds, peak RSS in MB of the digest process, its summary line)."""
+    command = [sys.executable, "-m", "digest", "send", "--date", "2025-04-22", "--backend", backend]
+    env = {**os.environ, "SENDGRID_API_KEY": API_KEY, "NO_PROXY": "127.0.0.1"}
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    out = process.stdout.read()
+    if status != 0:
+        raise SystemExit(f"digest send failed: {process.stderr.read()}")
+    return seconds, usage.ru_maxrss // 1024, out.strip()
+
+
+def bench_sendgrid(readers: int, runs: int) -> None:
+    rows = []
+    for _ in range(runs):
+        server = FakeSendGrid(api_key=API_KEY).start()
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            newsletter(root, readers, f'[delivery.sendgrid]\napi_url = "{server.url}"\n')
+            seconds, peak, _ = run_send(root, "sendgrid")
+            got = server.recipients()
+            assert len(got) == readers == len(set(got)), "every reader exactly once"
+            rows.append((seconds, peak, server.requests))
+            ledger = ledger_cost(root, readers)
+        server.stop()
+    seconds = statistics.median(r[0] for r in rows)
+    print(f"SendGrid, {readers} readers, median of {runs}: {seconds:.1f} s, "
+          f"{readers / seconds:,.0f} readers/s, {rows[0][2] / seconds:.1f} requests/s, "
+          f"{rows[0][2]} requests, peak RSS {max(r[1] for r in rows)} MB; "
+          f"ledger writes {ledger:.2f} s in all ({1e6 * ledger / readers:.1f} µs a reader)")
+
+
+def ledger_cost(root: Path, readers: int) -> float:
+    """The ledger's own cost: the same writes (pending, then sent) for every reader, timed alone."""
+    from digest.deliver.ledger import Ledger, Outcome
+
+    ledger = Ledger(root / ".digest" / "bench.db")
+    keys = [f"lecteur{i:07d}@lecteurs.example" for i in range(readers)]
+    start = time.perf_counter()
+    for offset in range(0, readers, 1000):
+        chunk = keys[offset:offset + 1000]
+        batch = ledger.start_batch("bench", 1, "sendgrid", chunk)
+        ledger.record("bench", 1, [Outcome(k, "sent", "id") for k in chunk])
+        ledger.finish_batch(batch, "done")
+    cost = time.perf_counter() - start
+    ledger.close()
+    return cost
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_smtp(readers: int, runs: int) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Count:
+        received = 0
+
+        async def handle_DATA(self, server, session, envelope):
+            Count.received += 1
+            return "250 OK"
+
+    times = []
+    for _ in range(runs):
+        Count.received = 0
+        controller = Controller(Count(), hostname="127.0.0.1", port=free_port())
+        controller.start()
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            newsletter(root, readers, f'[delivery.smtp]\nhost = "127.0.0.1"\n'
+                                      f'port = {controller.port}\nsecurity = "none"\n')
+            seconds, peak, _ = run_send(root, "smtp")
+            assert Count.received == readers
+            times.append(seconds)
+        controller.stop()
+    seconds = statistics.median(times)
+    print(f"SMTP, {readers} readers, median of {runs}: {seconds:.1f} s, "
+          f"{readers / seconds:,.0f} messages/s, peak RSS {peak} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sendgrid", type=int, default=100_000)
+    parser.add_argument("--smtp", type=int, default=2_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    bench_sendgrid(args.sendgrid, args.runs)
+    bench_smtp(args.smtp, args.runs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""`digest preview`: the editor's live view, served on top of the same `build` as the CLI.
+
+A small standard-library HTTP server with its own routes only (no file is ever served from disk
+by path), a watchfiles thread that rebuilds when an article, a template or digest.toml changes,
+and server-sent events that tell the page to refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from digest.errors import DigestError, NoArticlesError
+
+ASSETS = Path(__file__).parent / "preview_assets"
+WARN_BYTES = 90 * 1024
+CLIP_BYTES = 102 * 1024
+
+
+@dataclass
+class Snapshot:
+    """One build of one date, or the error that stopped it."""
+
+    version: int
+    day: date
+    html: str = ""
+    text: str = ""
+    state: dict = field(default_factory=dict)
+
+
+class Previewer:
+    """Builds on demand, caches per date, and forgets everything when a watched file changes."""
+
+    def __init__(self, config_path: Path, day: date | None) -> None:
+        self.config_path = config_path
+        self.default_day = day
+        self.version = 1
+        self.cache: dict[date, Snapshot] = {}
+        self.lock = threading.Lock()
+        self.changed = threading.Condition()
+
+    def watched_paths(self) -> list[Path]:
+        from digest.config import load_config
+        from digest.render import BUILTIN_TEMPLATES
+
+        paths = {self.config_path.resolve().parent / "digest.toml", BUILTIN_TEMPLATES.resolve()}
+        try:
+            config = load_config(self.config_path)
+            paths |= {config.resolve(config.sources.articles),
+                      config.resolve(config.newsletter.templates)}
+        except DigestError:
+            pass
+        # watch the folder itself so files created later (a new override, a new article) count
+        return sorted({p if p.is_dir() else p.parent for p in paths if p.exists() or p.parent.exists()})
+
+    def invalidate(self) -> None:
+        from digest.render import environment
+
+        environment.cache_clear()  # a new override file must win over the cached built-in one
+        with self.lock:
+            self.version += 1
+            self.cache.clear()
+        with self.changed:
+            self.changed.notify_all()
+
+    def snapshot(self, day: date | None) -> Snapshot:
+        """The build of `day`; without a day, today's, or the latest edition when today has none."""
+        from digest.config import load_config
+        from digest.dates import today
+
+        with self.lock:
+            version = self.version
+        try:
+            config = load_config(self.config_path)
+        except DigestError as error:
+            return Snapshot(version, day or date.today(), state=_error_state(version, error))
+        explicit = day or self.default_day
+        day = explicit or today(config.tz)
+        snapshot = self._cached_build(config, day, version)
+        latest = snapshot.state.get("latest")
+        if not explicit and not snapshot.html and latest and latest != day.isoformat():
+            snapshot = self._cached_build(config, date.fromisoformat(latest), version)
+        return snapshot
+
+    def _cached_build(self, config, day: date, version: int) -> Snapshot:
+        with self.lock:
+            cached = self.cache.get(day)
+        if cached is not None and cached.version == version:
+            return cached
+        snapshot = self._build(config, day, version)
+        with self.lock:
+            if version == self.version:
+                self.cache[day] = snapshot
+        return snapshot
+
+    def _build(self, config, day: date, version: int) -> Snapshot:
+        from digest.build import build, edition_record
+
+        base = {"version": version, "date": day.isoformat()}
+        try:
+            result = build(config, day)
+        except NoArticlesError as error:
+            dates = sorted(error.dates, reverse=True)
+            state = {**_error_state(version, error), **base,
+                     "dates": [d.isoformat() for d in dates],
+                     "latest": dates[0].isoformat() if dates else None}
+            return Snapshot(version, day, state=state)
+        except DigestError as error:
+            return Snapshot(version, day, state={**_error_state(version, error), **base})
+        record = edition_record(result, config)
+        size = result.email.html_bytes
+        state = {
+            **base,
+            "dates": [d.isoformat() for d in sorted(result.dates, reverse=True)],
+            "error": None,
+            "problems": record["problems"],
+            "subject": result.email.subject,
+            "preheader": result.email.preheader,
+            "sender": config.newsletter.sender,
+            "size": size,
+            "size_level": "red" if size > CLIP_BYTES else "orange" if size >= WARN_BYTES else "green",
+            "ranking": record["articles_considered"],
+        }
+        return Snapshot(version, day, result.email.html, result.email.text, state)
+
+    def wait_for_change(self, version: int, timeout: float) -> int:
+        with self.changed:
+            self.changed.wait_for(lambda: self.version != version, timeout=timeout)
+        return self.version
+
+
+def _error_state(version: int, error: DigestError) -> dict:
+    message = str(error)
+    return {"version": version, "error": {"message": message}, "problems": [], "ranking": [],
+            "dates": [], "size": 0, "size_level": "green", "subject": "", "preheader": ""}
+
+
+def _day(query: dict) -> date | None:
+    value = (query.get("date") or [""])[0]
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def make_handler(previewer: Previewer):
+    page = (ASSETS / "index.html").read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "digest-preview"
+
+        def log_message(self, *args):  # the terminal is for errors, not for every request
+            pass
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_HEAD(self):
+            self.do_GET()
+
+        def do_GET(self):
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            routes = {
+                "/": lambda: self._send(200, page, "text/html; charset=utf-8"),
+                "/email.html": lambda: self._email(query, "html"),
+                "/email.txt": lambda: self._email(query, "text"),
+                "/source.txt": lambda: self._email(query, "source"),
+                "/api/state": lambda: self._state(query),
+                "/events": self._events,
+            }
+            route = routes.get(url.path)
+            if route is None:
+                return self._send(404, b"not found\n", "text/plain; charset=utf-8")
+            route()
+
+        def _email(self, query, part: str) -> None:
+            snapshot = previewer.snapshot(_day(query))
+            if part == "html" and snapshot.html:
+                return self._send(200, snapshot.html.encode(), "text/html; charset=utf-8")
+            if not snapshot.html:
+                message = snapshot.state.get("error", {}).get("message", "no email")
+                return self._send(200, message.encode(), "text/plain; charset=utf-8")
+            body = snapshot.text if part == "text" else snapshot.html
+            self._send(200, body.encode(), "text/plain; charset=utf-8")
+
+        def _state(self, query) -> None:
+            state = previewer.snapshot(_day(query)).state
+            self._send(200, json.dumps(state, ensure_ascii=False).encode(),
+                       "application/json; charset=utf-8")
+
+        def _events(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            version = previewer.version
+            try:
+                self.wfile.write(f"data: {version}\n\n".encode())
+                self.wfile.flush()
+                while not self.server.stopping.is_set():
+                    new = previewer.wait_for_change(version, timeout=15)
+                    # a comment line every 15 s keeps proxies and the browser from closing it
+                    payload = f"data: {new}\n\n" if new != version else ": ping\n\n"
+                    version = new
+                    self.wfile.write(payload.encode())
+                    self.wfile.flush()
+            except OSError:
+                pass  # the page went away
+            self.close_connection = True
+
+    return Handler
+
+
+class PreviewServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, handler) -> None:
+        self.stopping = threading.Event()
+        super().__init__(address, handler)
+
+
+def bind(host: str, port: int, handler, tries: int = 20) -> tuple[PreviewServer, int]:
+    """A server on `port`, or on the next free one; (server, the port it got)."""
+    last: OSError | None = None
+    for candidate in range(port, port + tries):
+        try:
+            return PreviewServer((host, candidate), handler), candidate
+        except OSError as exc:
+            last = exc
+    raise DigestError(f"ports {port} to {port + tries - 1} on {host} are all taken ({last}); "
+                      "pass --port with a free one")
+
+
+def watch(previewer: Previewer, stop: threading.Event, on_change) -> threading.Thread:
+    from watchfiles import watch as watch_files
+
+    def run() -> None:
+        for changes in watch_files(*previewer.watched_paths(), stop_event=stop,
+                                   debounce=150, step=50, rust_timeout=500):
+            previewer.invalidate()
+            on_change(sorted({Path(p).name for _, p in changes}))
+
+    thread = threading.Thread(target=run, name="digest-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(config_path: Path | None, day: date | None, host: str, port: int, open_browser: bool,
+          say, warn) -> None:
+    """Run the preview until Ctrl-C. `say` and `warn` print a line for the editor."""
+    from digest.config import find_config
+
+    path = find_config(config_path)
+    if not is_loopback(host):
+        warn(f"--host {host} is not a loopback address: anyone who can reach this machine "
+             "can read your drafts")
+    previewer = Previewer(path, day)
+    server, actual = bind(host, port, make_handler(previewer))
+    if actual != port:
+        say(f"port {port} is taken; using {actual}")
+    url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{actual}/"
+    if day:
+        url += f"?date={day.isoformat()}"
+    stop = threading.Event()
+    watch(previewer, stop, lambda names: say(f"changed: {', '.join(names)}; page refreshed"))
+    say(f"Preview on {url} (Ctrl-C to stop)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.stopping.set()
+        with previewer.changed:
+            previewer.changed.notify_all()
+        server.server_close()
+        say("preview stopped")
