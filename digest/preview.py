@@ -287,13 +287,13 @@ def serve(config_path: Path | None, day: date | None, host: str, port: int, open
     if day:
         url += f"?date={day.isoformat()}"
     stop = threading.Event()
-    watch(previewer, stop, lambda names: say(f"changed: {', '.join(names)}; page refreshed"))
-    say(f"Preview on {url} (Ctrl-C to stop)")
-    if open_browser:
-        import webbrowser
-
-        webbrowser.open(url)
     try:
+        watch(previewer, stop, lambda names: say(f"changed: {', '.join(names)}; page refreshed"))
+        say(f"Preview on {url} (Ctrl-C to stop)")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass

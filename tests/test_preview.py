@@ -1,0 +1,232 @@
+"""`digest preview`: real server process, plain HTTP checks, and a real browser driving the page."""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from browser import chromium
+from conftest import REPO
+
+BUILTIN = REPO / "templates"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Preview:
+    def __init__(self, root, *args):
+        self.root = root
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "digest", "preview", "--no-open", "--port", str(self.port), *args],
+            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+        )
+        self.first_line = self.process.stdout.readline()
+        assert "Preview on http://localhost:" in self.first_line, self.process.stderr.read()
+        self.port = int(self.first_line.split("localhost:")[1].split("/")[0])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> tuple[int, dict, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.request("GET", path)  # sent exactly as written: no client-side normalization
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        return response.status, dict(response.getheaders()), body
+
+    def stop(self) -> tuple[int, str]:
+        self.process.send_signal(signal.SIGINT)
+        out, _ = self.process.communicate(timeout=15)
+        return self.process.returncode, out
+
+
+@pytest.fixture
+def folder(sample):
+    return sample
+
+
+@pytest.fixture
+def preview(folder):
+    server = Preview(folder, "--date", "2025-04-22")
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+def write_override(folder, name, content):
+    (folder / "templates").mkdir(exist_ok=True)
+    (folder / "templates" / name).write_text(content, encoding="utf-8")
+
+
+# -- HTTP ----------------------------------------------------------------------------------------
+
+def test_routes_serve_the_build(preview):
+    status, headers, body = preview.get("/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b'id="email"' in body
+
+    status, headers, body = preview.get("/api/state?date=2025-04-22")
+    state = json.loads(body)
+    assert state["date"] == "2025-04-22"
+    assert state["dates"] == ["2025-04-22", "2025-04-21"]
+    assert state["subject"].startswith("Berges de la Sorelle")
+    assert state["preheader"].startswith("Après deux ans")
+    assert [r["position"] for r in state["ranking"]] == list(range(1, 9))
+    assert state["ranking"][0]["components"]["priority"] == 20.0
+    assert 20_000 < state["size"] < 90 * 1024 and state["size_level"] == "green"
+    assert state["error"] is None
+
+    status, headers, body = preview.get("/email.html?date=2025-04-22")
+    assert status == 200 and body.startswith(b"<!doctype html>")
+    built = subprocess.run([sys.executable, "-m", "digest", "build", "--date", "2025-04-22"],
+                           cwd=preview.root, capture_output=True, check=True)
+    assert built.returncode == 0
+    assert body == (preview.root / "out" / "2025-04-22" / "digest.html").read_bytes()
+
+    status, headers, body = preview.get("/email.txt?date=2025-04-22")
+    assert headers["Content-Type"].startswith("text/plain") and b"Temps de lecture" in body
+    status, headers, body = preview.get("/source.txt?date=2025-04-22")
+    assert headers["Content-Type"].startswith("text/plain") and body.startswith(b"<!doctype html>")
+
+    status, _, body = preview.get("/api/state?date=2025-04-21")
+    assert json.loads(body)["ranking"][0]["title"].startswith("La piste cyclable")
+
+
+@pytest.mark.parametrize("path", [
+    "/../digest.toml", "/%2e%2e/digest.toml", "/..%2fdigest.toml", "//etc/passwd",
+    "/digest.toml", "/articles/", "/articles/2025-04-22-ligne-4.md", "/templates/",
+    "/templates/digest.mjml.j2", "/etc/passwd", "/email.html/../digest.toml", "/preview_assets/index.html",
+])
+def test_no_file_is_served_by_path(preview, path):
+    status, _, body = preview.get(path)
+    assert status == 404
+    assert b"[newsletter]" not in body and b"root:" not in body
+
+
+def test_taken_port_moves_to_the_next_free_one(folder):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "digest", "preview", "--no-open", "--port", str(port)],
+            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            first = process.stdout.readline()
+            second = process.stdout.readline()
+            assert first.startswith(f"port {port} is taken; using ")
+            assert "Preview on http://localhost:" in second
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=15)
+
+
+def test_ctrl_c_stops_cleanly(folder):
+    server = Preview(folder)
+    code, out = server.stop()
+    assert code == 0
+    assert "preview stopped" in out
+
+
+def test_loopback_detection():
+    from digest.preview import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.10")
+
+
+# -- in the browser ------------------------------------------------------------------------------
+
+def frame_text(page):
+    return page.frame_locator("#email").locator("body").inner_text(timeout=10_000)
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_page_viewports_tabs_live_reload_and_error_overlay(preview, folder):
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(preview.url + "/?date=2025-04-22")
+        page.wait_for_selector("#ranking tbody tr")
+        assert "Berges de la Sorelle" in frame_text(page)
+        assert page.locator("#size").inner_text().endswith("/ 102 Ko")
+        assert "green" in page.locator("#size").get_attribute("class")
+        assert page.locator("#ranking tbody tr").count() == 8
+        assert page.locator("#date option").all_inner_texts() == ["2025-04-22", "2025-04-21"]
+
+        # phone widths: the email fits, no sideways scrolling inside the frame
+        for button, width in (("375", 375), ("320", 320)):
+            page.click(f"button[data-width='{button}']")
+            wait_for(lambda w=width: page.locator("#email").bounding_box()["width"] == w,
+                     what=f"{width}px frame")
+            frame = page.frame_locator("#email")
+            scroll = frame.locator("html").evaluate("e => [e.scrollWidth, e.clientWidth]")
+            assert scroll[0] <= scroll[1], f"scrolls sideways at {width}px: {scroll}"
+
+        # the text part
+        page.click("button[data-tab='text']")
+        wait_for(lambda: "Temps de lecture" in frame_text(page) and "<" not in frame_text(page)[:50],
+                 what="text tab")
+        page.click("button[data-tab='html']")
+        page.click("button[data-width='375']")
+        page.evaluate("window.notReloaded = true")
+
+        # an edited partial shows up without a manual reload, keeping the chosen width and tab
+        footer = (BUILTIN / "footer.mjml.j2").read_text()
+        write_override(folder, "footer.mjml.j2", footer.replace("{{ labels.footer_reason }}",
+                                                                "Un pied de page modifié"))
+        wait_for(lambda: "Un pied de page modifié" in frame_text(page), what="live reload")
+        assert page.evaluate("window.notReloaded") is True
+        assert page.locator("#email").bounding_box()["width"] == 375
+        assert page.locator("button[data-tab='html']").get_attribute("aria-pressed") == "true"
+
+        # a Jinja error shows in place with file and line, and goes away once fixed
+        write_override(folder, "footer.mjml.j2", "<mj-section>\n{% if %}\n</mj-section>\n")
+        page.wait_for_selector("#overlay:not([hidden])", timeout=10_000)
+        message = page.locator("#overlay-message").inner_text()
+        assert message.startswith("templates/footer.mjml.j2:2: ")
+        write_override(folder, "footer.mjml.j2", footer)
+        page.wait_for_selector("#overlay", state="hidden", timeout=10_000)
+        wait_for(lambda: "Se désabonner" in frame_text(page), what="fixed email")
+
+        # an undefined variable names its line too
+        write_override(folder, "footer.mjml.j2", footer.replace("{{ labels.unsubscribe }}",
+                                                                "{{ labels.desabonnement }}"))
+        page.wait_for_selector("#overlay:not([hidden])", timeout=10_000)
+        assert page.locator("#overlay-message").inner_text().startswith("templates/footer.mjml.j2:")
+        write_override(folder, "footer.mjml.j2", footer)
+        page.wait_for_selector("#overlay", state="hidden", timeout=10_000)
+
+        # a bad article is listed, and the rest of the edition still shows
+        (folder / "articles" / "cassé.md").write_text("---\ntitle: [non fermé\ndate: 2025-04-22\n---\n")
+        page.wait_for_selector("#problems:not([hidden])", timeout=10_000)
+        assert "articles/cassé.md" in page.locator("#problems").inner_text()
+        assert "Berges de la Sorelle" in frame_text(page)
+
+
+def test_date_picker_switches_edition(preview):
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(preview.url + "/?date=2025-04-22")
+        page.wait_for_selector("#ranking tbody tr")
+        page.select_option("#date", "2025-04-21")
+        wait_for(lambda: "La piste cyclable" in frame_text(page), what="other date")
+        assert "date=2025-04-21" in page.url
+        assert page.locator("#ranking tbody tr").count() == 3
