@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from digest.config import Config
 from digest.errors import Problem
 from digest.send import SendEvents, SendReport
+
+LOG_EVERY_SECONDS = 5.0
 
 
 def _count_lines(path) -> int:
@@ -22,9 +25,15 @@ def _count_lines(path) -> int:
 @contextmanager
 def send_events(config: Config, warn: Callable[[Problem], None]) -> Iterator[SendEvents]:
     if not sys.stderr.isatty():
+        last = [0.0]
+
         def log_batch(report: SendReport, size: int) -> None:
+            # at most one line every few seconds: a log, not a transcript of every message
+            if time.monotonic() - last[0] < LOG_EVERY_SECONDS:
+                return
+            last[0] = time.monotonic()
             verb = "would send" if report.dry_run else "sent"
-            print(f"batch {report.batches}: {size} readers; {verb} {report.sent} so far"
+            print(f"{verb} {report.sent} so far in {report.batches} batches"
                   + (f", failed {report.failed}" if report.failed else "")
                   + (f", refused {report.refused}" if report.refused else ""),
                   file=sys.stderr, flush=True)
