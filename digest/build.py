@@ -21,6 +21,7 @@ class Build:
     email: Email
     problems: list[Problem] = field(default_factory=list)
     dates: frozenset[date] = frozenset()  # every date that has articles
+    web_html: str = ""  # the archive's copy: same content, no per-reader links
 
 
 class StrictError(DigestError):
@@ -48,7 +49,8 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
             f"{email.html_bytes / 1024:.0f} KB, over Gmail's 102 KB limit: Gmail will clip "
             "the message; lower ranking.blurbs or shorten the lead",
         ))
-    return Build(edition, email, problems, frozenset(gathered.dates))
+    web_html = render(edition, config, web=True).html
+    return Build(edition, email, problems, frozenset(gathered.dates), web_html)
 
 
 def no_articles_message(day: date, dates: set[date]) -> str:
@@ -72,7 +74,40 @@ def write(result: Build, out_root: Path, config: Config) -> Path:
     (folder / "digest.eml").write_bytes(to_message(result.email).as_bytes())
     edition_json = json.dumps(edition_record(result, config), ensure_ascii=False, indent=2)
     (folder / "edition.json").write_text(edition_json + "\n", encoding="utf-8")
+    write_archive(result, out_root, config)
     return folder
+
+
+def write_archive(result: Build, out_root: Path, config: Config) -> None:
+    """out/archive/<date>.html for this edition, and an index of every edition built so far."""
+    from digest.dates import long_date
+    from digest.labels import labels_for
+    from digest.render import environment, render_template
+
+    archive = out_root / "archive"
+    archive.mkdir(parents=True, exist_ok=True)
+    (archive / f"{result.edition.date.isoformat()}.html").write_text(result.web_html, encoding="utf-8")
+    editions = []
+    for record_path in out_root.glob("????-??-??/edition.json"):
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            day = date.fromisoformat(record["date"])
+        except (ValueError, KeyError, OSError):
+            continue  # a folder that is not an edition
+        if (archive / f"{day.isoformat()}.html").is_file():
+            editions.append({
+                "date": day.isoformat(),
+                "date_long": long_date(day, config.newsletter.locale),
+                "title": record["lead"]["title"],
+                "file": f"{day.isoformat()}.html",
+            })
+    editions.sort(key=lambda e: e["date"], reverse=True)
+    locale = config.newsletter.locale
+    values = {"newsletter": config.newsletter, "lang": locale, "editions": editions,
+              "labels": labels_for(locale, config.labels)}
+    env = environment(config.resolve(config.newsletter.templates))
+    index = render_template(env, "archive_index.html.j2", values, config)
+    (archive / "index.html").write_text(index, encoding="utf-8")
 
 
 def _article_record(ranked: Ranked, excerpt_chars: int) -> dict:

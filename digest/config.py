@@ -110,11 +110,23 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
+class LinksConfig:
+    """Tracking parameters added to article links (never to unsubscribe or archive links)."""
+
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""  # "{date}" becomes the edition's date
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    links: LinksConfig = field(default_factory=LinksConfig)
+    # Overrides of the email's words, e.g. read_more = "Continuer la lecture →".
+    labels: dict[str, str] = field(default_factory=dict)
     # Not keys: where the file was found, so relative paths resolve against its folder.
     path: Path = field(default=Path(CONFIG_NAME), metadata={"internal": True})
 
@@ -204,6 +216,7 @@ def _describe(value: Any) -> str:
 _TYPE_NAMES = {
     str: "a string", int: "an integer", float: "a number", bool: "true or false",
     list[str]: "a list of strings",
+    dict[str, str]: "a table of strings",
 }
 
 
@@ -251,6 +264,9 @@ def _build(cls: type, data: dict, keys: tuple[str, ...], problems: list[str], li
 
 def _check_scalar(kind: type, value: Any) -> Any:
     """The value converted to `kind`, or None when it has the wrong type."""
+    if kind == dict[str, str]:
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        return dict(value) if ok else None
     if kind == list[str]:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return tuple(value) if ok else None
@@ -273,6 +289,18 @@ def _check_timezone(name: str) -> str | None:
 
 def _check_positive(value: int) -> str | None:
     return None if value >= 0 else f"expected a number of 0 or more, got {value}"
+
+
+def _check_labels(labels: dict[str, str]) -> str | None:
+    from digest.labels import LABELS
+
+    known = list(LABELS["fr"])
+    for key in labels:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else f"; known labels: {', '.join(known)}"
+            return f'unknown label "{key}"{hint}'
+    return None
 
 
 def _check_time(value: str) -> str | None:
@@ -300,6 +328,7 @@ _VALIDATORS = {
     ("newsletter", "url"): _check_url,
     ("ranking", "blurbs"): _check_positive,
     ("ranking", "excerpt_chars"): lambda v: None if v >= 20 else f"expected at least 20, got {v}",
+    ("labels",): _check_labels,
     ("delivery", "min_articles"): _check_positive,
     ("delivery", "sendgrid", "api_url"): _check_url,
     ("delivery", "sendgrid", "send_at"): _check_time,

@@ -14,6 +14,7 @@ LABELS: dict[str, dict[str, str]] = {
         "edition_of": "Édition du {date}",
         "by": "Par {author}",
         "footer_reason": "Vous recevez cette lettre car vous y êtes abonné.",
+        "archive_title": "Toutes les éditions",
     },
     "en": {
         "read_more": "Read more →",
@@ -24,10 +25,12 @@ LABELS: dict[str, dict[str, str]] = {
         "edition_of": "Edition of {date}",
         "by": "By {author}",
         "footer_reason": "You receive this newsletter because you subscribed to it.",
+        "archive_title": "All editions",
     },
 }
 
 
-def labels_for(locale: str) -> dict[str, str]:
-    """The locale's labels, with its typography (French spaces before « : » and the like)."""
-    return {key: typography(value, locale) for key, value in LABELS[locale].items()}
+def labels_for(locale: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The locale's labels with the newsletter's overrides, in the locale's typography."""
+    merged = {**LABELS[locale], **(overrides or {})}
+    return {key: typography(value, locale) for key, value in merged.items()}

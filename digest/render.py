@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from digest.config import Config
 from digest.dates import local_date, long_date
 from digest.errors import TemplateError
 from digest.labels import labels_for
+from digest.links import with_tracking
 from digest.models import Edition, Email, Ranked
 from digest.text import html_typography, reading_minutes, squash, typography
 
@@ -45,15 +47,14 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     )
 
 
-def article_view(ranked: Ranked, config: Config) -> dict:
+def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: date) -> dict:
     """What templates see of one article: display-ready, escaped by autoescape where text."""
     article = ranked.article
     locale = config.newsletter.locale
     minutes = reading_minutes(article.text)
-    labels = labels_for(locale)
     return {
         "title": typography(article.title, locale),
-        "url": article.url,
+        "url": with_tracking(article.url, config.links, day),
         "category": article.category,
         "author": article.author,
         "image": article.image,
@@ -70,18 +71,21 @@ def article_view(ranked: Ranked, config: Config) -> dict:
     }
 
 
-def context(edition: Edition, config: Config) -> dict:
+def context(edition: Edition, config: Config, web: bool = False) -> dict:
+    """Everything templates see. `web` is the archive's copy: no per-reader links."""
     newsletter = config.newsletter
-    lead = article_view(edition.lead, config)
+    labels = labels_for(newsletter.locale, config.labels)
+    lead = article_view(edition.lead, config, labels, edition.date)
     date_long = long_date(edition.date, newsletter.locale)
     return {
         "newsletter": newsletter,
         "lang": newsletter.locale,
-        "labels": labels_for(newsletter.locale),
+        "web": web,
+        "labels": labels,
         "date": edition.date,
         "date_long": date_long,
         "lead": lead,
-        "blurbs": [article_view(r, config) for r in edition.blurbs],
+        "blurbs": [article_view(r, config, labels, edition.date) for r in edition.blurbs],
         "preheader": lead["excerpt"],
         "preheader_padding": PREHEADER_PADDING,
         "archive_url": f"{newsletter.archive_base}/{edition.date.isoformat()}.html",
@@ -89,9 +93,9 @@ def context(edition: Edition, config: Config) -> dict:
     }
 
 
-def render(edition: Edition, config: Config) -> Email:
+def render(edition: Edition, config: Config, web: bool = False) -> Email:
     env = environment(config.resolve(config.newsletter.templates))
-    values = context(edition, config)
+    values = context(edition, config, web)
     values["subject"] = render_subject(config.newsletter.subject, values, config)
     mjml_source = render_template(env, HTML_TEMPLATE, values, config)
     html = inline_css(mjml_to_html(mjml_source, config))
