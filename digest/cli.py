@@ -59,6 +59,11 @@ def main_options(
     """digest: the day's articles, ranked into one email."""
 
 
+class Locale(str, Enum):
+    fr = "fr"
+    en = "en"
+
+
 class BackendName(str, Enum):
     file = "file"
     sendgrid = "sendgrid"
@@ -199,6 +204,81 @@ def cancel_command(
             typer.echo(line)
     except DigestError as error:
         fail(error)
+
+
+templates_app = typer.Typer(help="List the email's templates, or copy one to change it.",
+                            no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
+
+
+@templates_app.command("list")
+def templates_list_command(config_path: ConfigOption = None) -> None:
+    """Show each template and whether it is built-in or overridden in templates/."""
+    from digest.config import load_config
+    from digest.theme import templates
+
+    try:
+        config = load_config(config_path)
+    except DigestError as error:
+        fail(error)
+    rows = templates(config)
+    width = max(len(row.name) for row in rows)
+    for row in rows:
+        shown = "" if row.status == "built-in" else f"  ({config.newsletter.templates}/{row.name})"
+        typer.echo(f"{row.name:<{width}}  {row.status}{shown}")
+
+
+@templates_app.command("copy")
+def templates_copy_command(
+    name: Annotated[str, typer.Argument(help="A template name, e.g. lead.mjml.j2.")],
+    config_path: ConfigOption = None,
+) -> None:
+    """Copy a built-in template into templates/ to edit it; the others stay built-in."""
+    from digest.config import load_config
+    from digest.theme import copy_template
+
+    try:
+        target = copy_template(load_config(config_path), name)
+    except DigestError as error:
+        fail(error)
+    typer.echo(f"copied to {target}; edit it and run digest preview to see the change")
+
+
+@app.command("init")
+def init_command(
+    folder: Annotated[Path, typer.Argument(help="Folder to create (default: here).",
+                                           file_okay=False)] = Path("."),
+    locale: Annotated[Locale, typer.Option("--locale", help="Language of the email.")] = "fr",
+) -> None:
+    """Create a new newsletter folder that builds and previews at once."""
+    from zoneinfo import ZoneInfo
+
+    from digest.dates import today
+    from digest.init import init_newsletter
+
+    zone = ZoneInfo("Europe/Paris" if locale == "fr" else "Europe/London")
+    try:
+        written = init_newsletter(folder, Locale(locale).value, today(zone))
+    except DigestError as error:
+        fail(error)
+    for path in written:
+        typer.echo(f"created {path}")
+    here = "" if folder == Path(".") else f"cd {folder} && "
+    typer.echo(f"next: {here}digest build && digest preview")
+
+
+@app.command("check")
+def check_command(config_path: ConfigOption = None) -> None:
+    """Check the configuration, templates, articles, recipients and the email itself."""
+    from digest.check import check
+
+    problems = check(config_path)
+    for line in problems:
+        typer.echo(line)
+    count = len(problems)
+    typer.echo(f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems found",
+               err=True)
+    raise typer.Exit(1 if problems else 0)
 
 
 def main() -> None:

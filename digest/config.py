@@ -173,6 +173,7 @@ def parse_config(text: str, path: Path) -> Config:
     problems: list[str] = []
     values = _build(Config, data, (), problems, _LineFinder(text))
     if problems:
+        problems.sort(key=lambda p: int(p.split(":", 1)[0]) if p[0].isdigit() else 0)
         raise ConfigError("\n".join(f"{path.name}:{p}" for p in problems))
     return dataclasses.replace(values, path=path.resolve())
 

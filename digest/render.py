@@ -119,19 +119,29 @@ def render_subject(source: str, values: dict, config: Config) -> str:
     return typography(squash(subject), config.newsletter.locale)
 
 
+def _template_error(exc: jinja2.TemplateError, name: str, config: Config) -> TemplateError:
+    """A Jinja error as a one-line TemplateError naming the file and line."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = _shown(exc.filename or exc.name or name, config)
+        return TemplateError(f"{where}:{exc.lineno}: {exc.message}")
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return TemplateError(f"{name}: template {exc.name!r} not found in "
+                             f"{config.newsletter.templates}/ nor in the built-in theme")
+    return TemplateError(f"{_template_frame(exc, name, config)}: {exc.message}")
+
+
+def load_template(env: jinja2.Environment, name: str, config: Config) -> jinja2.Template:
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateError as exc:
+        raise _template_error(exc, name, config) from None
+
+
 def render_template(env: jinja2.Environment, name: str, values: dict, config: Config) -> str:
     try:
         return env.get_template(name).render(values)
-    except jinja2.TemplateSyntaxError as exc:
-        where = _shown(exc.filename or exc.name or name, config)
-        raise TemplateError(f"{where}:{exc.lineno}: {exc.message}") from None
-    except jinja2.TemplateNotFound as exc:
-        raise TemplateError(
-            f"{name}: template {exc.name!r} not found in {config.newsletter.templates}/ "
-            "nor in the built-in theme"
-        ) from None
-    except jinja2.UndefinedError as exc:
-        raise TemplateError(f"{_template_frame(exc, name, config)}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise _template_error(exc, name, config) from None
 
 
 def _template_frame(exc: Exception, name: str, config: Config) -> str:

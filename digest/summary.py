@@ -15,8 +15,8 @@ def build_summary(result: Build, folder: Path) -> str:
     left_out = considered - len(edition.blurbs) - 1
     skipped = sum(1 for p in result.problems if p.message.endswith("skipped"))
     parts = [
-        f"{edition.date}: {considered} article{'s' if considered != 1 else ''}",
-        f"lead + {len(edition.blurbs)} blurbs" + (f", {left_out} left out" if left_out else ""),
+        f"{edition.date}: {_count(considered, 'article')}",
+        f"lead + {_count(len(edition.blurbs), 'blurb')}" + (f", {left_out} left out" if left_out else ""),
     ]
     if skipped:
         parts.append(f"{skipped} skipped")
@@ -24,6 +24,10 @@ def build_summary(result: Build, folder: Path) -> str:
         f"{parts[0]} ({', '.join(parts[1:])}); lead: {edition.lead.article.title}; "
         f"{result.email.html_bytes / 1024:.1f} KB; written to {_shown(folder)}/"
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _shown(folder: Path) -> str:

@@ -100,10 +100,11 @@ def newsletter(tmp_path: Path) -> Newsletter:
 
 @pytest.fixture
 def sample(tmp_path: Path) -> Path:
-    """A copy of the repository's sample newsletter (digest.toml + articles/)."""
+    """A copy of the repository's sample newsletter (digest.toml, articles/, readers)."""
     root = tmp_path / "sample"
     root.mkdir()
-    shutil.copy(REPO / "digest.toml", root / "digest.toml")
+    for name in ("digest.toml", "recipients.csv", "unsubscribed.csv"):
+        shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "articles", root / "articles")
     return root
 

@@ -98,7 +98,8 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
     try:
         data = yaml.load(front, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # the context mark is where the broken construct starts (an unclosed "["), when known
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ArticleFileError(
             f"invalid front matter ({reason}); fix the YAML", mark.line + 2 if mark else None

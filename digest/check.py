@@ -1,0 +1,133 @@
+"""`digest check`: everything an editor can break, reported like a linter (path:line: message)."""
+
+from __future__ import annotations
+
+from datetime import date
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+from digest.config import Config, load_config
+from digest.errors import ConfigError, DigestError, Problem
+
+SIZE_LIMIT_BYTES = 90 * 1024  # room for click-tracking rewrites below Gmail's 102 KB clip
+PREHEADER_MIN_CHARS = 90
+PADDING_CHARACTERS = ("\u200c", "\u034f", "&zwnj;", "&#847;")
+
+
+def check(config_path: Path | None) -> list[str]:
+    """Every problem found, one line each; an empty list when all is well."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        return str(error).splitlines()  # nothing else can be checked without a configuration
+    from digest.sources import gather
+
+    gathered = gather(config, date.today())  # reads and checks every article, whatever its day
+    lines = [str(p) for p in gathered.problems]
+    lines += _template_syntax(config)
+    lines += [str(p) for p in _recipients(config)]
+    if not any(".j2:" in line for line in lines):
+        lines += _email(config, max(gathered.dates) if gathered.dates else None)
+    return lines
+
+
+def _recipients(config: Config) -> list[Problem]:
+    from digest.recipients import read_recipients, read_suppressions
+
+    path = config.resolve(config.delivery.recipients)
+    if not path.is_file():
+        return []
+    problems: list[Problem] = []
+    suppressed = read_suppressions(config.resolve(config.delivery.suppressions))
+    try:
+        for _ in read_recipients(path, config.delivery.recipients, suppressed, problems.append):
+            pass
+    except DigestError as error:
+        problems.append(Problem(config.delivery.recipients, str(error)))
+    return problems
+
+
+def _template_syntax(config: Config) -> list[str]:
+    """Jinja syntax of every template, including ones the email does not reach yet."""
+    from digest.render import environment, load_template
+    from digest.theme import templates
+
+    env = environment(config.resolve(config.newsletter.templates))
+    lines = []
+    for template in templates(config):
+        try:
+            load_template(env, template.name, config)
+        except DigestError as error:
+            lines.append(str(error))
+    return lines
+
+
+def _email(config: Config, day: date | None) -> list[str]:
+    """Checks of the finished email, built for `day` (the most recent date with articles)."""
+    from digest.build import build
+
+    if day is None:
+        return [f"{config.sources.articles}: no articles at all, so the email could not be checked"]
+    try:
+        result = build(config, day)
+    except DigestError as error:
+        return str(error).splitlines()
+    where = f"email of {day}"
+    email = result.email
+    lines = []
+    if email.html_bytes > SIZE_LIMIT_BYTES:
+        lines.append(f"{where}: {email.html_bytes / 1024:.0f} KB, over {SIZE_LIMIT_BYTES // 1024} KB: "
+                     "click tracking can push it past Gmail's 102 KB clip; lower ranking.blurbs "
+                     "or shorten the lead")
+    page = _Links()
+    page.feed(email.html)
+    for src in page.images_without_alt:
+        lines.append(f"{where}: image without alt text: {src}")
+    for href in page.links_without_text:
+        lines.append(f"{where}: link without text: {href}")
+    for href in sorted(set(page.links)):
+        if href.startswith(("http://", "https://")) and href not in email.text:
+            lines.append(f"{where}: link missing from the text part: {href}")
+    unsubscribe = config.newsletter.unsubscribe_url
+    if unsubscribe not in email.html:
+        lines.append(f"{where}: no unsubscribe link; keep {{{{ unsubscribe_url }}}} in a template")
+    if len(email.preheader) < PREHEADER_MIN_CHARS:
+        lines.append(f"{where}: preheader is {len(email.preheader)} characters, under "
+                     f"{PREHEADER_MIN_CHARS}: inboxes fill the rest with body text; give the lead "
+                     "a longer summary")
+    if not any(mark in email.html for mark in PADDING_CHARACTERS):
+        lines.append(f"{where}: preheader is not padded; keep {{{{ preheader_padding }}}} after "
+                     "it in mj-preview")
+    return lines
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+        self.images_without_alt: list[str] = []
+        self.links_without_text: list[str] = []
+        self._open: list[list] = []  # [href, has_text]
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "a" and attributes.get("href"):
+            self.links.append(unescape(attributes["href"]))
+            self._open.append([attributes["href"], False])
+        elif tag == "img":
+            alt = (attributes.get("alt") or "").strip()
+            if not alt:
+                self.images_without_alt.append(attributes.get("src", "?"))
+            elif self._open:
+                self._open[-1][1] = True
+
+    def handle_data(self, data):
+        if self._open and data.strip():
+            self._open[-1][1] = True
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._open:
+            href, has_text = self._open.pop()
+            if not has_text:
+                self.links_without_text.append(href)
