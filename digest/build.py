@@ -22,6 +22,8 @@ class Build:
     problems: list[Problem] = field(default_factory=list)
     dates: frozenset[date] = frozenset()  # every date that has articles
     web_html: str = ""  # the archive's copy: same content, no per-reader links
+    sources: int = 1  # the articles folder and each feed
+    failed_sources: int = 0
 
 
 class StrictError(DigestError):
@@ -39,7 +41,8 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
             "Fix them or run without --strict to skip the bad inputs"
         )
     if not gathered.articles:
-        raise NoArticlesError(no_articles_message(day, gathered.dates), frozenset(gathered.dates))
+        raise NoArticlesError(no_articles_message(day, gathered.dates), frozenset(gathered.dates),
+                              gathered.problems)
     edition = rank(gathered.articles, day, config.tz, config.ranking)
     email = render(edition, config)
     problems = list(gathered.problems)
@@ -50,7 +53,8 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
             "the message; lower ranking.blurbs or shorten the lead",
         ))
     web_html = render(edition, config, web=True).html
-    return Build(edition, email, problems, frozenset(gathered.dates), web_html)
+    return Build(edition, email, problems, frozenset(gathered.dates), web_html,
+                 1 + len(gathered.feeds), gathered.failed_sources)
 
 
 def no_articles_message(day: date, dates: set[date]) -> str:

@@ -76,6 +76,8 @@ def warn(problem: Problem | str) -> None:
 
 
 def fail(error: DigestError) -> None:
+    for problem in error.problems:
+        warn(problem)
     for line in str(error).splitlines():
         typer.echo(f"error: {line}", err=True)
     raise typer.Exit(error.exit_code)
@@ -168,6 +170,26 @@ def preview_command(
         serve(config_path, day, host, port, not no_open, say=typer.echo, warn=warn)
     except DigestError as error:
         fail(error)
+
+
+@app.command("sources")
+def sources_command(
+    day: DateOption = None,
+    config_path: ConfigOption = None,
+) -> None:
+    """Read every source now and show its status, entries, time taken and health."""
+    from digest.config import load_config
+    from digest.dates import today
+    from digest.sources import gather
+    from digest.summary import sources_table
+
+    try:
+        config = load_config(config_path)
+        gathered = gather(config, day or today(config.tz))
+    except DigestError as error:
+        fail(error)
+    for line in sources_table(config, gathered):
+        typer.echo(line)
 
 
 @app.command("status")

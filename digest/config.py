@@ -50,8 +50,24 @@ class NewsletterConfig:
 
 
 @dataclass(frozen=True)
+class FeedConfig:
+    url: str = field(default="", metadata={"required": True})  # http(s)://, file:// or a path
+    name: str = ""  # shown as the source; default: the feed's own title
+    category: str = ""  # for entries that have none
+    priority: int = 0  # added to each entry's priority
+    full_text: bool = False  # the lead's paragraphs come from the article page itself
+    # Entries without a date are skipped; "first_seen" dates them when first gathered instead.
+    undated: str = field(default="skip", metadata=_choices("skip", "first_seen"))
+
+
+@dataclass(frozen=True)
 class SourcesConfig:
     articles: str = "articles"
+    feeds: tuple[FeedConfig, ...] = ()
+    concurrency: int = 8  # feeds fetched at once
+    timeout: float = 10.0  # seconds to connect, and between two reads
+    max_bytes: int = 5_000_000  # a larger feed is refused
+    stale_after: int = 3  # failed runs in a row before a feed is reported as stale
 
 
 @dataclass(frozen=True)
@@ -188,7 +204,26 @@ class _LineFinder:
         pattern = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\]")
         return next((i + 1 for i, line in enumerate(self.lines) if pattern.match(line)), None)
 
+    def _nth_array_table(self, table: tuple[str, ...], index: int) -> int | None:
+        pattern = re.compile(r"^\s*\[\[\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\]\]")
+        found = [i + 1 for i, line in enumerate(self.lines) if pattern.match(line)]
+        return found[index] if index < len(found) else None
+
     def __call__(self, keys: tuple[str, ...]) -> int | None:
+        indexed = [i for i, k in enumerate(keys) if k.startswith("[")]
+        if indexed:
+            position = indexed[-1]
+            start = self._nth_array_table(keys[:position], int(keys[position][1:-1]))
+            rest = keys[position + 1:]
+            if start is None or not rest:
+                return start
+            pattern = re.compile(r"^\s*\"?" + re.escape(rest[-1]) + r"\"?\s*=")
+            for number, line in enumerate(self.lines[start:], start + 1):
+                if pattern.match(line):
+                    return number
+                if line.lstrip().startswith("["):
+                    break
+            return start
         if own_table := self._header(keys):
             return own_table
         table, key = keys[:-1], keys[-1]
@@ -202,7 +237,7 @@ class _LineFinder:
 
 def _where(keys: tuple[str, ...], lines: _LineFinder) -> str:
     line = lines(keys)
-    dotted = ".".join(keys)
+    dotted = ".".join(keys).replace(".[", "[")
     return f"{line}: {dotted}" if line else f" {dotted}"
 
 
@@ -232,8 +267,20 @@ def _build(cls: type, data: dict, keys: tuple[str, ...], problems: list[str], li
     kwargs = {}
     for name, spec in fields.items():
         if name not in data:
+            if spec.metadata.get("required"):
+                problems.append(f"{_where(keys, lines)}: missing {name}; add '{name} = ...'")
             continue
         kind, value, here = hints[name], data[name], (*keys, name)
+        item = _table_list_item(kind)
+        if item is not None:
+            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                kwargs[name] = tuple(
+                    _build(item, v, (*here, f"[{i}]"), problems, lines) for i, v in enumerate(value)
+                )
+            else:
+                problems.append(f"{_where(here, lines)}: expected [[{'.'.join(here)}]] tables, "
+                                f"got {_describe(value)}")
+            continue
         if dataclasses.is_dataclass(kind):
             if isinstance(value, dict):
                 kwargs[name] = _build(kind, value, here, problems, lines)
@@ -261,6 +308,15 @@ def _build(cls: type, data: dict, keys: tuple[str, ...], problems: list[str], li
         return cls(**kwargs)
     except TypeError:  # a nested table was invalid and left out; the problem is already listed
         return cls()
+
+
+def _table_list_item(kind: Any) -> type | None:
+    """The dataclass of a `tuple[X, ...]` field (an array of tables), else None."""
+    if typing.get_origin(kind) is tuple:
+        args = typing.get_args(kind)
+        if args and dataclasses.is_dataclass(args[0]):
+            return args[0]
+    return None
 
 
 def _check_scalar(kind: type, value: Any) -> Any:
@@ -330,6 +386,8 @@ _VALIDATORS = {
     ("ranking", "blurbs"): _check_positive,
     ("ranking", "excerpt_chars"): lambda v: None if v >= 20 else f"expected at least 20, got {v}",
     ("labels",): _check_labels,
+    ("sources", "concurrency"): lambda v: None if 1 <= v <= 64 else f"expected 1 to 64, got {v}",
+    ("sources", "max_bytes"): lambda v: None if v >= 1024 else f"expected at least 1024, got {v}",
     ("delivery", "min_articles"): _check_positive,
     ("delivery", "sendgrid", "api_url"): _check_url,
     ("delivery", "sendgrid", "send_at"): _check_time,

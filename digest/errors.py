@@ -16,6 +16,8 @@ class DigestError(Exception):
     """A problem the user can fix: the message names the file, line or key and what to do."""
 
     exit_code = EXIT_ERROR
+    # Warnings gathered before the error, shown with it (a failed feed explains an empty day).
+    problems: tuple = ()
 
 
 class ConfigError(DigestError):
@@ -25,9 +27,10 @@ class ConfigError(DigestError):
 class NoArticlesError(DigestError):
     exit_code = EXIT_NO_ARTICLES
 
-    def __init__(self, message: str, dates: frozenset = frozenset()) -> None:
+    def __init__(self, message: str, dates: frozenset = frozenset(), problems=()) -> None:
         super().__init__(message)
         self.dates = dates  # the dates that do have articles
+        self.problems = tuple(problems)
 
 
 class TemplateError(DigestError):

@@ -23,6 +23,7 @@ class Article:
     summary: str = ""
     lead: bool = False  # the editor pinned it as the lead
     priority: int = 0
+    guid: str = ""  # the source's own id for it (a feed entry's id), for deduplication
 
     @property
     def words(self) -> int:

@@ -6,6 +6,8 @@ from datetime import UTC
 from pathlib import Path
 
 from digest.build import Build
+from digest.config import Config
+from digest.sources import Gathered
 from digest.send import SendReport
 
 
@@ -13,13 +15,16 @@ def build_summary(result: Build, folder: Path) -> str:
     edition = result.edition
     considered = len(edition.considered)
     left_out = considered - len(edition.blurbs) - 1
-    skipped = sum(1 for p in result.problems if p.message.endswith("skipped"))
+    skipped = sum(1 for p in result.problems
+                  if p.message.endswith("skipped") and not p.where.startswith("feed "))
     parts = [
         f"{edition.date}: {_count(considered, 'article')}",
         f"lead + {_count(len(edition.blurbs), 'blurb')}" + (f", {left_out} left out" if left_out else ""),
     ]
     if skipped:
         parts.append(f"{skipped} skipped")
+    if result.failed_sources:
+        parts.append(f"{result.failed_sources} of {result.sources} sources failed")
     return (
         f"{parts[0]} ({', '.join(parts[1:])}); lead: {edition.lead.article.title}; "
         f"{result.email.html_bytes / 1024:.1f} KB; written to {_shown(folder)}/"
@@ -63,3 +68,22 @@ def send_summary(report: SendReport) -> str:
     if report.unknown:
         line += "; unknown readers may have got it: --resend-unknown sends to them again"
     return line
+
+
+def sources_table(config: Config, gathered: Gathered) -> list[str]:
+    """One line per source: name, status (ok / not modified / failed: reason), entries, time."""
+    from datetime import datetime, timezone
+
+    local = sum(1 for a in gathered.articles if a.source.startswith(config.sources.articles))
+    rows = [(config.sources.articles + "/", "ok", f"{local} articles that day", "")]
+    for report in gathered.feeds:
+        status = report.status if report.status in ("ok", "not modified") else (
+            f"failed: {report.reason}" + ("; last good copy used" if report.status == "cached" else ""))
+        health = ""
+        if report.failing_since:
+            since = datetime.fromtimestamp(report.failing_since, timezone.utc).astimezone(config.tz)
+            health = f"failing since {since:%Y-%m-%d %H:%M} ({report.failures} runs)"
+        rows.append((report.label, status, f"{report.entries} entries, {report.seconds:.2f} s", health))
+    width = max(len(row[0]) for row in rows)
+    return [f"{name:<{width}}  {status}  ({counts})" + (f"  {health}" if health else "")
+            for name, status, counts, health in rows]

@@ -1,0 +1,149 @@
+"""What the feed reader keeps between runs, in `.digest/state.db`.
+
+- the last good copy of each feed with its ETag and Last-Modified, for conditional GET and for
+  falling back when a feed fails;
+- each feed's health: failures in a row, since when, the last error;
+- the entries gathered for each day, so a past edition rebuilds the same after the feed moved on;
+- when an undated entry was first seen (for `undated = "first_seen"`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from digest.models import Article
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS feed_cache (
+    url TEXT PRIMARY KEY,
+    etag TEXT, last_modified TEXT, content_type TEXT,
+    body BLOB, ok_at REAL,
+    failures INTEGER NOT NULL DEFAULT 0, failing_since REAL, last_error TEXT,
+    last_status TEXT, entries INTEGER, seconds REAL, checked_at REAL
+);
+CREATE TABLE IF NOT EXISTS feed_entries (
+    day TEXT NOT NULL, feed_url TEXT NOT NULL, key TEXT NOT NULL, article TEXT NOT NULL,
+    PRIMARY KEY (day, feed_url, key)
+);
+CREATE TABLE IF NOT EXISTS feed_first_seen (
+    feed_url TEXT NOT NULL, key TEXT NOT NULL, first_seen REAL NOT NULL,
+    PRIMARY KEY (feed_url, key)
+);
+"""
+
+
+@dataclass(frozen=True)
+class CachedFeed:
+    etag: str | None
+    last_modified: str | None
+    content_type: str
+    body: bytes | None
+    ok_at: float | None
+    failures: int
+    failing_since: float | None
+    last_error: str | None
+    last_status: str | None
+    entries: int | None
+    seconds: float | None
+
+
+class FeedState:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def cached(self, url: str) -> CachedFeed | None:
+        row = self.db.execute(
+            "SELECT etag, last_modified, content_type, body, ok_at, failures, failing_since,"
+            " last_error, last_status, entries, seconds FROM feed_cache WHERE url = ?", (url,)
+        ).fetchone()
+        if row is None:
+            return None
+        body = zlib.decompress(row[3]) if row[3] else None
+        return CachedFeed(row[0], row[1], row[2] or "", body, *row[4:])
+
+    def succeeded(self, url: str, status: str, body: bytes | None, etag: str | None,
+                  last_modified: str | None, content_type: str, entries: int, seconds: float) -> None:
+        now = time.time()
+        if body is not None:  # a fresh copy (not a 304)
+            self.db.execute(
+                "INSERT INTO feed_cache (url, etag, last_modified, content_type, body, ok_at,"
+                " failures, last_status, entries, seconds, checked_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
+                " ON CONFLICT(url) DO UPDATE SET etag = excluded.etag,"
+                " last_modified = excluded.last_modified, content_type = excluded.content_type,"
+                " body = excluded.body, ok_at = excluded.ok_at, failures = 0, failing_since = NULL,"
+                " last_error = NULL, last_status = excluded.last_status, entries = excluded.entries,"
+                " seconds = excluded.seconds, checked_at = excluded.checked_at",
+                (url, etag, last_modified, content_type, zlib.compress(body), now, status, entries,
+                 seconds, now),
+            )
+        else:
+            self.db.execute(
+                "UPDATE feed_cache SET ok_at = ?, failures = 0, failing_since = NULL,"
+                " last_error = NULL, last_status = ?, entries = ?, seconds = ?, checked_at = ?"
+                " WHERE url = ?", (now, status, entries, seconds, now, url),
+            )
+
+    def failed(self, url: str, reason: str, seconds: float) -> None:
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO feed_cache (url, failures, failing_since, last_error, last_status,"
+            " seconds, checked_at) VALUES (?, 1, ?, ?, 'failed', ?, ?)"
+            " ON CONFLICT(url) DO UPDATE SET failures = failures + 1,"
+            " failing_since = COALESCE(failing_since, excluded.failing_since),"
+            " last_error = excluded.last_error, last_status = 'failed',"
+            " seconds = excluded.seconds, checked_at = excluded.checked_at",
+            (url, now, reason, seconds, now),
+        )
+
+    # -- entries of a day ---------------------------------------------------------------------
+
+    def remember_day(self, day: str, feed_url: str, articles: dict[str, Article]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO feed_entries (day, feed_url, key, article) VALUES (?, ?, ?, ?)",
+            ((day, feed_url, key, _dump(article)) for key, article in articles.items()),
+        )
+
+    def day_entries(self, day: str, feed_url: str) -> dict[str, Article]:
+        rows = self.db.execute(
+            "SELECT key, article FROM feed_entries WHERE day = ? AND feed_url = ?", (day, feed_url)
+        )
+        return {key: _load(text) for key, text in rows}
+
+    def first_seen(self, feed_url: str, key: str) -> float:
+        self.db.execute(
+            "INSERT OR IGNORE INTO feed_first_seen (feed_url, key, first_seen) VALUES (?, ?, ?)",
+            (feed_url, key, time.time()),
+        )
+        return self.db.execute(
+            "SELECT first_seen FROM feed_first_seen WHERE feed_url = ? AND key = ?",
+            (feed_url, key),
+        ).fetchone()[0]
+
+
+def _dump(article: Article) -> str:
+    import json
+
+    data = asdict(article)
+    data["date"] = article.date.isoformat()
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _load(text: str) -> Article:
+    import json
+
+    data = json.loads(text)
+    data["date"] = datetime.fromisoformat(data["date"])
+    return Article(**data)
