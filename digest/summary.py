@@ -7,8 +7,8 @@ from pathlib import Path
 
 from digest.build import Build
 from digest.config import Config
-from digest.sources import Gathered
 from digest.send import SendReport
+from digest.sources import Gathered
 
 
 def build_summary(result: Build, folder: Path) -> str:
@@ -72,7 +72,7 @@ def send_summary(report: SendReport) -> str:
 
 def sources_table(config: Config, gathered: Gathered) -> list[str]:
     """One line per source: name, status (ok / not modified / failed: reason), entries, time."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     local = sum(1 for a in gathered.articles if a.source.startswith(config.sources.articles))
     rows = [(config.sources.articles + "/", "ok", f"{local} articles that day", "")]
@@ -81,7 +81,7 @@ def sources_table(config: Config, gathered: Gathered) -> list[str]:
             f"failed: {report.reason}" + ("; last good copy used" if report.status == "cached" else ""))
         health = ""
         if report.failing_since:
-            since = datetime.fromtimestamp(report.failing_since, timezone.utc).astimezone(config.tz)
+            since = datetime.fromtimestamp(report.failing_since, UTC).astimezone(config.tz)
             health = f"failing since {since:%Y-%m-%d %H:%M} ({report.failures} runs)"
         rows.append((report.label, status, f"{report.entries} entries, {report.seconds:.2f} s", health))
     width = max(len(row[0]) for row in rows)

@@ -3,14 +3,14 @@
 import json
 import sqlite3
 import time
-from datetime import date
+from datetime import UTC, date
 
 import pytest
-
 from conftest import load
+from feed_server import FeedServer, Route, rss
+
 from digest.build import build
 from digest.sources import deduplicate, gather, normalize_url
-from feed_server import FeedServer, Route, rss
 
 DAY = date(2025, 4, 22)
 MORNING = "Tue, 22 Apr 2025 07:30:00 +0200"
@@ -221,12 +221,12 @@ def test_normalize_url():
 
 
 def test_deduplicate_keeps_unrelated_articles():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from digest.models import Article
 
     def art(url, guid="", text="x"):
-        return Article(title=url, date=datetime(2025, 4, 22, tzinfo=timezone.utc), url=url,
+        return Article(title=url, date=datetime(2025, 4, 22, tzinfo=UTC), url=url,
                        body_html="", text=text, source="s", guid=guid)
 
     kept = deduplicate([art("https://a.example/1"), art("https://a.example/2"),

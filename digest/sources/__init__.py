@@ -42,7 +42,7 @@ def gather(config: Config, day: date) -> Gathered:
     return gathered
 
 
-_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|mc_cid|mc_eid|igshid|_hsenc|_hsmi)$", re.I)
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|mc_cid|mc_eid|igshid|_hsenc|_hsmi)$", re.IGNORECASE)
 
 
 def normalize_url(url: str) -> str:

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -186,7 +186,7 @@ def _struct_to_datetime(value) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime(*value[:6], tzinfo=timezone.utc)
+        return datetime(*value[:6], tzinfo=UTC)
     except (TypeError, ValueError):
         return None
 
@@ -256,11 +256,11 @@ def _json_feed_entries(body: bytes) -> tuple[str, list[Entry]]:
             continue
         stamp = item.get("date_published") or item.get("date_modified")
         try:
-            when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else None
+            when = datetime.fromisoformat(str(stamp)) if stamp else None
         except ValueError:
             when = None
         if when is not None and when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
         html = item.get("content_html") or ""
         if not html and item.get("content_text"):
@@ -369,7 +369,7 @@ def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered
                         f"feed {label}", f'entry "{squash(html_to_text(entry.title))[:60]}" has '
                         "no date; skipped (set undated = \"first_seen\" to date it when first seen)"))
                     continue
-                when = datetime.fromtimestamp(state.first_seen(feed.url, entry.key), timezone.utc)
+                when = datetime.fromtimestamp(state.first_seen(feed.url, entry.key), UTC)
             article = to_article(entry, feed, label, when)
             if isinstance(article, str):
                 gathered.problems.append(Problem(f"feed {label}", f"entry skipped: {article}"))
@@ -409,7 +409,7 @@ def _warn(report: FeedReport, config: Config, gathered: Gathered, ok_at: float |
         age = _age(time.time() - ok_at) if ok_at else "an earlier run"
         gathered.problems.append(Problem(where, f"{report.reason}; using its copy from {age} ago"))
     if report.failures > config.sources.stale_after:
-        since = datetime.fromtimestamp(report.failing_since or time.time(), timezone.utc)
+        since = datetime.fromtimestamp(report.failing_since or time.time(), UTC)
         gathered.problems.append(Problem(
             where, f"stale: failed {report.failures} runs in a row since "
             f"{since.astimezone(config.tz):%Y-%m-%d %H:%M}; check the address or remove it"))
