@@ -217,6 +217,7 @@ def _feedparser_entries(body: bytes, content_type: str) -> tuple[str, list[Entry
         raise FeedError(f"not a readable feed ({exception.__class__.__name__}: "
                         f"{str(exception).splitlines()[0] if str(exception) else 'unreadable'})")
     feed_title = html_to_text(parsed.feed.get("title", "") or "")
+    feed_link = parsed.feed.get("link", "") or ""
     entries = []
     for item in parsed.entries:
         content = item.get("content") or []
@@ -232,7 +233,7 @@ def _feedparser_entries(body: bytes, content_type: str) -> tuple[str, list[Entry
         entries.append(Entry(
             key=str(item.get("id") or item.get("link") or item.get("title") or ""),
             title=item.get("title", "") or "",
-            link=item.get("link", "") or "",
+            link=item.get("link", "") or feed_link,  # an entry without its own page: the site
             date=_struct_to_datetime(item.get("published_parsed") or item.get("updated_parsed")),
             html=html or summary,
             summary_html=summary if html else "",
@@ -269,7 +270,7 @@ def _json_feed_entries(body: bytes) -> tuple[str, list[Entry]]:
         entries.append(Entry(
             key=str(item.get("id") or item.get("url") or ""),
             title=str(item.get("title") or ""),
-            link=str(item.get("url") or item.get("external_url") or ""),
+            link=str(item.get("url") or item.get("external_url") or data.get("home_page_url") or ""),
             date=when,
             html=html or _escape(str(item.get("summary") or "")),
             summary_html=_escape(str(item.get("summary") or "")) if html else "",
@@ -302,13 +303,16 @@ def parse_feed(body: bytes, content_type: str = "") -> tuple[str, list[Entry]]:
 
 
 def to_article(entry: Entry, feed: FeedConfig, label: str, when: datetime) -> Article | str:
-    """The entry as an Article, or the reason it cannot be one."""
+    """The entry as an Article, or the reason it cannot be one.
+
+    An entry with no link of its own, in a feed with no site link, points at the feed's address
+    when that is a web address."""
     body = clean_html(entry.html)  # before anything else sees the feed's HTML
     text = html_to_text(body)
     title = squash(html_to_text(entry.title)) or excerpt(text, 80).removesuffix(" ...")
     if not title:
         return "no title and no text"
-    link = safe_url(entry.link)
+    link = safe_url(entry.link or (feed.url if feed.url.startswith(("http://", "https://")) else ""))
     if not link or not link.startswith(("http://", "https://")):
         return f'no usable link ("{entry.link[:80]}")' if entry.link else "no link"
     summary = html_to_text(clean_html(entry.summary_html)) if entry.summary_html else ""
