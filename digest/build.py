@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -44,8 +44,9 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
         raise NoArticlesError(no_articles_message(day, gathered.dates), frozenset(gathered.dates),
                               gathered.problems)
     edition = rank(gathered.articles, day, config.tz, config.ranking)
-    email = render(edition, config)
     problems = list(gathered.problems)
+    edition = _complete_lead(edition, config, problems)
+    email = render(edition, config)
     if email.html_bytes > GMAIL_CLIP_BYTES:
         problems.append(Problem(
             "digest.html",
@@ -55,6 +56,21 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
     web_html = render(edition, config, web=True).html
     return Build(edition, email, problems, frozenset(gathered.dates), web_html,
                  1 + len(gathered.feeds), gathered.failed_sources)
+
+
+def _complete_lead(edition: Edition, config: Config, problems: list[Problem]) -> Edition:
+    """A lead from a full_text feed gets its page's text (only the lead: one fetch a day)."""
+    from digest.sources.full_text import needs_full_text, with_full_text
+
+    if not needs_full_text(edition.lead.article):
+        return edition
+    article, problem = with_full_text(edition.lead.article, config)
+    if problem:
+        problems.append(problem)
+        return edition
+    lead = replace(edition.lead, article=article)
+    considered = tuple(lead if r is edition.lead else r for r in edition.considered)
+    return replace(edition, lead=lead, considered=considered)
 
 
 def no_articles_message(day: date, dates: set[date]) -> str:

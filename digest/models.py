@@ -24,6 +24,7 @@ class Article:
     lead: bool = False  # the editor pinned it as the lead
     priority: int = 0
     guid: str = ""  # the source's own id for it (a feed entry's id), for deduplication
+    full_text: bool = False  # when it leads, read its text from its page (feed's full_text)
 
     @property
     def words(self) -> int:

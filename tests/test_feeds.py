@@ -241,3 +241,45 @@ def test_state_database_holds_conditional_get_data(newsletter, server):
     gather(load(newsletter), DAY)
     db = sqlite3.connect(newsletter.root / ".digest" / "state.db")
     assert db.execute("SELECT etag, failures FROM feed_cache").fetchall() == [('"abc"', 0)]
+
+
+ARTICLE_PAGE = """<!doctype html><html lang="fr"><head><title>Dépêche 1</title>
+<script>var tracker = 1;</script></head><body>
+<nav><a href="/">Accueil</a> <a href="/monde">Monde</a> MENU DU SITE</nav>
+<main><article><h1>Dépêche 1</h1>
+<p>Premier paragraphe de l'article complet, qui raconte en détail ce que le fil ne faisait que
+résumer en une phrase, avec des noms, des lieux et des chiffres précis pour le lecteur.</p>
+<h2>Un sous-titre dans la page</h2>
+<p>Deuxième paragraphe de l'article complet, avec <a href="https://fil.example/source">une source</a>
+et encore assez de texte pour que l'extracteur le retienne comme le corps principal de la page.</p>
+<p onclick="steal()">Troisième paragraphe, plus court, mais qui compte aussi dans le récit du jour.</p>
+<script>alert("page")</script>
+</article></main>
+<footer>PIED DE PAGE Mentions légales</footer></body></html>"""
+
+
+def test_full_text_lead_comes_from_its_page(newsletter, server):
+    page = server.add("/depeche-1.html", body=ARTICLE_PAGE.encode(), content_type="text/html; charset=utf-8")
+    entry = story(1, description="Un résumé d'une phrase.")
+    entry["link"] = page
+    feed = server.add("/resumes.xml", body=rss([entry, story(2, description="Autre résumé.")]))
+    add_feeds(newsletter, (feed, {"full_text": True, "priority": 1}))
+    result = build(load(newsletter), DAY)
+    lead = result.edition.lead.article
+    assert lead.title == "Dépêche 1"
+    assert "Premier paragraphe de l'article complet" in result.email.html
+    assert "Un sous-titre dans la page" in result.email.html
+    assert "MENU DU SITE" not in result.email.html and "PIED DE PAGE" not in result.email.html
+    assert "<script" not in result.email.html and "onclick" not in result.email.html
+    assert len(server.routes["/depeche-1.html"].hits) == 1  # only the lead's page is fetched
+    assert not result.problems
+
+
+def test_full_text_failure_keeps_the_summary_with_a_warning(newsletter, server):
+    entry = story(1, description="Un résumé d'une phrase.")
+    entry["link"] = server.url + "/absente.html"
+    add_feeds(newsletter, (server.add("/r.xml", body=rss([entry])), {"full_text": True}))
+    result = build(load(newsletter), DAY)
+    assert "Un résumé d'une phrase." in result.email.html
+    assert [str(p) for p in result.problems] == [
+        f"full text of {server.url}/absente.html: HTTP 404 Not Found; the feed's summary is used"]

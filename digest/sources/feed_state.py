@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS feed_cache (
 CREATE TABLE IF NOT EXISTS feed_entries (
     day TEXT NOT NULL, feed_url TEXT NOT NULL, key TEXT NOT NULL, article TEXT NOT NULL,
     PRIMARY KEY (day, feed_url, key)
+);
+CREATE TABLE IF NOT EXISTS feed_days (
+    feed_url TEXT NOT NULL, day TEXT NOT NULL, dates TEXT NOT NULL,
+    PRIMARY KEY (feed_url, day)
 );
 CREATE TABLE IF NOT EXISTS feed_first_seen (
     feed_url TEXT NOT NULL, key TEXT NOT NULL, first_seen REAL NOT NULL,
@@ -110,11 +114,26 @@ class FeedState:
 
     # -- entries of a day ---------------------------------------------------------------------
 
-    def remember_day(self, day: str, feed_url: str, articles: dict[str, Article]) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO feed_entries (day, feed_url, key, article) VALUES (?, ?, ?, ?)",
-            ((day, feed_url, key, _dump(article)) for key, article in articles.items()),
-        )
+    def remember_day(self, day: str, feed_url: str, articles: dict[str, Article],
+                     dates: set[str]) -> None:
+        """Keep the day's entries, and every date the feed had entries for, as read this run."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR REPLACE INTO feed_entries (day, feed_url, key, article) VALUES (?, ?, ?, ?)",
+                ((day, feed_url, key, _dump(article)) for key, article in articles.items()),
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO feed_days (feed_url, day, dates) VALUES (?, ?, ?)",
+                (feed_url, day, ",".join(sorted(dates))),
+            )
+
+    def gathered_dates(self, day: str, feed_url: str) -> set[str] | None:
+        """The dates seen when this day was last gathered from this feed, or None if never."""
+        row = self.db.execute(
+            "SELECT dates FROM feed_days WHERE feed_url = ? AND day = ?", (feed_url, day)
+        ).fetchone()
+        return None if row is None else {d for d in row[0].split(",") if d}
 
     def day_entries(self, day: str, feed_url: str) -> dict[str, Article]:
         rows = self.db.execute(
@@ -133,10 +152,13 @@ class FeedState:
         ).fetchone()[0]
 
 
+_FIELDS = [f.name for f in fields(Article)]
+
+
 def _dump(article: Article) -> str:
     import json
 
-    data = asdict(article)
+    data = {name: getattr(article, name) for name in _FIELDS}
     data["date"] = article.date.isoformat()
     return json.dumps(data, ensure_ascii=False)
 

@@ -47,6 +47,19 @@ class Fetched:
     last_modified: str | None = None
     reason: str = ""
     seconds: float = 0.0
+    title: str = ""
+    entries: list = field(default_factory=list)
+    parse_error: str = ""
+    known_dates: set[str] | None = None  # unchanged feed, day already read: no need to parse
+
+    def parse(self) -> None:
+        """Parse the body now, while other feeds are still on their way."""
+        if self.body is None or self.known_dates is not None:
+            return
+        try:
+            self.title, self.entries = parse_feed(self.body, self.content_type)
+        except FeedError as error:
+            self.parse_error = str(error)
 
 
 @dataclass
@@ -125,17 +138,33 @@ def _read_local(path: Path, limit: int) -> Fetched:
         raise FeedError(f"cannot read {path}: {exc.strerror}") from None
 
 
-async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedState) -> list[Fetched]:
+def http_client(config: Config):
+    """The one HTTP client setup for feeds and pages: timeouts, redirects, who we are."""
     import httpx
 
     sources = config.sources
-    timeout = httpx.Timeout(sources.timeout)
-    semaphore = asyncio.Semaphore(sources.concurrency)
-    limits = httpx.Limits(max_connections=sources.concurrency)
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(sources.timeout),
+        limits=httpx.Limits(max_connections=sources.concurrency),
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+    )
 
-    async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True,
-                                 max_redirects=MAX_REDIRECTS,
-                                 headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}) as client:
+
+async def fetch_page(url: str, config: Config) -> Fetched:
+    """One web page with the feeds' limits; raises FeedError."""
+    async with http_client(config) as client:
+        return await _fetch_http(client, url, None, config.sources.max_bytes,
+                                 config.sources.timeout * 3)
+
+
+async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedState,
+                     day: date) -> list[Fetched]:
+    sources = config.sources
+    semaphore = asyncio.Semaphore(sources.concurrency)
+
+    async with http_client(config) as client:
         async def one(feed: FeedConfig) -> Fetched:
             async with semaphore:
                 start = time.monotonic()
@@ -154,12 +183,14 @@ async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedState) 
                     if fetched.status == "not modified":
                         fetched.body = cached.body if cached else None
                         fetched.content_type = cached.content_type if cached else ""
+                        fetched.known_dates = state.gathered_dates(day.isoformat(), feed.url)
                 except FeedError as error:
                     fetched = Fetched("failed", reason=str(error))
                     if cached is not None and cached.body is not None:
                         fetched = Fetched("cached", cached.body, cached.content_type,
                                           reason=str(error))
                 fetched.seconds = time.monotonic() - start
+                fetched.parse()
                 return fetched
 
         return await asyncio.gather(*(one(feed) for feed in feeds))
@@ -330,6 +361,7 @@ def to_article(entry: Entry, feed: FeedConfig, label: str, when: datetime) -> Ar
         summary=squash(summary) if summary and len(summary) < len(text) else "",
         priority=feed.priority,
         guid=entry.key,
+        full_text=feed.full_text,
     )
 
 
@@ -346,7 +378,7 @@ def read_feeds(config: Config, day: date, gathered: Gathered) -> list[FeedReport
         return []
     state = FeedState(config.root / ".digest" / "state.db")
     try:
-        fetched = asyncio.run(_fetch_all(feeds, config, state))
+        fetched = asyncio.run(_fetch_all(feeds, config, state, day))
         return [_use(feed, result, config, day, gathered, state)
                 for feed, result in zip(feeds, fetched)]
     finally:
@@ -355,54 +387,61 @@ def read_feeds(config: Config, day: date, gathered: Gathered) -> list[FeedReport
 
 def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered: Gathered,
          state: FeedState) -> FeedReport:
-    label = feed.name or feed.url
-    report = FeedReport(label, feed.url, fetched.status, fetched.reason, seconds=fetched.seconds)
-    articles: dict[str, Article] = {}
-    if fetched.body is not None:
-        try:
-            title, entries = parse_feed(fetched.body, fetched.content_type)
-        except FeedError as error:
-            fetched.status, fetched.reason = "failed", str(error)
-            entries, title = [], ""
-        label = report.label = feed_label(feed, title)
-        for entry in entries:
-            when = entry.date
-            if when is None:
-                if feed.undated != "first_seen":
-                    gathered.problems.append(Problem(
-                        f"feed {label}", f'entry "{squash(html_to_text(entry.title))[:60]}" has '
-                        "no date; skipped (set undated = \"first_seen\" to date it when first seen)"))
-                    continue
-                when = datetime.fromtimestamp(state.first_seen(feed.url, entry.key), UTC)
-            article = to_article(entry, feed, label, when)
-            if isinstance(article, str):
-                gathered.problems.append(Problem(f"feed {label}", f"entry skipped: {article}"))
-                continue
-            gathered.dates.add(local_date(when, config.tz))
-            if in_day(when, day, config.tz):
-                articles[entry.key or article.url] = article
-        report.entries = len(entries)
+    """Record how the feed did, warn when it failed, and add its articles of `day`."""
+    kept = state.day_entries(day.isoformat(), feed.url)  # what earlier runs read for that day
+    if fetched.parse_error:
+        fetched.status, fetched.reason = "failed", fetched.parse_error
+    if fetched.known_dates is not None:  # unchanged since that day was read: nothing to parse
+        cached = state.cached(feed.url)
+        label = next((a.source for a in kept.values()), feed.name or feed.url)
+        articles, dates, count = {}, fetched.known_dates, (cached.entries or 0) if cached else 0
+    else:
+        label, articles, dates, count = _read_entries(feed, fetched, config, day, gathered, state)
+        if fetched.body is not None:
+            state.remember_day(day.isoformat(), feed.url, articles, dates)
     if fetched.status in ("ok", "not modified"):
         state.succeeded(feed.url, fetched.status, fetched.body if fetched.status == "ok" else None,
-                        fetched.etag, fetched.last_modified, fetched.content_type,
-                        report.entries, fetched.seconds)
+                        fetched.etag, fetched.last_modified, fetched.content_type, count,
+                        fetched.seconds)
     else:
         state.failed(feed.url, fetched.reason, fetched.seconds)
     cached = state.cached(feed.url)
-    report.status, report.reason = fetched.status, fetched.reason
-    report.failures = cached.failures if cached else 0
-    report.failing_since = cached.failing_since if cached else None
+    report = FeedReport(label, feed.url, fetched.status, fetched.reason, count, fetched.seconds,
+                        cached.failing_since if cached else None, cached.failures if cached else 0)
     _warn(report, config, gathered, cached.ok_at if cached else None)
 
-    # the day's entries are kept, so the edition rebuilds the same once the feed has moved on
-    kept = state.day_entries(day.isoformat(), feed.url)
-    state.remember_day(day.isoformat(), feed.url, articles)
     merged = {**kept, **articles}
     report.articles = list(merged.values())
     gathered.articles.extend(merged.values())
+    gathered.dates.update(date.fromisoformat(d) for d in dates)
     if merged:
         gathered.dates.add(day)
     return report
+
+
+def _read_entries(feed: FeedConfig, fetched: Fetched, config: Config, day: date,
+                  gathered: Gathered, state: FeedState):
+    """(label, the day's articles by key, every date with entries, entry count) of a parsed feed."""
+    label = feed_label(feed, fetched.title)
+    articles: dict[str, Article] = {}
+    dates: set[str] = set()
+    for entry in fetched.entries:
+        when = entry.date
+        if when is None:
+            if feed.undated != "first_seen":
+                gathered.problems.append(Problem(
+                    f"feed {label}", f'entry "{squash(html_to_text(entry.title))[:60]}" has '
+                    "no date; skipped (set undated = \"first_seen\" to date it when first seen)"))
+                continue
+            when = datetime.fromtimestamp(state.first_seen(feed.url, entry.key), UTC)
+        article = to_article(entry, feed, label, when)
+        if isinstance(article, str):
+            gathered.problems.append(Problem(f"feed {label}", f"entry skipped: {article}"))
+            continue
+        dates.add(local_date(when, config.tz).isoformat())
+        if in_day(when, day, config.tz):
+            articles[entry.key or article.url] = article
+    return label, articles, dates, len(fetched.entries)
 
 
 def _warn(report: FeedReport, config: Config, gathered: Gathered, ok_at: float | None) -> None:
