@@ -77,6 +77,7 @@ class RankingWeights:
     recency: float = 3.0
     length: float = 2.0
     image: float = 1.0
+    coverage: float = 3.0  # a story carried by 4 sources or more gets all of it
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ class RankingConfig:
     blurbs: int = 6
     excerpt_chars: int = 200
     weights: RankingWeights = field(default_factory=RankingWeights)
+    # Two articles whose similarity reaches this tell the same story (0 to 1; see README).
+    group_threshold: float = 0.12
+    max_per_category: int = 3  # blurbs of one category, while others have candidates
+    lead_min_words: int = 150  # an unpinned lead needs this much text
+    memory_days: int = 3  # a story sent in the last N editions is not sent again
+    # Points added to the articles of a category, e.g. International = 2.
+    categories: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -253,6 +261,7 @@ _TYPE_NAMES = {
     str: "a string", int: "an integer", float: "a number", bool: "true or false",
     list[str]: "a list of strings",
     dict[str, str]: "a table of strings",
+    dict[str, float]: "a table of numbers",
 }
 
 
@@ -324,6 +333,10 @@ def _check_scalar(kind: type, value: Any) -> Any:
     if kind == dict[str, str]:
         ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
         return dict(value) if ok else None
+    if kind == dict[str, float]:
+        ok = isinstance(value, dict) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+        return {k: float(v) for k, v in value.items()} if ok else None
     if kind == list[str]:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return tuple(value) if ok else None
@@ -386,6 +399,9 @@ _VALIDATORS = {
     ("ranking", "blurbs"): _check_positive,
     ("ranking", "excerpt_chars"): lambda v: None if v >= 20 else f"expected at least 20, got {v}",
     ("labels",): _check_labels,
+    ("ranking", "group_threshold"): lambda v: None if 0 < v <= 1 else f"expected a number above 0 and up to 1, got {v}",
+    ("ranking", "max_per_category"): lambda v: None if v >= 1 else f"expected 1 or more, got {v}",
+    ("ranking", "memory_days"): _check_positive,
     ("sources", "concurrency"): lambda v: None if 1 <= v <= 64 else f"expected 1 to 64, got {v}",
     ("sources", "max_bytes"): lambda v: None if v >= 1024 else f"expected at least 1024, got {v}",
     ("delivery", "min_articles"): _check_positive,

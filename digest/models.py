@@ -44,9 +44,21 @@ class Ranked:
     article: Article
     score: float
     components: dict[str, float]
-    position: int  # 1-based: the lead first, then by score
-    role: str  # "lead", "blurb" or "left out"
+    position: int  # 1-based: the lead first, then the blurbs, then the others by score
+    role: str  # "lead", "blurb", "same story", "left out" or "already sent"
     reason: str  # why it got that role, in words
+    group: int = 0  # articles of the same story share it
+    also: tuple[Article, ...] = ()  # for the article shown: the others of its story
+    follow_up: bool = False  # a story sent in an earlier edition, with new articles
+
+
+@dataclass(frozen=True)
+class PastStory:
+    """A story sent in an earlier edition, as the ledger remembers it."""
+
+    day: date
+    urls: frozenset[str]
+    terms: frozenset[str]
 
 
 @dataclass(frozen=True)

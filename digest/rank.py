@@ -1,80 +1,213 @@
-"""Choose the lead and the blurbs, and explain every score. Pure functions: no I/O.
+"""Choose the lead and the blurbs, and explain every choice. Pure functions: no I/O.
 
 score = priority × w_priority + recency × w_recency + length × w_length + image × w_image
+        + coverage × w_coverage + the category's points
 
-recency, length and image are each between 0 and 1, and the default priority weight (10) is larger
-than the other weights together (6): a higher priority always ranks above a lower one. Ties go to
-the newer article, then to the title in alphabetical order, so the result never depends on the
-order in which sources were read.
+recency, length, image and coverage are each between 0 and 1, and the default priority weight (10)
+is larger than the other weights together (9): a higher priority always ranks above a lower one.
+Articles that tell the same story are grouped (digest.stories); the best-scored one stands for the
+story and the others are listed under it. Ties go to the newer article, then to the title, so the
+result never depends on the order in which sources were read.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from digest.config import RankingConfig
 from digest.dates import day_window
-from digest.models import Article, Edition, Ranked
+from digest.models import Article, Edition, PastStory, Ranked
+from digest.stories import Document, GroupingSettings, _weights, document, group, similarity
 
 FULL_LENGTH_WORDS = 600  # an article this long or longer gets the whole length weight
+FULL_COVERAGE_SOURCES = 4  # a story carried by this many sources gets the whole coverage weight
 
 
-def components(
-    article: Article, window: tuple[datetime, datetime], config: RankingConfig
-) -> dict[str, float]:
+def components(article: Article, window: tuple[datetime, datetime], config: RankingConfig,
+               sources: int = 1) -> dict[str, float]:
     weights = config.weights
     start, end = window
-    recency = (article.date - start) / (end - start)
-    recency = min(max(recency, 0.0), 1.0)
+    recency = min(max((article.date - start) / (end - start), 0.0), 1.0)
     length = min(article.words / FULL_LENGTH_WORDS, 1.0)
-    return {
+    coverage = min(sources - 1, FULL_COVERAGE_SOURCES - 1) / (FULL_COVERAGE_SOURCES - 1)
+    parts = {
         "priority": round(article.priority * weights.priority, 3),
         "recency": round(recency * weights.recency, 3),
         "length": round(length * weights.length, 3),
         "image": weights.image if article.image else 0.0,
+        "coverage": round(coverage * weights.coverage, 3),
     }
+    if article.category in config.categories:
+        parts["category"] = config.categories[article.category]
+    return parts
 
 
-def _order(item: tuple[Article, float, dict]) -> tuple:
-    article, score, _ = item
+def _order(article: Article, score: float) -> tuple:
     return (-score, -article.date.timestamp(), article.title, article.url)
 
 
-def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig) -> Edition:
-    """The edition for `day`: the lead, `config.blurbs` blurbs and every article considered."""
+class _Story:
+    """The articles of one story, best first."""
+
+    def __init__(self, members: list[tuple[Article, float, dict]], number: int) -> None:
+        self.members = sorted(members, key=lambda m: _order(m[0], m[1]))
+        self.number = number
+        self.shown = self.members[0]
+        self.role = ""
+        self.reason = ""
+        self.follow_up = False
+
+    @property
+    def article(self) -> Article:
+        return self.shown[0]
+
+    @property
+    def score(self) -> float:
+        return self.shown[1]
+
+    def key(self) -> tuple:
+        return _order(self.article, self.score)
+
+
+def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig,
+         history: tuple[PastStory, ...] = ()) -> Edition:
+    """The edition for `day`: one lead, up to `config.blurbs` blurbs, every article explained."""
     if not articles:
         raise ValueError("rank() needs at least one article")
+    articles = sorted(articles, key=lambda a: (a.date, a.title, a.url, a.source))  # input order
+    documents = [document(a.title, a.text) for a in articles]
+    groups = group(documents, GroupingSettings(threshold=config.group_threshold))
     window = day_window(day, tz)
-    parts = [components(a, window, config) for a in articles]
-    by_score = sorted(
-        ((a, round(sum(c.values()), 3), c) for a, c in zip(articles, parts)), key=_order
-    )
 
-    pinned = sorted((a for a in articles if a.lead), key=lambda a: (-a.date.timestamp(), a.title))
-    lead = pinned[0] if pinned else by_score[0][0]
+    by_group: dict[int, list[int]] = defaultdict(list)
+    for index, number in enumerate(groups):
+        by_group[number].append(index)
+    stories = []
+    for indexes in by_group.values():
+        sources = len({articles[i].source for i in indexes})
+        members = []
+        for i in indexes:
+            parts = components(articles[i], window, config, sources)
+            members.append((articles[i], round(sum(parts.values()), 3), parts))
+        stories.append((_Story(members, 0), indexes))
+    stories.sort(key=lambda item: item[0].key())
+    for number, (story, _) in enumerate(stories, 1):
+        story.number = number
+
+    _remember(stories, documents, history, config)
+    candidates = [story for story, _ in stories if story.role != "already sent"]
+    if not candidates:
+        candidates = [story for story, _ in stories]  # everything was sent: better than nothing
+        for story in candidates:
+            story.role = ""
+    lead = _choose_lead(candidates, config)
+    blurbs = _choose_blurbs([s for s in candidates if s is not lead], config)
+    return _edition(day, lead, blurbs, [story for story, _ in stories], config)
+
+
+def _remember(stories, documents: list[Document], history, config: RankingConfig) -> None:
+    """Leave out stories sent in recent editions, unless they have new articles (a follow-up)."""
+    if not history:
+        return
+    from digest.sources import normalize_url
+
+    idf = _weights(documents + [Document(p.terms, frozenset(), frozenset()) for p in history])
+    for story, indexes in stories:
+        urls = {normalize_url(m[0].url) for m in story.members}
+        terms = frozenset().union(*(documents[i].all_terms for i in indexes))
+        mine = Document(terms, frozenset(), frozenset())
+        for past in sorted(history, key=lambda p: p.day, reverse=True):
+            same = urls & past.urls or similarity(
+                mine, Document(past.terms, frozenset(), frozenset()), idf)[0] >= config.group_threshold * 2
+            if not same:
+                continue
+            fresh = [m for m in story.members if normalize_url(m[0].url) not in past.urls]
+            if fresh:
+                story.follow_up = True
+                story.shown = fresh[0]
+                story.reason = f"follow-up of a story sent on {past.day}"
+            else:
+                story.role = "already sent"
+                story.reason = f"déjà envoyé le {past.day}"
+            break
+
+
+def _choose_lead(candidates: list[_Story], config: RankingConfig) -> _Story:
+    pinned = [s for s in candidates if any(m[0].lead for m in s.members)]
     if pinned:
-        lead_reason = "pinned as lead" + (
-            f" (newest of {len(pinned)} pinned articles)" if len(pinned) > 1 else ""
-        )
-    else:
-        lead_reason = "best score"
+        newest = max(pinned, key=lambda s: max(m[0].date for m in s.members if m[0].lead))
+        newest.shown = next(m for m in newest.members if m[0].lead)
+        newest.reason = "pinned as lead" + (
+            f" (newest of {len(pinned)} pinned stories)" if len(pinned) > 1 else "")
+        return newest
+    long_enough = [s for s in candidates if s.article.words >= config.lead_min_words]
+    pool = long_enough or candidates
+    # within the highest priority, a story with a picture makes a better lead
+    top = max(s.article.priority for s in pool)
+    pool = [s for s in pool if s.article.priority == top]
+    pictured = [s for s in pool if s.article.image]
+    lead = min(pictured or pool, key=_Story.key)
+    why = "best score" + (" with an image" if pictured else "")
+    why += f" among {config.lead_min_words}+ word articles" if long_enough else \
+        " (no article is long enough for a lead)"
+    lead.reason = why + (f"; {lead.reason}" if lead.reason else "")
+    return lead
 
-    ordered = [item for item in by_score if item[0] is lead] + [
-        item for item in by_score if item[0] is not lead
-    ]
-    considered = []
-    for position, (article, score, parts_of_score) in enumerate(ordered, 1):
-        if article is lead:
-            role, reason = "lead", lead_reason
-        elif position - 1 <= config.blurbs:
-            role, reason = "blurb", f"score rank {position - 1} among the others"
-        else:
-            role, reason = "left out", f"beyond ranking.blurbs = {config.blurbs}"
-        considered.append(Ranked(article, score, parts_of_score, position, role, reason))
-    return Edition(
-        date=day,
-        lead=considered[0],
-        blurbs=tuple(r for r in considered if r.role == "blurb"),
-        considered=tuple(considered),
-    )
+
+def _choose_blurbs(others: list[_Story], config: RankingConfig) -> list[_Story]:
+    """The best stories, at most max_per_category of one category while others are waiting."""
+    ordered = sorted(others, key=_Story.key)
+    chosen: list[_Story] = []
+    per_category: dict[str, int] = defaultdict(int)
+    deferred = []
+    for story in ordered:
+        if len(chosen) == config.blurbs:
+            break
+        category = story.article.category
+        if category and per_category[category] >= config.max_per_category:
+            deferred.append(story)
+            continue
+        per_category[category] += 1
+        chosen.append(story)
+    for story in deferred:  # no other category had candidates left
+        if len(chosen) == config.blurbs:
+            break
+        story.reason = f"over ranking.max_per_category = {config.max_per_category}, taken for lack of others"
+        chosen.append(story)
+    for story in ordered:
+        if story not in chosen and not story.reason.startswith("follow-up"):
+            story.reason = story.reason or (
+                f"over ranking.max_per_category = {config.max_per_category} for {story.article.category}"
+                if story in deferred else f"beyond ranking.blurbs = {config.blurbs}")
+    return sorted(chosen, key=_Story.key)
+
+
+def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story],
+             config: RankingConfig) -> Edition:
+    shown_order = [lead, *blurbs] + [s for s in stories if s is not lead and s not in blurbs]
+    considered: list[Ranked] = []
+    lead_ranked = None
+    blurb_ranked = []
+    for story in shown_order:
+        role = "lead" if story is lead else "blurb" if story in blurbs else (story.role or "left out")
+        reason = story.reason or ("best score" if role == "lead" else
+                                  f"score rank {blurbs.index(story) + 1} among the others"
+                                  if role == "blurb" else "")
+        others = tuple(m[0] for m in story.members if m is not story.shown)
+        article, score, parts = story.shown
+        ranked = Ranked(article, score, parts, len(considered) + 1, role, reason, story.number,
+                        others, story.follow_up)
+        considered.append(ranked)
+        if role == "lead":
+            lead_ranked = ranked
+        elif role == "blurb":
+            blurb_ranked.append(ranked)
+        for member in story.members:
+            if member is story.shown:
+                continue
+            considered.append(Ranked(member[0], member[1], member[2], len(considered) + 1,
+                                     "same story", f"same story as «{article.title}»",
+                                     story.number))
+    return Edition(day, lead_ranked, tuple(blurb_ranked), tuple(considered))

@@ -44,7 +44,9 @@ class Newsletter:
         self.config = root / "digest.toml"
         self.config.write_text(MINIMAL_TOML, encoding="utf-8")
 
-    def article(self, name: str, body: str = "Un texte assez court pour un test.", **front) -> Path:
+    def article(self, name: str, body: str | None = None, **front) -> Path:
+        # distinct default bodies: identical texts would rightly be grouped as one story
+        body = f"Article {name}." if body is None else body
         front.setdefault("title", name.replace("-", " ").capitalize())
         front.setdefault("date", "2025-04-22T08:00:00+02:00")
         header = yaml.safe_dump(front, allow_unicode=True, sort_keys=False)

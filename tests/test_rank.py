@@ -2,13 +2,16 @@
 
 import random
 from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
-from digest.config import RankingConfig
+from digest.config import RankingConfig as _RankingConfig
 from digest.models import Article
 from digest.rank import rank
 
 PARIS = ZoneInfo("Europe/Paris")
+# These tests are about scores: any article may lead, whatever its length.
+RankingConfig = partial(_RankingConfig, lead_min_words=0)
 DAY = date(2025, 4, 22)
 
 
@@ -43,15 +46,18 @@ def test_within_a_priority_recency_length_and_image_decide():
     long = article("long", hour=6, words=600)
     pictured = article("illustre", hour=6, image="https://i.example/a.jpg")
     edition = rank([old, new, long, pictured], DAY, PARIS, RankingConfig())
-    assert titles(edition.considered) == ["long", "recent", "illustre", "ancien"]
+    by_score = sorted(edition.considered, key=lambda r: -r.score)
+    assert titles(by_score) == ["long", "recent", "illustre", "ancien"]
+    assert edition.lead.article.title == "illustre"  # the lead prefers a picture at equal priority
 
 
 def test_components_add_up_to_the_score_and_are_explained():
     a = article("a", hour=12, words=300, image="https://i.example/a.jpg", priority=1)
     (ranked,) = rank([a], DAY, PARIS, RankingConfig()).considered
-    assert ranked.components == {"priority": 10.0, "recency": 1.5, "length": 1.0, "image": 1.0}
+    assert ranked.components == {"priority": 10.0, "recency": 1.5, "length": 1.0, "image": 1.0,
+                                 "coverage": 0.0}
     assert ranked.score == 13.5
-    assert ranked.role == "lead" and ranked.reason == "best score"
+    assert ranked.role == "lead" and ranked.reason.startswith("best score")
 
 
 def test_ties_go_to_the_newer_then_to_the_title():

@@ -85,7 +85,8 @@ def test_inline_css_is_applied_and_media_queries_kept(sample):
 def test_many_blurbs_stay_under_gmail_clip(newsletter):
     newsletter.set_config('[ranking]\nblurbs = 30\n')
     for i in range(31):
-        newsletter.article(f"a{i}", "Un paragraphe de texte. " * 60, title=f"Titre numéro {i}",
+        text = " ".join(f"sujet{i}mot{j}" for j in range(240))  # 31 different stories
+        newsletter.article(f"a{i}", text, title=f"Titre numéro {i}",
                            category="Ville", image="https://img.example/a.jpg")
     result = built(newsletter)
     assert len(result.edition.blurbs) == 30
