@@ -9,7 +9,7 @@ from pathlib import Path
 
 from digest.config import Config
 from digest.errors import DigestError, NoArticlesError, Problem
-from digest.models import Edition, Email, Ranked
+from digest.models import Edition, Email, PastStory, Ranked
 from digest.rank import rank
 from digest.render import GMAIL_CLIP_BYTES, render
 from digest.sources import gather
@@ -43,7 +43,7 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
     if not gathered.articles:
         raise NoArticlesError(no_articles_message(day, gathered.dates), frozenset(gathered.dates),
                               gathered.problems)
-    edition = rank(gathered.articles, day, config.tz, config.ranking)
+    edition = rank(gathered.articles, day, config.tz, config.ranking, load_history(config, day))
     problems = list(gathered.problems)
     edition = _complete_lead(edition, config, problems)
     email = render(edition, config)
@@ -56,6 +56,25 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
     web_html = render(edition, config, web=True).html
     return Build(edition, email, problems, frozenset(gathered.dates), web_html,
                  1 + len(gathered.feeds), gathered.failed_sources)
+
+
+def load_history(config: Config, day: date) -> tuple[PastStory, ...]:
+    """Stories sent in the `ranking.memory_days` editions before `day`, from the send ledger."""
+    from datetime import timedelta
+
+    path = config.root / ".digest" / "state.db"
+    if not config.ranking.memory_days or not path.is_file():
+        return ()
+    from digest.deliver.ledger import Ledger
+
+    ledger = Ledger(path)
+    try:
+        first = (day - timedelta(days=config.ranking.memory_days)).isoformat()
+        last = (day - timedelta(days=1)).isoformat()
+        rows = ledger.stories_between(config.newsletter.url, first, last)
+    finally:
+        ledger.close()
+    return tuple(PastStory(date.fromisoformat(d), frozenset(u), frozenset(t)) for d, u, t in rows)
 
 
 def _complete_lead(edition: Edition, config: Config, problems: list[Problem]) -> Edition:
@@ -145,7 +164,25 @@ def _article_record(ranked: Ranked, excerpt_chars: int) -> dict:
         "words": article.words,
         "score": ranked.score,
         "components": ranked.components,
+        "group": ranked.group,
+        "follow_up": ranked.follow_up,
     }
+
+
+def groups_record(edition: Edition) -> list[dict]:
+    """Stories told by more than one article: the one shown and the others."""
+    groups = []
+    for ranked in edition.considered:
+        if ranked.also:
+            groups.append({
+                "group": ranked.group,
+                "shown": ranked.article.title,
+                "role": ranked.role,
+                "articles": [{"title": a.title, "url": a.url, "source": a.source}
+                             for a in (ranked.article, *ranked.also)],
+                "sources": len({a.outlet for a in (ranked.article, *ranked.also)}),
+            })
+    return groups
 
 
 def edition_record(result: Build, config: Config) -> dict:
@@ -169,5 +206,6 @@ def edition_record(result: Build, config: Config) -> dict:
         "lead": record(edition.lead),
         "blurbs": [record(r) for r in edition.blurbs],
         "articles_considered": [record(r) for r in edition.considered],
+        "groups": groups_record(edition),
         "problems": [str(p) for p in result.problems],
     }

@@ -30,6 +30,11 @@ class Article:
     def words(self) -> int:
         return len(self.text.split())
 
+    @property
+    def outlet(self) -> str:
+        """Who published it: a feed's name, or "" for the newsletter's own articles/ folder."""
+        return "" if self.source.endswith(".md") else self.source
+
     def excerpt(self, limit: int) -> str:
         """The blurb text: the editor's summary, else the first words of the article."""
         from digest.text import excerpt

@@ -86,7 +86,7 @@ def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig
         by_group[number].append(index)
     stories = []
     for indexes in by_group.values():
-        sources = len({articles[i].source for i in indexes})
+        sources = len({articles[i].outlet for i in indexes})
         members = []
         for i in indexes:
             parts = components(articles[i], window, config, sources)

@@ -68,6 +68,11 @@ def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: da
         "paragraphs": typography(article.text, locale).split("\n"),
         "source": article.source,
         "score": ranked.score,
+        "follow_up": ranked.follow_up,
+        # the other articles of the same story: "À lire aussi"
+        "also": [{"title": typography(other.title, locale),
+                  "url": with_tracking(other.url, config.links, day),
+                  "source": other.outlet or config.newsletter.name} for other in ranked.also],
     }
 
 

@@ -131,7 +131,7 @@ def send(config: Config, day: date, *, backend_name: str | None = None, dry_run:
     ledger = Ledger(config.root / ".digest" / "state.db")
     try:
         return _send_to_list(config, day, ledger, backend_name, outgoing, report, events,
-                             resend_unknown=resend_unknown, force=force)
+                             resend_unknown=resend_unknown, force=force, result=result)
     finally:
         ledger.close()
 
@@ -155,8 +155,14 @@ def _send_test_copy(config, day, backend_name, outgoing, to, report) -> SendRepo
     return report
 
 
+def story_fingerprints(edition) -> list[tuple[list[str], list[str]]]:
+    from digest.stories import fingerprint
+
+    return [fingerprint([r.article, *r.also]) for r in (edition.lead, *edition.blurbs)]
+
+
 def _send_to_list(config, day, ledger, backend_name, outgoing, report, events, *,
-                  resend_unknown, force) -> SendReport:
+                  resend_unknown, force, result) -> SendReport:
     newsletter, edition_id = config.newsletter.url, outgoing.edition_id
     content = edition_id.rsplit("-", 1)[1]
     ledger.edition(edition_id, newsletter, day.isoformat(), content, outgoing.email.subject)
@@ -168,6 +174,8 @@ def _send_to_list(config, day, ledger, backend_name, outgoing, report, events, *
             f"({', '.join(i for i, _ in others)}); nothing sent. Use --force to send this "
             "version to everyone"
         )
+    if not report.dry_run:
+        ledger.remember_stories(edition_id, story_fingerprints(result.edition))
     round = ledger.last_round(edition_id)
     statuses = ledger.statuses(edition_id, round)
     if force and statuses:

@@ -52,6 +52,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (edition_id, round, email)
 );
 CREATE INDEX IF NOT EXISTS editions_by_day ON editions (newsletter, day);
+CREATE TABLE IF NOT EXISTS stories (
+    edition_id TEXT NOT NULL REFERENCES editions(id),
+    urls TEXT NOT NULL,
+    terms TEXT NOT NULL
+);
 """
 
 DONE = ("sent", "refused", "pending")  # statuses a normal run does not send to again
@@ -137,6 +142,29 @@ class Ledger:
             " WHERE newsletter = ? AND day = ? AND sendgrid_batch_id IS NOT NULL",
             (newsletter, day),
         ).fetchall()
+
+    def remember_stories(self, edition_id: str, stories: list[tuple[list[str], list[str]]]) -> None:
+        """The sent edition's stories (their addresses and terms), for ranking's memory."""
+        import json
+
+        with self._tx():
+            self.db.execute("DELETE FROM stories WHERE edition_id = ?", (edition_id,))
+            self.db.executemany(
+                "INSERT INTO stories (edition_id, urls, terms) VALUES (?, ?, ?)",
+                ((edition_id, json.dumps(urls), json.dumps(terms)) for urls, terms in stories),
+            )
+
+    def stories_between(self, newsletter: str, first: str, last: str) -> list[tuple[str, list, list]]:
+        """(day, urls, terms) of stories sent in editions dated first to last included."""
+        import json
+
+        rows = self.db.execute(
+            "SELECT e.day, s.urls, s.terms FROM stories s JOIN editions e ON e.id = s.edition_id"
+            " WHERE e.newsletter = ? AND e.day BETWEEN ? AND ?"
+            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')",
+            (newsletter, first, last),
+        )
+        return [(day, json.loads(urls), json.loads(terms)) for day, urls, terms in rows]
 
     # -- recipients -----------------------------------------------------------------------------
 
