@@ -23,7 +23,24 @@ BODY_WORDS = 45  # the first words of the text that describe the story
 CANDIDATE_TERMS = 12  # each article is indexed under its rarest terms only
 MAX_POSTING = 400  # a term carried by more articles than this says nothing about a story
 
-STOP_WORDS = set(["a", "au", "aux", "avec", "ce", "ces", "cet", "cette", "dans", "de", "des", "du", "elle", "elles", "en", "et", "eux", "il", "ils", "je", "la", "le", "les", "leur", "leurs", "lui", "ma", "mais", "me", "meme", "mes", "moi", "mon", "ne", "nos", "notre", "nous", "on", "ou", "par", "pas", "pour", "qu", "que", "qui", "sa", "se", "ses", "son", "sur", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vos", "votre", "vous", "est", "sont", "ete", "etait", "etre", "avoir", "ont", "a", "fait", "faire", "plus", "moins", "tres", "tout", "tous", "toute", "toutes", "aussi", "comme", "apres", "avant", "depuis", "pendant", "sans", "sous", "entre", "vers", "chez", "selon", "encore", "deja", "alors", "ainsi", "donc", "car", "puis", "lors", "dont", "ou", "oui", "non", "si", "ni", "ne", "pas", "peu", "bien", "fin", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "premier", "premiere", "dernier", "derniere", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "semaine", "mois", "annee", "ans", "an", "jour", "jours", "hier", "aujourd", "hui", "demain", "matin", "soir", "nuit", "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre", "the", "of", "and", "to", "in", "on", "for", "with", "at", "by", "from", "as", "is", "are", "was", "were", "be", "been", "has", "have", "had", "it", "its", "this", "that", "these", "those", "an", "or", "but", "not", "no", "will", "would", "can", "could", "should", "may", "might", "than", "then", "there", "their", "they", "he", "she", "his", "her", "we", "our", "you", "your", "i", "me", "my", "us", "them", "who", "whom", "which", "what", "when", "where", "why", "how", "all", "any", "each", "more", "most", "other", "some", "such", "only", "own", "same", "so", "too", "very", "just", "also", "into", "over", "after", "before", "during", "about", "against", "between", "through", "up", "down", "out", "off", "again", "further", "once", "here", "said", "says", "say", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "week", "month", "year", "years", "day", "today", "yesterday", "tomorrow", "morning", "night", "evening", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "first", "last", "new"])
+STOP_WORDS = frozenset("""
+a au aux avec ce ces cet cette dans de des du elle elles en et eux il ils je la le les leur
+leurs lui ma mais me meme mes moi mon ne nos notre nous on ou par pas pour qu que qui sa se ses
+son sur ta te tes toi ton tu un une vos votre vous est sont ete etait etre avoir ont fait faire
+plus moins tres tout tous toute toutes aussi comme apres avant depuis pendant sans sous entre
+vers chez selon encore deja alors ainsi donc car puis lors dont oui non si ni peu bien fin deux
+trois quatre cinq six sept huit neuf dix premier premiere dernier derniere lundi mardi mercredi
+jeudi vendredi samedi dimanche semaine mois annee ans an jour jours hier aujourd hui demain
+matin soir nuit janvier fevrier mars avril mai juin juillet aout septembre octobre novembre
+decembre the of and to in for with at by from as is are was were be been has have had it its
+this that these those or but not no will would can could should may might than then there their
+they he she his her we our you your i my us them who whom which what when where why how all any
+each more most other some such only own same so too very just also into over after before
+during about against between through up down out off again further once here said says say
+monday tuesday wednesday thursday friday saturday sunday week month year years day today
+yesterday tomorrow morning night evening january february march april june july august
+september october november december one two three four five seven eight nine ten first last new
+""".split())  # noqa: SIM905 (a readable list)
 
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
 _SUFFIXES = ("ements", "ement", "ations", "ation", "euses", "euse", "ions", "ion", "ing", "ies",
