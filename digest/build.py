@@ -12,7 +12,7 @@ from digest.errors import DigestError, NoArticlesError, Problem
 from digest.models import Edition, Email, PastStory, Ranked
 from digest.rank import rank
 from digest.render import GMAIL_CLIP_BYTES, render
-from digest.sources import gather
+from digest.sources import Gathered, gather
 
 
 @dataclass
@@ -30,8 +30,8 @@ class StrictError(DigestError):
     """--strict was given and some input had a problem."""
 
 
-def build(config: Config, day: date, strict: bool = False) -> Build:
-    """The edition of `day` and its email. Bad inputs are in `problems`, not exceptions."""
+def ranked_day(config: Config, day: date, strict: bool = False) -> tuple[Edition, Gathered]:
+    """gather → rank for `day`: the edition before rendering, and what the sources gave."""
     gathered = gather(config, day)
     if strict and gathered.problems:
         count = len(gathered.problems)
@@ -44,6 +44,12 @@ def build(config: Config, day: date, strict: bool = False) -> Build:
         raise NoArticlesError(no_articles_message(day, gathered.dates), frozenset(gathered.dates),
                               gathered.problems)
     edition = rank(gathered.articles, day, config.tz, config.ranking, load_history(config, day))
+    return edition, gathered
+
+
+def build(config: Config, day: date, strict: bool = False) -> Build:
+    """The edition of `day` and its email. Bad inputs are in `problems`, not exceptions."""
+    edition, gathered = ranked_day(config, day, strict)
     problems = list(gathered.problems)
     edition = _complete_lead(edition, config, problems)
     email = render(edition, config)

@@ -116,6 +116,37 @@ def build_command(
         webbrowser.open((folder / "digest.html").resolve().as_uri())
 
 
+@app.command("rank")
+def rank_command(
+    day: DateOption = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Say why each article has its "
+                       "place, not only why some were left out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    config_path: ConfigOption = None,
+) -> None:
+    """Show how the day's articles were ranked and grouped, and why."""
+    from digest.build import ranked_day
+    from digest.config import load_config
+    from digest.dates import today
+    from digest.explain import ranking_record, ranking_table
+
+    try:
+        config = load_config(config_path)
+        edition, gathered = ranked_day(config, day or today(config.tz))
+    except DigestError as error:
+        fail(error)
+    for problem in gathered.problems:
+        warn(problem)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(ranking_record(edition, config), ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+
+    Console(width=None if sys.stdout.isatty() else 200).print(ranking_table(edition, explain))
+
+
 @app.command("send")
 def send_command(
     day: DateOption = None,

@@ -14,25 +14,27 @@ from digest.sources import Gathered
 def build_summary(result: Build, folder: Path) -> str:
     edition = result.edition
     considered = len(edition.considered)
-    left_out = considered - len(edition.blurbs) - 1
+    stories = len({r.group for r in edition.considered})
+    left_out = stories - len(edition.blurbs) - 1
     skipped = sum(1 for p in result.problems
                   if p.message.endswith("skipped") and not p.where.startswith("feed "))
-    parts = [
-        f"{edition.date}: {_count(considered, 'article')}",
-        f"lead + {_count(len(edition.blurbs), 'blurb')}" + (f", {left_out} left out" if left_out else ""),
-    ]
+    head = f"{edition.date}: {_count(considered, 'article')}"
+    if stories != considered:
+        head += f" in {_count(stories, 'story')}"
+    parts = [f"lead + {_count(len(edition.blurbs), 'blurb')}" + (f", {left_out} left out" if left_out else "")]
     if skipped:
         parts.append(f"{skipped} skipped")
     if result.failed_sources:
         parts.append(f"{result.failed_sources} of {result.sources} sources failed")
     return (
-        f"{parts[0]} ({', '.join(parts[1:])}); lead: {edition.lead.article.title}; "
+        f"{head} ({', '.join(parts)}); lead: {edition.lead.article.title}; "
         f"{result.email.html_bytes / 1024:.1f} KB; written to {_shown(folder)}/"
     )
 
 
 def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{number} {noun if number == 1 else plural}"
 
 
 def _shown(folder: Path) -> str:

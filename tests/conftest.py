@@ -100,15 +100,19 @@ def newsletter(tmp_path: Path) -> Newsletter:
     return Newsletter(tmp_path / "lettre")
 
 
-@pytest.fixture
-def sample(tmp_path: Path) -> Path:
-    """A copy of the repository's sample newsletter (digest.toml, articles/, readers)."""
-    root = tmp_path / "sample"
-    root.mkdir()
+def copy_sample(root: Path) -> Path:
+    """A copy of the repository's sample newsletter: digest.toml, articles/, feeds/, readers."""
+    root.mkdir(parents=True, exist_ok=True)
     for name in ("digest.toml", "recipients.csv", "unsubscribed.csv"):
         shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "articles", root / "articles")
+    for folder in ("articles", "feeds"):
+        shutil.copytree(REPO / folder, root / folder)
     return root
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    return copy_sample(tmp_path / "sample")
 
 
 def load(newsletter: Newsletter):

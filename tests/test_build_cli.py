@@ -16,7 +16,8 @@ def test_sample_builds_all_outputs(sample):
     # a clean build prints its summary line and nothing else (no cssutils/premailer noise)
     assert result.stderr == ""
     (line,) = result.stdout.strip().splitlines()
-    assert line.startswith("2025-04-22: 8 articles (lead + 6 blurbs, 1 left out); lead: Berges de la Sorelle")
+    assert line.startswith("2025-04-22: 11 articles in 9 stories (lead + 6 blurbs, 2 left out); "
+                           "lead: Berges de la Sorelle")
     assert line.endswith("written to out/2025-04-22/")
     folder = sample / "out" / "2025-04-22"
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -51,7 +52,10 @@ def test_edition_json_explains_every_score(sample):
     assert run_digest("build", "--date", "2025-04-22", cwd=sample).returncode == 0
     edition = json.loads((sample / "out" / "2025-04-22" / "edition.json").read_text())
     assert edition["date"] == "2025-04-22"
-    assert len(edition["articles_considered"]) == 8
+    assert len(edition["articles_considered"]) == 11
+    # the agency's copies of two stories are grouped under the newsroom's own articles
+    assert [(g["shown"][:20], len(g["articles"]), g["sources"]) for g in edition["groups"]] == [
+        ("Berges de la Sorelle", 2, 2), ("Orages : le départem", 2, 2)]
     assert edition["lead"]["title"].startswith("Berges de la Sorelle")
     assert edition["lead"]["reason"] == "pinned as lead"
     assert len(edition["blurbs"]) == 6
@@ -61,6 +65,10 @@ def test_edition_json_explains_every_score(sample):
     scores = [b["score"] for b in edition["blurbs"]]
     assert scores == sorted(scores, reverse=True)
     assert edition["articles_considered"][-1]["role"] == "left out"
+    html = (sample / "out" / "2025-04-22" / "digest.html").read_text()
+    assert html.count("À lire aussi") == 2
+    assert "https://www.agence-sorelle.example/2025/04/22/val-sorel-berges-renovation" in html
+    assert "(Agence Sorelle Info)" in html
 
 
 def test_previous_day_of_the_sample(sample):

@@ -9,13 +9,9 @@ WIDTHS = [320, 375, 480, 600, 800]
 
 @pytest.fixture(scope="module")
 def built_sample(tmp_path_factory):
-    import shutil
+    from conftest import copy_sample
 
-    from conftest import REPO
-
-    root = tmp_path_factory.mktemp("layout")
-    shutil.copy(REPO / "digest.toml", root / "digest.toml")
-    shutil.copytree(REPO / "articles", root / "articles")
+    root = copy_sample(tmp_path_factory.mktemp("layout") / "sample")
     assert run_digest("build", "--date", "2025-04-22", cwd=root).returncode == 0
     return root / "out" / "2025-04-22" / "digest.html"
 
