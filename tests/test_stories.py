@@ -1,0 +1,172 @@
+"""Story grouping and editorial ranking: the labelled set, near misses, variety, memory."""
+
+import itertools
+import json
+import random
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from conftest import load
+from digest.build import build
+from digest.config import RankingConfig
+from digest.models import Article, PastStory
+from digest.rank import rank
+from digest.stories import GroupingSettings, document, fingerprint, group
+
+PARIS = ZoneInfo("Europe/Paris")
+DAY = date(2025, 4, 22)
+LABELLED = json.loads((Path(__file__).parent / "data" / "stories.json").read_text())["items"]
+
+
+def pairwise(labels, predicted):
+    tp = fp = fn = 0
+    for a, b in itertools.combinations(range(len(labels)), 2):
+        same, together = labels[a] == labels[b], predicted[a] == predicted[b]
+        tp += same and together
+        fp += together and not same
+        fn += same and not together
+    return tp / (tp + fp), tp / (tp + fn)
+
+
+def test_labelled_set_precision_and_recall():
+    assert len(LABELLED) >= 60 and len({i["story"] for i in LABELLED}) >= 15
+    groups = group([document(i["title"], i["text"]) for i in LABELLED],
+                   GroupingSettings(threshold=RankingConfig().group_threshold))
+    precision, recall = pairwise([i["story"] for i in LABELLED], groups)
+    print(f"pairwise precision {precision:.3f}, recall {recall:.3f}")
+    assert precision >= 0.9
+    assert recall >= 0.9
+
+
+def test_order_of_the_labelled_set_does_not_matter():
+    shuffled = LABELLED[:]
+    random.Random(7).shuffle(shuffled)
+    groups = group([document(i["title"], i["text"]) for i in shuffled])
+    assert pairwise([i["story"] for i in shuffled], groups) == pairwise(
+        [i["story"] for i in LABELLED], group([document(i["title"], i["text"]) for i in LABELLED]))
+
+
+def test_a_shared_name_and_place_do_not_make_a_story():
+    elected = document("Mathis Orsini élu maire de Montbrac",
+                       "Mathis Orsini a été élu maire de Montbrac dimanche au second tour des "
+                       "municipales partielles avec 54 % des voix face au sortant.")
+    scored = document("Mathis Orsini marque deux buts à Montbrac",
+                      "Mathis Orsini a marqué deux buts samedi au stade de Montbrac, offrant la "
+                      "victoire à son équipe en championnat régional.")
+    near = document("Montbrac : la piscine municipale rouvre",
+                    "La piscine municipale de Montbrac rouvre ses bassins après six mois de "
+                    "travaux de rénovation, avec des horaires élargis.")
+    assert len(set(group([elected, scored, near]))) == 3
+
+
+def article(title, text, source="Fil A", hour=8, **extra):
+    return Article(title=title, date=datetime(2025, 4, 22, hour, tzinfo=PARIS),
+                   url=f"https://{source.lower().replace(' ', '')}.example/{abs(hash(title))}",
+                   body_html="", text=text, source=source, **extra)
+
+
+POPE = [
+    ("Décès du pape François", "Le pape François est mort lundi matin à l'âge de 88 ans, a annoncé le Vatican. Le souverain pontife argentin avait été hospitalisé pour une pneumonie.", "Le Quotidien"),
+    ("Mort du pape François : qui pour lui succéder ?", "Après la mort du pape François, les cardinaux se préparent au conclave pour succéder au pontife argentin décédé lundi à 88 ans.", "Info Continue"),
+    ("Drapeaux en berne samedi en hommage au pape", "Le gouvernement met les drapeaux en berne samedi, jour des obsèques du pape François, mort lundi au Vatican à 88 ans.", "La Gazette"),
+]
+
+
+def test_same_story_shows_once_with_its_other_articles():
+    articles = [article(t, x, s, hour=8 + i) for i, (t, x, s) in enumerate(POPE)]
+    articles.append(article("La piscine rouvre", "La piscine municipale rouvre après des travaux de rénovation.", "Le Quotidien"))
+    edition = rank(articles, DAY, PARIS, RankingConfig(lead_min_words=0))
+    pope = edition.lead if edition.lead.also else next(b for b in edition.blurbs if b.also)
+    assert len(pope.also) == 2
+    assert pope.components["coverage"] == 2.0  # three outlets: two extra of the three that count
+    others = [r for r in edition.considered if r.role == "same story"]
+    assert len(others) == 2 and all(r.group == pope.group for r in others)
+    assert len(edition.blurbs) + 1 == 2  # two stories, not four blurbs
+
+
+def test_variety_limits_one_category_while_others_wait():
+    texts = ["Le club de rugby gagne à domicile.", "Victoire de l'équipe de handball.",
+             "Le cycliste remporte l'étape de montagne.", "La nageuse bat son record.",
+             "Le tennisman perd en finale."]
+    sport = [article(f"Sport {n}", text, hour=20 - n, category="Sport") for n, text in enumerate(texts)]
+    culture = [article("Expo", "Une exposition de peinture ouvre au musée.", hour=6, category="Culture")]
+    edition = rank(sport + culture, DAY, PARIS, RankingConfig(blurbs=4, max_per_category=2, lead_min_words=0))
+    shown = [edition.lead, *edition.blurbs]
+    categories = [r.article.category for r in shown]
+    assert categories.count("Sport") == 4 and "Culture" in categories
+    later = [r for r in edition.blurbs if "taken for lack of others" in r.reason]
+    assert later  # more Sport was taken only once Culture had its place
+
+
+def test_category_weights_and_lead_needs_enough_words():
+    short = article("Brève internationale", "Quelques mots seulement.", hour=20, category="International")
+    long_text = " ".join(f"mot{i}" for i in range(200))
+    longer = article("Grand récit local", long_text, hour=6, category="Local")
+    config = RankingConfig(categories={"International": 5.0})
+    edition = rank([short, longer], DAY, PARIS, config)
+    assert edition.lead.article.title == "Grand récit local"  # the only one with 150+ words
+    blurb = edition.blurbs[0]
+    assert blurb.components["category"] == 5.0 and blurb.score > edition.lead.score
+
+
+def test_memory_leaves_out_a_story_already_sent_and_marks_follow_ups():
+    first = article(*POPE[0][:2], source="Le Quotidien")
+    second = article(*POPE[1][:2], source="Info Continue")
+    other = article("La piscine rouvre", "La piscine municipale rouvre après travaux.", "Le Quotidien")
+    urls, terms = fingerprint([first])
+    past = (PastStory(date(2025, 4, 21), frozenset(urls), frozenset(terms)),)
+
+    edition = rank([first, other], DAY, PARIS, RankingConfig(lead_min_words=0), past)
+    sent = next(r for r in edition.considered if r.article is first)
+    assert sent.role == "already sent" and sent.reason == "déjà envoyé le 2025-04-21"
+
+    edition = rank([first, second, other], DAY, PARIS, RankingConfig(lead_min_words=0), past)
+    follow = next(r for r in (edition.lead, *edition.blurbs) if r.follow_up)
+    assert follow.article is second  # the new article stands for the story
+    assert "follow-up of a story sent on 2025-04-21" in follow.reason
+
+
+def test_memory_through_send_and_the_next_day(newsletter):
+    newsletter.recipients(2)
+    newsletter.article("pape", POPE[0][1], title=POPE[0][0], date="2025-04-21T08:00:00+02:00",
+                       url="https://quotidien.example/pape")
+    assert newsletter.run("send", "--date", "2025-04-21").returncode == 0
+    newsletter.article("pape-suite", POPE[1][1], title=POPE[1][0], date="2025-04-22T08:00:00+02:00")
+    newsletter.article("pape-redit", POPE[0][1], title=POPE[0][0], date="2025-04-22T07:00:00+02:00",
+                       url="https://quotidien.example/pape")
+    newsletter.article("piscine", "La piscine municipale rouvre après travaux.", title="La piscine rouvre",
+                       date="2025-04-22T09:00:00+02:00")
+    result = newsletter.run("rank", "--date", "2025-04-22", "--json")
+    assert result.returncode == 0, result.stderr
+    records = {r["title"]: r for r in json.loads(result.stdout)["articles"]}
+    assert records[POPE[1][0]]["follow_up"] is True
+    assert "follow-up of a story sent on 2025-04-21" in records[POPE[1][0]]["reason"]
+    explained = newsletter.run("rank", "--date", "2025-04-22", "--explain")
+    assert "Suite" in explained.stdout and "2025-04-21" in explained.stdout
+    html = build(load(newsletter), DAY).email.html
+    assert "Suite" in html
+
+
+def test_rank_command_prints_every_component(sample):
+    from conftest import run_digest
+
+    result = run_digest("rank", "--date", "2025-04-22", cwd=sample)
+    assert result.returncode == 0, result.stderr
+    for header in ("score", "priority", "recency", "length", "image", "coverage", "group", "source", "why"):
+        assert header in result.stdout
+    data = json.loads(run_digest("rank", "--date", "2025-04-22", "--json", cwd=sample).stdout)
+    assert [g["sources"] for g in data["groups"]] == [2, 2]
+    assert data["articles"][1]["role"] == "same story"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_edition_is_the_same_whatever_the_reading_order(seed):
+    articles = [article(t, x, s, hour=8 + i) for i, (t, x, s) in enumerate(POPE)]
+    articles += [article(f"Brève {n}", f"Texte distinct numéro {n} sur le sujet{n}.", hour=9) for n in range(6)]
+    expected = [(r.article.title, r.role, r.group) for r in rank(articles, DAY, PARIS, RankingConfig()).considered]
+    shuffled = articles[:]
+    random.Random(seed).shuffle(shuffled)
+    assert [(r.article.title, r.role, r.group) for r in rank(shuffled, DAY, PARIS, RankingConfig()).considered] == expected
