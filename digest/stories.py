@@ -11,17 +11,18 @@ articles, not with its square.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 STEM_LENGTH = 6
 TITLE_WEIGHT = 1.5
 BODY_WORDS = 45  # the first words of the text that describe the story
 CANDIDATE_TERMS = 12  # each article is indexed under its rarest terms only
-MAX_POSTING = 400  # a term carried by more articles than this says nothing about a story
 
 STOP_WORDS = frozenset("""
 a au aux avec ce ces cet cette dans de des du elle elles en et eux il ils je la le les leur
@@ -42,7 +43,8 @@ yesterday tomorrow morning night evening january february march april june july 
 september october november december one two three four five seven eight nine ten first last new
 """.split())  # noqa: SIM905 (a readable list)
 
-_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
+# a word (with its inner hyphens and apostrophes), or the punctuation that ends a sentence
+_TOKEN = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*|[.!?]", re.UNICODE)
 _SUFFIXES = ("ements", "ement", "ations", "ation", "euses", "euse", "ions", "ion", "ing", "ies",
              "es", "ed", "s", "e")
 
@@ -59,28 +61,36 @@ def stem(word: str) -> str:
     return word[:STEM_LENGTH]
 
 
+@lru_cache(maxsize=1 << 18)
+def _term(raw: str) -> str | None:
+    """The term a word stands for, or None for a stop word, a short word or a lone number."""
+    if "'" in raw or "’" in raw:  # l'élevage, d'État: the article before the apostrophe goes
+        head, _, tail = raw.replace("’", "'").rpartition("'")
+        raw = tail if len(head) <= 2 else raw
+    word = _fold(raw).replace("-", "").replace("'", "").replace("’", "")
+    if word.isdigit():
+        return word if len(word) >= 2 and word.strip("0") else None
+    if len(word) < 3 or word in STOP_WORDS:
+        return None
+    return stem(word)
+
+
 def terms(text: str) -> tuple[set[str], set[str]]:
     """(terms, the terms that came from proper names) of a piece of text."""
     found: set[str] = set()
     names: set[str] = set()
     sentence_start = True
-    for match in _WORD.finditer(text):
-        raw = match.group()
-        # l'élevage, d'État: the article before the apostrophe is a stop word
-        raw = re.split(r"['’]", raw)[-1] if re.match(r"^\w{1,2}['’]", raw) else raw
-        is_name = raw[:1].isupper() and not sentence_start
-        sentence_start = text[match.end():match.end() + 2].lstrip(" ")[:1] in (".", "!", "?")
-        word = _fold(raw).replace("-", "").replace("'", "").replace("’", "")
-        if word.isdigit():
-            if len(word) >= 2 and word.strip("0"):
-                found.add(word)
+    for raw in _TOKEN.findall(text):
+        if raw in ".!?":
+            sentence_start = True
             continue
-        if len(word) < 3 or word in STOP_WORDS:
-            continue
-        term = stem(word)
-        found.add(term)
-        if is_name:
-            names.add(term)
+        term = _term(raw)
+        if term is not None:
+            found.add(term)
+            # capitalized inside a sentence: a name (a person, a place, an organisation)
+            if not sentence_start and raw[0].isupper() and not term.isdigit():
+                names.add(term)
+        sentence_start = False
     return found, names
 
 
@@ -91,10 +101,10 @@ class Document:
     title_terms: frozenset[str]
     body_terms: frozenset[str]
     names: frozenset[str]
+    all_terms: frozenset[str] = frozenset()
 
-    @property
-    def all_terms(self) -> frozenset[str]:
-        return self.title_terms | self.body_terms
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "all_terms", self.title_terms | self.body_terms)
 
 
 def document(title: str, text: str) -> Document:
@@ -112,21 +122,39 @@ def _weights(documents: list[Document]) -> dict[str, float]:
     return {t: math.log((total + 1) / (df + 1)) + 1.0 for t, df in frequency.items()}
 
 
-def similarity(a: Document, b: Document, idf: dict[str, float]) -> tuple[float, float]:
-    """(weighted Jaccard similarity, share of the common weight carried by ordinary words)."""
-    def weight(term: str, doc_a: Document, doc_b: Document) -> float:
-        in_title = term in doc_a.title_terms or term in doc_b.title_terms
-        return idf.get(term, 1.0) * (TITLE_WEIGHT if in_title else 1.0)
+class _Weighted:
+    """A document's terms with their weights: rarer terms and title terms weigh more."""
 
-    terms_a, terms_b = a.all_terms, b.all_terms
-    shared = terms_a & terms_b
+    __slots__ = ("doc", "total", "weights")
+
+    def __init__(self, doc: Document, idf: dict[str, float]) -> None:
+        self.doc = doc
+        self.weights = {t: idf.get(t, 1.0) * (TITLE_WEIGHT if t in doc.title_terms else 1.0)
+                        for t in doc.all_terms}
+        self.total = sum(self.weights.values())
+
+
+def _compare(a: _Weighted, b: _Weighted) -> tuple[float, float]:
+    shared = a.weights.keys() & b.weights.keys()
     if not shared:
         return 0.0, 0.0
-    shared_weight = sum(weight(t, a, b) for t in shared)
-    union_weight = sum(weight(t, a, b) for t in terms_a | terms_b)
-    names = a.names | b.names
-    ordinary = sum(weight(t, a, b) for t in shared if t not in names)
+    names = a.doc.names | b.doc.names
+    shared_weight = ordinary = overlap = 0.0
+    for term in shared:
+        wa, wb = a.weights[term], b.weights[term]
+        weight = max(wa, wb)
+        shared_weight += weight
+        overlap += min(wa, wb)
+        if term not in names:
+            ordinary += weight
+    # union = both totals minus what they share, each shared term counted at its larger weight
+    union_weight = a.total + b.total - overlap
     return shared_weight / union_weight, ordinary / shared_weight
+
+
+def similarity(a: Document, b: Document, idf: dict[str, float]) -> tuple[float, float]:
+    """(weighted Jaccard similarity, share of the common weight carried by ordinary words)."""
+    return _compare(_Weighted(a, idf), _Weighted(b, idf))
 
 
 @dataclass(frozen=True)
@@ -138,20 +166,20 @@ class GroupingSettings:
 
 def candidate_pairs(documents: list[Document], idf: dict[str, float]):
     """Pairs that share at least two of their rarest terms: the only ones worth comparing."""
-    postings: dict[str, list[int]] = defaultdict(list)
     unique = max(idf.values(), default=0.0)  # the weight of a term only one article has
+    # one global order of terms, rarest first, so each document only has to sort integers
+    order = {t: i for i, t in enumerate(sorted(idf, key=lambda t: (-idf[t], t)))}
+    postings: dict[int, list[int]] = defaultdict(list)
     for index, doc in enumerate(documents):
-        shared = [t for t in doc.all_terms if idf[t] < unique]  # a unique term matches nothing
-        rarest = sorted(shared, key=lambda t: (-idf[t], t))[:CANDIDATE_TERMS]
-        for term in rarest:
-            postings[term].append(index)
+        ranks = sorted(order[t] for t in doc.all_terms if idf[t] < unique)  # unique: no match
+        for rank in ranks[:CANDIDATE_TERMS]:
+            postings[rank].append(index)
+    # a term in more than 0.4 % of the articles (and over 50) is too common to tell a story
+    limit = max(50, len(documents) // 250)
     counts: Counter = Counter()
     for members in postings.values():
-        if len(members) > MAX_POSTING:
-            continue
-        for i, left in enumerate(members):
-            for right in members[i + 1:]:
-                counts[(left, right)] += 1
+        if 1 < len(members) <= limit:
+            counts.update(itertools.combinations(members, 2))
     return [pair for pair, shared in counts.items() if shared >= 2]
 
 
@@ -166,11 +194,12 @@ def group(documents: list[Document], settings: GroupingSettings = GroupingSettin
             i = parent[i]
         return i
 
+    weighted = [_Weighted(doc, idf) for doc in documents]
     for left, right in candidate_pairs(documents, idf):
         a, b = documents[left], documents[right]
         if len(a.all_terms & b.all_terms) < settings.min_shared_terms:
             continue
-        score, ordinary = similarity(a, b, idf)
+        score, ordinary = _compare(weighted[left], weighted[right])
         if score >= settings.threshold and ordinary >= settings.min_ordinary_share:
             root_a, root_b = find(left), find(right)
             if root_a != root_b:

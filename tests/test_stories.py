@@ -8,8 +8,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from conftest import load
+
 from digest.build import build
 from digest.config import RankingConfig
 from digest.models import Article, PastStory
