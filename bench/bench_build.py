@@ -22,6 +22,12 @@ CATEGORIES = ["Val-Sorel", "Sport", "Culture", "Économie", "Transports", "Éduc
 WORDS = ["le", "conseil", "municipal", "a", "voté", "lundi", "soir", "un", "projet", "de", "rénovation", "des", "berges", "qui", "doit", "rendre", "la", "rivière", "aux", "habitants", "avec", "une", "promenade", "continue", "des", "zones", "humides", "et", "un", "jardin", "public"]
 
 
+def pseudo_words(rng: random.Random, count: int) -> list[str]:
+    """Words that belong to one story only, so that each article is a story of its own."""
+    syllables = [consonant + vowel for consonant in "bdfglmnprstvz" for vowel in "aeiou"]
+    return ["".join(rng.choice(syllables) for _ in range(3)) for _ in range(count)]
+
+
 def generate(root: Path, count: int, seed: int = 1) -> None:
     rng = random.Random(seed)
     (root / "articles").mkdir(parents=True)
@@ -30,14 +36,15 @@ def generate(root: Path, count: int, seed: int = 1) -> None:
     )
     for i in range(count):
         words = rng.randint(80, 900)
+        own = pseudo_words(rng, 12)
         paragraphs = [
-            " ".join(rng.choice(WORDS) for _ in range(60)).capitalize() + "."
+            " ".join(rng.choice(WORDS + own) for _ in range(60)).capitalize() + "."
             for _ in range(max(1, words // 60))
         ]
         body = "\n\n".join(paragraphs[:3] + ["## Un sous-titre"] + paragraphs[3:])
         image = f"image: https://img.example/{i}.jpg\n" if rng.random() < 0.4 else ""
         (root / "articles" / f"article-{i:05d}.md").write_text(
-            f"---\ntitle: \"Article numéro {i} : {rng.choice(WORDS)} {rng.choice(WORDS)}\"\n"
+            f"---\ntitle: \"{' '.join(own[:4]).capitalize()} : {rng.choice(WORDS)}\"\n"
             f"date: 2025-04-22T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00+02:00\n"
             f"category: {rng.choice(CATEGORIES)}\npriority: {rng.choice([0, 0, 0, 1, 2])}\n"
             f"{image}---\n\n{body}\n",

@@ -21,11 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2025, 4, 22)
-SYLLABLES = tuple(
-    "ba be bi bo bu da de di do du fa fe fi fo fu ga ge gi go gu la le li lo lu ma me mi mo mu "
-    "na ne ni no nu pa pe pi po pu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo vu "
-    "za ze zi zo zu".split()
-)
+SYLLABLES = [consonant + vowel for consonant in "bdfglmnprstvz" for vowel in "aeiou"]
 
 
 def words(rng: random.Random, count: int) -> list[str]:

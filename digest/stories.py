@@ -23,6 +23,9 @@ STEM_LENGTH = 6
 TITLE_WEIGHT = 1.5
 BODY_WORDS = 45  # the first words of the text that describe the story
 CANDIDATE_TERMS = 12  # each article is indexed under its rarest terms only
+# A term that more articles than this index under is too common to point at one story; a fixed
+# bound keeps the pairs compared proportional to the number of articles.
+MAX_POSTING = 50
 
 STOP_WORDS = frozenset("""
 a au aux avec ce ces cet cette dans de des du elle elles en et eux il ils je la le les leur
@@ -117,9 +120,13 @@ def document(title: str, text: str) -> Document:
 
 
 def _weights(documents: list[Document]) -> dict[str, float]:
+    """Inverse document frequency; a term in more than a fifth of the articles weighs nothing:
+    it is the day's vocabulary, not a story's."""
     frequency = Counter(t for d in documents for t in d.all_terms)
     total = len(documents)
-    return {t: math.log((total + 1) / (df + 1)) + 1.0 for t, df in frequency.items()}
+    common = max(5, total // 5)
+    return {t: 0.0 if df > common else math.log((total + 1) / (df + 1)) + 1.0
+            for t, df in frequency.items()}
 
 
 class _Weighted:
@@ -130,13 +137,13 @@ class _Weighted:
     def __init__(self, doc: Document, idf: dict[str, float]) -> None:
         self.doc = doc
         self.weights = {t: idf.get(t, 1.0) * (TITLE_WEIGHT if t in doc.title_terms else 1.0)
-                        for t in doc.all_terms}
+                        for t in doc.all_terms if idf.get(t, 1.0) > 0}
         self.total = sum(self.weights.values())
 
 
 def _compare(a: _Weighted, b: _Weighted) -> tuple[float, float]:
     shared = a.weights.keys() & b.weights.keys()
-    if not shared:
+    if not shared:  # nothing in common but the day's vocabulary
         return 0.0, 0.0
     names = a.doc.names | b.doc.names
     shared_weight = ordinary = overlap = 0.0
@@ -171,14 +178,13 @@ def candidate_pairs(documents: list[Document], idf: dict[str, float]):
     order = {t: i for i, t in enumerate(sorted(idf, key=lambda t: (-idf[t], t)))}
     postings: dict[int, list[int]] = defaultdict(list)
     for index, doc in enumerate(documents):
-        ranks = sorted(order[t] for t in doc.all_terms if idf[t] < unique)  # unique: no match
+        # a unique term matches nothing; a weightless one is the day's vocabulary
+        ranks = sorted(order[t] for t in doc.all_terms if 0 < idf[t] < unique)
         for rank in ranks[:CANDIDATE_TERMS]:
             postings[rank].append(index)
-    # a term in more than 0.4 % of the articles (and over 50) is too common to tell a story
-    limit = max(50, len(documents) // 250)
     counts: Counter = Counter()
     for members in postings.values():
-        if 1 < len(members) <= limit:
+        if 1 < len(members) <= MAX_POSTING:
             counts.update(itertools.combinations(members, 2))
     return [pair for pair, shared in counts.items() if shared >= 2]
 
@@ -196,10 +202,10 @@ def group(documents: list[Document], settings: GroupingSettings = GroupingSettin
 
     weighted = [_Weighted(doc, idf) for doc in documents]
     for left, right in candidate_pairs(documents, idf):
-        a, b = documents[left], documents[right]
-        if len(a.all_terms & b.all_terms) < settings.min_shared_terms:
+        a, b = weighted[left], weighted[right]
+        if len(a.weights.keys() & b.weights.keys()) < settings.min_shared_terms:
             continue
-        score, ordinary = _compare(weighted[left], weighted[right])
+        score, ordinary = _compare(a, b)
         if score >= settings.threshold and ordinary >= settings.min_ordinary_share:
             root_a, root_b = find(left), find(right)
             if root_a != root_b:
