@@ -68,7 +68,7 @@ def load_history(config: Config, day: date) -> tuple[PastStory, ...]:
     """Stories sent in the `ranking.memory_days` editions before `day`, from the send ledger."""
     from datetime import timedelta
 
-    path = config.root / ".digest" / "state.db"
+    path = config.state_path
     if not config.ranking.memory_days or not path.is_file():
         return ()
     from digest.deliver.ledger import Ledger

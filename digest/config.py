@@ -162,6 +162,11 @@ class Config:
         return (self.root / relative).resolve()
 
     @property
+    def state_path(self) -> Path:
+        """The state database (send ledger, feed cache); never edited by hand."""
+        return self.root / ".digest" / "state.db"
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.newsletter.timezone)
 

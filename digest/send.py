@@ -128,7 +128,7 @@ def send(config: Config, day: date, *, backend_name: str | None = None, dry_run:
     if to:
         return _send_test_copy(config, day, backend_name, outgoing, to, report)
 
-    ledger = Ledger(config.root / ".digest" / "state.db")
+    ledger = Ledger(config.state_path)
     try:
         return _send_to_list(config, day, ledger, backend_name, outgoing, report, events,
                              resend_unknown=resend_unknown, force=force, result=result)

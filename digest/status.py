@@ -11,7 +11,7 @@ from digest.recipients import read_recipients, read_suppressions
 
 
 def _ledger(config: Config) -> Ledger | None:
-    path = config.root / ".digest" / "state.db"
+    path = config.state_path
     return Ledger(path) if path.is_file() else None
 
 

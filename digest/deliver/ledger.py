@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from digest.state import connect
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS editions (
     id TEXT PRIMARY KEY,
@@ -86,12 +88,7 @@ class EditionStats:
 
 class Ledger:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a committed row survives a killed process (not a power cut).
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.db = connect(path, SCHEMA)
 
     def close(self) -> None:
         self.db.close()

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import zlib
 from dataclasses import dataclass, fields
@@ -17,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from digest.models import Article
+from digest.state import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_cache (
@@ -58,11 +58,7 @@ class CachedFeed:
 
 class FeedState:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.db = connect(path, SCHEMA)
 
     def close(self) -> None:
         self.db.close()

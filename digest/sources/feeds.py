@@ -376,7 +376,7 @@ def read_feeds(config: Config, day: date, gathered: Gathered) -> list[FeedReport
     feeds = list(config.sources.feeds)
     if not feeds:
         return []
-    state = FeedState(config.root / ".digest" / "state.db")
+    state = FeedState(config.state_path)
     try:
         fetched = asyncio.run(_fetch_all(feeds, config, state, day))
         return [_use(feed, result, config, day, gathered, state)
