@@ -12,7 +12,9 @@ result never depends on the order in which sources were read.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -71,11 +73,30 @@ class _Story:
         return _order(self.article, self.score)
 
 
+@contextmanager
+def _collector_paused():
+    """Ranking allocates many small containers and no reference cycles: the cyclic garbage
+    collector would rescan them again and again (a third of the time at 50,000 articles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig,
          history: tuple[PastStory, ...] = ()) -> Edition:
     """The edition for `day`: one lead, up to `config.blurbs` blurbs, every article explained."""
     if not articles:
         raise ValueError("rank() needs at least one article")
+    with _collector_paused():
+        return _rank(articles, day, tz, config, history)
+
+
+def _rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig,
+          history: tuple[PastStory, ...]) -> Edition:
     articles = sorted(articles, key=lambda a: (a.date, a.title, a.url, a.source))  # input order
     documents = [document(a.title, a.text) for a in articles]
     groups = group(documents, GroupingSettings(threshold=config.group_threshold))
