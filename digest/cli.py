@@ -13,7 +13,7 @@ import typer
 from digest.errors import DigestError, Problem
 
 app = typer.Typer(
-    help="Build a daily news digest email from Markdown articles.",
+    help="Build the day's news digest email from Markdown articles and feeds, preview it, send it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -62,6 +62,8 @@ def send_summary(report: SendReport) -> str:
         parts.append(f"refused {report.refused}")
     parts.append(f"unknown {report.unknown}")
     line = f"{report.edition_id}: {', '.join(parts)} ({report.backend}, {seconds})"
+    if report.resent_unknown:
+        line += f"; {report.resent_unknown} unknown from an interrupted run were sent again"
     if report.scheduled_at:
         from datetime import datetime
 
