@@ -33,7 +33,7 @@ def send_events(config: Config, warn: Callable[[Problem], None]) -> Iterator[Sen
                 return
             last[0] = time.monotonic()
             verb = "would send" if report.dry_run else "sent"
-            print(f"{verb} {report.sent} so far in {report.batches} batches"
+            print(f"{verb} {report.sent} so far ({report.batches} requests)"
                   + (f", failed {report.failed}" if report.failed else "")
                   + (f", refused {report.refused}" if report.refused else ""),
                   file=sys.stderr, flush=True)

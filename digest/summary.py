@@ -33,7 +33,7 @@ def build_summary(result: Build, folder: Path) -> str:
 
 
 def _count(number: int, noun: str) -> str:
-    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + ("es" if noun.endswith("ch") else "s")
     return f"{number} {noun if number == 1 else plural}"
 
 
@@ -51,7 +51,7 @@ def send_summary(report: SendReport) -> str:
         return f"{report.edition_id}: {verb} a test copy to {report.test_to} ({report.backend}); nothing recorded"
     if report.dry_run:
         return (f"{report.edition_id}: dry run, would send to {report.sent} readers in "
-                f"{report.batches} batches ({report.backend}); already sent {report.already}, "
+                f"{_count(report.batches, 'batch')} ({report.backend}); already sent {report.already}, "
                 f"unknown {report.unknown}; subject: {report.subject}")
     if not report.batches and not report.error:
         tail = f"; {report.unknown} unknown (use --resend-unknown)" if report.unknown else ""
