@@ -53,6 +53,9 @@ class Previewer:
             config = load_config(self.config_path)
             paths |= {config.resolve(config.sources.articles),
                       config.resolve(config.newsletter.templates)}
+            # feeds kept as local files are sources an editor edits too
+            paths |= {config.resolve(feed.url) for feed in config.sources.feeds
+                      if "://" not in feed.url}
         except DigestError:
             pass
         # watch the folder itself so files created later (a new override, a new article) count
