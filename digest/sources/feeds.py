@@ -8,6 +8,7 @@ last good copy is used when there is one; the other sources go on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -163,8 +164,10 @@ async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedState,
                      day: date) -> list[Fetched]:
     sources = config.sources
     semaphore = asyncio.Semaphore(sources.concurrency)
+    remote = any(urlsplit(feed.url).scheme in ("http", "https") for feed in feeds)
 
-    async with http_client(config) as client:
+    # no HTTP client (nor its import) when every feed is a local file
+    async with http_client(config) if remote else contextlib.nullcontext() as client:
         async def one(feed: FeedConfig) -> Fetched:
             async with semaphore:
                 start = time.monotonic()
