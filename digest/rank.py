@@ -140,6 +140,8 @@ def _remember(stories, documents: list[Document], history, config: RankingConfig
         terms = frozenset().union(*(documents[i].all_terms for i in indexes))
         mine = Document(terms, frozenset(), frozenset())
         for past in sorted(history, key=lambda p: p.day, reverse=True):
+            # the same article, or a close resemblance between the two stories' vocabularies
+            # (twice the pair threshold: leaving a story out on a loose match would lose news)
             same = urls & past.urls or similarity(
                 mine, Document(past.terms, frozenset(), frozenset()), idf)[0] >= config.group_threshold * 2
             if not same:
