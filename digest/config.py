@@ -68,6 +68,8 @@ class SourcesConfig:
     timeout: float = 10.0  # seconds to connect, and between two reads
     max_bytes: int = 5_000_000  # a larger feed is refused
     stale_after: int = 3  # failed runs in a row before a feed is reported as stale
+    # Seconds during which a feed read successfully is not fetched again (the preview uses 60).
+    refetch_after: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from digest.errors import DigestError, NoArticlesError
 ASSETS = Path(__file__).parent / "preview_assets"
 WARN_BYTES = 90 * 1024
 CLIP_BYTES = 102 * 1024
+PREVIEW_REFETCH_SECONDS = 60
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Previewer:
         with self.lock:
             version = self.version
         try:
-            config = load_config(self.config_path)
+            config = _for_preview(load_config(self.config_path))
         except DigestError as error:
             return Snapshot(version, day or date.today(), state=_error_state(version, error))
         explicit = day or self.default_day
@@ -135,6 +136,16 @@ class Previewer:
         with self.changed:
             self.changed.wait_for(lambda: self.version != version, timeout=timeout)
         return self.version
+
+
+def _for_preview(config):
+    """Saving a template should not wait for every remote feed: reuse what was read recently."""
+    import dataclasses
+
+    if config.sources.refetch_after >= PREVIEW_REFETCH_SECONDS:
+        return config
+    sources = dataclasses.replace(config.sources, refetch_after=PREVIEW_REFETCH_SECONDS)
+    return dataclasses.replace(config, sources=sources)
 
 
 def _error_state(version: int, error: DigestError) -> dict:

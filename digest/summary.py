@@ -81,7 +81,7 @@ def sources_table(config: Config, gathered: Gathered) -> list[str]:
     local = sum(1 for a in gathered.articles if a.source.startswith(config.sources.articles))
     rows = [(config.sources.articles + "/", "ok", f"{local} articles that day", "")]
     for report in gathered.feeds:
-        status = report.status if report.status in ("ok", "not modified") else (
+        status = report.status if report.status in ("ok", "not modified", "reused") else (
             f"failed: {report.reason}" + ("; last good copy used" if report.status == "cached" else ""))
         health = ""
         if report.failing_since:

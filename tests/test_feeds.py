@@ -69,6 +69,18 @@ def test_etag_round_trip_and_304_reuses_the_cache(newsletter, server):
     assert [a.title for a in second.articles] == ["Dépêche 1"]
 
 
+def test_a_feed_read_moments_ago_is_not_fetched_again_within_refetch_after(newsletter, server):
+    url = server.add("/recent.xml", body=rss([story(1)]), etag='"r1"')
+    add_feeds(newsletter, (url, {}))
+    newsletter.set_config(newsletter.config.read_text().replace("[sources]", "[sources]\nrefetch_after = 60"))
+    first = gather(load(newsletter), DAY)
+    second = gather(load(newsletter), DAY)
+    assert len(server.routes["/recent.xml"].hits) == 1
+    assert [r.status for r in second.feeds] == ["reused"]
+    assert [a.title for a in second.articles] == [a.title for a in first.articles] == ["Dépêche 1"]
+    assert "reused" in newsletter.run("sources", "--date", "2025-04-22").stdout
+
+
 def test_gzip_and_redirects_are_followed(newsletter, server):
     target = server.add("/final.xml", body=rss([story(1)]), gzip=True)
     server.add("/moved.xml", redirect=target)

@@ -218,7 +218,7 @@ def test_page_viewports_tabs_live_reload_and_error_overlay(preview, folder):
         (folder / "articles" / "cassé.md").write_text("---\ntitle: [non fermé\ndate: 2025-04-22\n---\n")
         page.wait_for_selector("#problems:not([hidden])", timeout=10_000)
         assert "articles/cassé.md" in page.locator("#problems").inner_text()
-        assert "Berges de la Sorelle" in frame_text(page)
+        wait_for(lambda: "Berges de la Sorelle" in frame_text(page), what="the email after the fix")
 
 
 def test_date_picker_switches_edition(preview):

@@ -41,7 +41,9 @@ class FeedError(Exception):
 class Fetched:
     """One feed's body this run, and how it was obtained."""
 
-    status: str  # "ok", "not modified", "cached" (failed, last good copy used), "failed"
+    # "ok", "not modified", "reused" (read moments ago, not fetched again),
+    # "cached" (failed, last good copy used) or "failed"
+    status: str
     body: bytes | None = None
     content_type: str = ""
     etag: str | None = None
@@ -172,10 +174,15 @@ async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedState,
             async with semaphore:
                 start = time.monotonic()
                 cached = state.cached(feed.url)
+                recent = (cached is not None and cached.body is not None and cached.ok_at
+                          and time.time() - cached.ok_at < sources.refetch_after)
                 try:
                     local = _local_path(feed.url, config.root)
                     scheme = urlsplit(feed.url).scheme
-                    if local is not None:
+                    if recent and local is None:
+                        fetched = Fetched("reused", cached.body, cached.content_type)
+                        fetched.known_dates = state.gathered_dates(day.isoformat(), feed.url)
+                    elif local is not None:
                         fetched = _read_local(local, sources.max_bytes)
                     elif scheme in ("http", "https"):
                         fetched = await _fetch_http(client, feed.url, cached, sources.max_bytes,
@@ -406,7 +413,7 @@ def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered
         state.succeeded(feed.url, fetched.status, fetched.body if fetched.status == "ok" else None,
                         fetched.etag, fetched.last_modified, fetched.content_type, count,
                         fetched.seconds)
-    else:
+    elif fetched.status != "reused":  # a reused copy says nothing new about the feed's health
         state.failed(feed.url, fetched.reason, fetched.seconds)
     cached = state.cached(feed.url)
     report = FeedReport(label, feed.url, fetched.status, fetched.reason, count, fetched.seconds,
