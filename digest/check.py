@@ -9,6 +9,7 @@ from pathlib import Path
 
 from digest.config import Config, load_config
 from digest.errors import ConfigError, DigestError, Problem
+from digest.models import Article, Edition, Ranked
 
 SIZE_LIMIT_BYTES = 90 * 1024  # room for click-tracking rewrites below Gmail's 102 KB clip
 PREHEADER_MIN_CHARS = 90
@@ -26,10 +27,50 @@ def check(config_path: Path | None) -> list[str]:
     gathered = gather(config, date.today())  # reads and checks every article, whatever its day
     lines = [str(p) for p in gathered.problems]
     lines += _template_syntax(config)
+    if not any(".j2:" in line for line in lines):
+        lines += _template_branches(config)
     lines += [str(p) for p in _recipients(config)]
     if not any(".j2:" in line for line in lines):
         lines += _email(config, max(gathered.dates) if gathered.dates else None)
     return lines
+
+
+def sample_edition(day: date, tz) -> Edition:
+    """An edition where every field is set (image, author, grouped articles, a follow-up), so that
+    rendering it reaches the branches a real edition may not: undefined variables hide there."""
+    from datetime import datetime, time
+
+    def article(n: int, image: str = "https://example.org/image.jpg", category: str = "Rubrique",
+                author: str = "Auteur", summary: str = "Un résumé d'exemple.") -> Article:
+        return Article(
+            title=f"Titre d'exemple {n}", date=datetime.combine(day, time(8, n), tzinfo=tz),
+            url=f"https://example.org/exemple-{n}", source=f"Source {n}",
+            body_html="<p>Premier paragraphe.</p><h2>Sous-titre</h2><p>Second paragraphe.</p>",
+            text="Premier paragraphe.\nSous-titre\nSecond paragraphe.", category=category,
+            author=author, image=image, image_alt="Une image", summary=summary)
+
+    def ranked(n: int, role: str, **extra) -> Ranked:
+        return Ranked(article(n), 1.0, {"priority": 1.0}, n, role, "exemple", n,
+                      also=(article(n + 10), article(n + 20, image="", category="", author="")),
+                      **extra)
+
+    lead = ranked(1, "lead", follow_up=True)
+    plain = Ranked(article(3, image="", category="", author="", summary=""), 0.5, {}, 3,
+                   "blurb", "exemple", 3)
+    blurbs = (ranked(2, "blurb", follow_up=True), plain)
+    return Edition(day, lead, blurbs, (lead, *blurbs))
+
+
+def _template_branches(config: Config) -> list[str]:
+    from digest.render import render
+
+    edition = sample_edition(date.today(), config.tz)
+    try:
+        render(edition, config)
+        render(edition, config, web=True)
+    except DigestError as error:
+        return [f"{error} (found with a sample edition where every field is set)"]
+    return []
 
 
 def _recipients(config: Config) -> list[Problem]:

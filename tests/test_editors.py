@@ -235,3 +235,16 @@ def test_tracking_goes_on_article_links_only(newsletter):
     assert "%unsubscribe_url%" in email.html  # untouched
     archive_links = [part for part in email.html.split('href="')[1:] if "/archives/" in part]
     assert archive_links and all("utm_" not in link.split('"')[0] for link in archive_links)
+
+
+def test_check_finds_undefined_variables_in_branches_the_real_edition_never_reaches(newsletter):
+    newsletter.article("seul", "Un article sans image ni autre source.", lead=True)  # no groups
+    folder = newsletter.root / "templates"
+    folder.mkdir()
+    blurb = (REPO / "templates" / "blurb.mjml.j2").read_text()
+    (folder / "blurb.mjml.j2").write_text(blurb.replace("{{ other.source }}", "{{ other.sourse }}"))
+    assert newsletter.run("build", "--date", "2025-04-22").returncode == 0  # not reached today
+    result = newsletter.run("check")
+    assert result.returncode == 1
+    assert result.stdout.startswith("templates/blurb.mjml.j2:")
+    assert "'sourse'" in result.stdout and "sample edition where every field is set" in result.stdout
