@@ -19,6 +19,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
+from digest.lexicon import LEXICON
+
 STEM_LENGTH = 6
 TITLE_WEIGHT = 1.5
 BODY_WORDS = 45  # the first words of the text that describe the story
@@ -71,6 +73,7 @@ def _term(raw: str) -> str | None:
         head, _, tail = raw.replace("’", "'").rpartition("'")
         raw = tail if len(head) <= 2 else raw
     word = _fold(raw).replace("-", "").replace("'", "").replace("’", "")
+    word = LEXICON.get(word, word)  # "séisme" and "earthquake" are one term
     if word.isdigit():
         return word if len(word) >= 2 and word.strip("0") else None
     if len(word) < 3 or word in STOP_WORDS:

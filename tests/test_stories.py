@@ -41,6 +41,24 @@ def test_labelled_set_precision_and_recall():
     assert recall >= 0.9
 
 
+def test_held_out_set_precision_and_recall():
+    """A second set, written before the French-English word list, with cross-language reports."""
+    items = json.loads((Path(__file__).parent / "data" / "stories_holdout.json").read_text())["items"]
+    groups = group([document(i["title"], i["text"]) for i in items],
+                   GroupingSettings(threshold=RankingConfig().group_threshold))
+    precision, recall = pairwise([i["story"] for i in items], groups)
+    print(f"held out: pairwise precision {precision:.3f}, recall {recall:.3f}")
+    assert precision >= 0.9
+    assert recall >= 0.9
+
+
+def test_french_and_english_news_words_meet():
+    from digest.stories import terms
+
+    assert terms("Séisme en Crète")[0] & terms("Earthquake in Crete")[0] == {"earthq", "cret"}
+    assert terms("Grève des marins")[0] & terms("Sailors on strike")[0] == {"strik", "sailor"}  # stems
+
+
 def test_order_of_the_labelled_set_does_not_matter():
     shuffled = LABELLED[:]
     random.Random(7).shuffle(shuffled)
