@@ -77,7 +77,6 @@ class FeedReport:
     seconds: float = 0.0
     failing_since: float | None = None
     failures: int = 0
-    articles: list[Article] = field(default_factory=list)
 
 
 # -- fetching --------------------------------------------------------------------------------
@@ -421,7 +420,6 @@ def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered
     _warn(report, config, gathered, cached.ok_at if cached else None)
 
     merged = {**kept, **articles}
-    report.articles = list(merged.values())
     gathered.articles.extend(merged.values())
     gathered.dates.update(date.fromisoformat(d) for d in dates)
     if merged:
