@@ -21,7 +21,15 @@ from zoneinfo import ZoneInfo
 from digest.config import RankingConfig
 from digest.dates import day_window
 from digest.models import Article, Edition, PastStory, Ranked
-from digest.stories import Document, GroupingSettings, _weights, document, group, similarity
+from digest.stories import (
+    Document,
+    GroupingSettings,
+    Weighted,
+    compare,
+    document,
+    group,
+    term_weights,
+)
 
 FULL_LENGTH_WORDS = 600  # an article this long or longer gets the whole length weight
 FULL_COVERAGE_SOURCES = 4  # a story carried by this many sources gets the whole coverage weight
@@ -125,7 +133,7 @@ def _rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfi
             story.role = ""
     lead = _choose_lead(candidates, config)
     blurbs = _choose_blurbs([s for s in candidates if s is not lead], config)
-    return _edition(day, lead, blurbs, [story for story, _ in stories], config)
+    return _edition(day, lead, blurbs, [story for story, _ in stories])
 
 
 def _remember(stories, documents: list[Document], history, config: RankingConfig) -> None:
@@ -134,19 +142,22 @@ def _remember(stories, documents: list[Document], history, config: RankingConfig
         return
     from digest.sources import normalize_url
 
-    idf = _weights(documents + [Document(p.terms, frozenset(), frozenset()) for p in history])
+    def weighed(terms: frozenset[str]) -> Weighted:
+        return Weighted(Document(terms, frozenset(), frozenset()), idf)
+
+    idf = term_weights(documents + [Document(p.terms, frozenset(), frozenset()) for p in history])
+    pasts = [(past, weighed(past.terms)) for past in sorted(history, key=lambda p: p.day, reverse=True)]
     for story, indexes in stories:
-        urls = {normalize_url(m[0].url) for m in story.members}
-        terms = frozenset().union(*(documents[i].all_terms for i in indexes))
-        mine = Document(terms, frozenset(), frozenset())
-        for past in sorted(history, key=lambda p: p.day, reverse=True):
+        urls = {id(m): normalize_url(m[0].url) for m in story.members}
+        mine = weighed(frozenset().union(*(documents[i].all_terms for i in indexes)))
+        for past, theirs in pasts:
             # the same article, or a close resemblance between the two stories' vocabularies
             # (twice the pair threshold: leaving a story out on a loose match would lose news)
-            same = urls & past.urls or similarity(
-                mine, Document(past.terms, frozenset(), frozenset()), idf)[0] >= config.group_threshold * 2
+            same = set(urls.values()) & past.urls or \
+                compare(mine, theirs)[0] >= config.group_threshold * 2
             if not same:
                 continue
-            fresh = [m for m in story.members if normalize_url(m[0].url) not in past.urls]
+            fresh = [m for m in story.members if urls[id(m)] not in past.urls]
             if fresh:
                 story.follow_up = True
                 story.shown = fresh[0]
@@ -207,8 +218,7 @@ def _choose_blurbs(others: list[_Story], config: RankingConfig) -> list[_Story]:
     return sorted(chosen, key=_Story.key)
 
 
-def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story],
-             config: RankingConfig) -> Edition:
+def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story]) -> Edition:
     shown_order = [lead, *blurbs] + [s for s in stories if s is not lead and s not in blurbs]
     considered: list[Ranked] = []
     lead_ranked = None

@@ -122,7 +122,7 @@ def document(title: str, text: str) -> Document:
     return Document(frozenset(title_terms), frozenset(body_terms), frozenset(names))
 
 
-def _weights(documents: list[Document]) -> dict[str, float]:
+def term_weights(documents: list[Document]) -> dict[str, float]:
     """Inverse document frequency; a term in more than a fifth of the articles weighs nothing:
     it is the day's vocabulary, not a story's."""
     frequency = Counter(t for d in documents for t in d.all_terms)
@@ -132,7 +132,7 @@ def _weights(documents: list[Document]) -> dict[str, float]:
             for t, df in frequency.items()}
 
 
-class _Weighted:
+class Weighted:
     """A document's terms with their weights: rarer terms and title terms weigh more."""
 
     __slots__ = ("doc", "total", "weights")
@@ -144,7 +144,8 @@ class _Weighted:
         self.total = sum(self.weights.values())
 
 
-def _compare(a: _Weighted, b: _Weighted) -> tuple[float, float]:
+def compare(a: Weighted, b: Weighted) -> tuple[float, float]:
+    """(weighted Jaccard similarity, share of the common weight carried by ordinary words)."""
     shared = a.weights.keys() & b.weights.keys()
     if not shared:  # nothing in common but the day's vocabulary
         return 0.0, 0.0
@@ -160,11 +161,6 @@ def _compare(a: _Weighted, b: _Weighted) -> tuple[float, float]:
     # union = both totals minus what they share, each shared term counted at its larger weight
     union_weight = a.total + b.total - overlap
     return shared_weight / union_weight, ordinary / shared_weight
-
-
-def similarity(a: Document, b: Document, idf: dict[str, float]) -> tuple[float, float]:
-    """(weighted Jaccard similarity, share of the common weight carried by ordinary words)."""
-    return _compare(_Weighted(a, idf), _Weighted(b, idf))
 
 
 @dataclass(frozen=True)
@@ -194,7 +190,7 @@ def candidate_pairs(documents: list[Document], idf: dict[str, float]):
 
 def group(documents: list[Document], settings: GroupingSettings = GroupingSettings()) -> list[int]:
     """A group number for each document; documents of the same story share it."""
-    idf = _weights(documents)
+    idf = term_weights(documents)
     parent = list(range(len(documents)))
 
     def find(i: int) -> int:
@@ -203,12 +199,12 @@ def group(documents: list[Document], settings: GroupingSettings = GroupingSettin
             i = parent[i]
         return i
 
-    weighted = [_Weighted(doc, idf) for doc in documents]
+    weighted = [Weighted(doc, idf) for doc in documents]
     for left, right in candidate_pairs(documents, idf):
         a, b = weighted[left], weighted[right]
         if len(a.weights.keys() & b.weights.keys()) < settings.min_shared_terms:
             continue
-        score, ordinary = _compare(a, b)
+        score, ordinary = compare(a, b)
         if score >= settings.threshold and ordinary >= settings.min_ordinary_share:
             root_a, root_b = find(left), find(right)
             if root_a != root_b:
