@@ -205,8 +205,9 @@ def edition_record(result: Build, config: Config) -> dict:
         "html_bytes": result.email.html_bytes,
         "counts": {
             "considered": len(edition.considered),
+            "stories": edition.stories,
             "blurbs": len(edition.blurbs),
-            "left_out": len(edition.considered) - len(edition.blurbs) - 1,
+            "left_out": edition.left_out,
             "problems": len(result.problems),
         },
         "lead": record(edition.lead),

@@ -75,6 +75,16 @@ class Edition:
     blurbs: tuple[Ranked, ...]
     considered: tuple[Ranked, ...]
 
+    @property
+    def stories(self) -> int:
+        """How many stories the articles considered tell (grouped articles count once)."""
+        return len({r.group for r in self.considered})
+
+    @property
+    def left_out(self) -> int:
+        """Stories neither in the lead nor in the blurbs."""
+        return self.stories - 1 - len(self.blurbs)
+
 
 @dataclass(frozen=True)
 class Email:

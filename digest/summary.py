@@ -13,9 +13,7 @@ from digest.sources import Gathered
 
 def build_summary(result: Build, folder: Path) -> str:
     edition = result.edition
-    considered = len(edition.considered)
-    stories = len({r.group for r in edition.considered})
-    left_out = stories - len(edition.blurbs) - 1
+    considered, stories, left_out = len(edition.considered), edition.stories, edition.left_out
     skipped = sum(1 for p in result.problems
                   if p.message.endswith("skipped") and not p.where.startswith("feed "))
     head = f"{edition.date}: {_count(considered, 'article')}"

@@ -53,6 +53,8 @@ def test_edition_json_explains_every_score(sample):
     edition = json.loads((sample / "out" / "2025-04-22" / "edition.json").read_text())
     assert edition["date"] == "2025-04-22"
     assert len(edition["articles_considered"]) == 11
+    assert edition["counts"] == {"considered": 11, "stories": 9, "blurbs": 6, "left_out": 2,
+                                 "problems": 0}  # the same counts as the summary line
     # the agency's copies of two stories are grouped under the newsroom's own articles
     assert [(g["shown"][:20], len(g["articles"]), g["sources"]) for g in edition["groups"]] == [
         ("Berges de la Sorelle", 2, 2), ("Orages : le départem", 2, 2)]
