@@ -155,7 +155,8 @@ def write_archive(result: Build, out_root: Path, config: Config) -> None:
     (archive / "index.html").write_text(index, encoding="utf-8")
 
 
-def _article_record(ranked: Ranked, excerpt_chars: int) -> dict:
+def article_record(ranked: Ranked, excerpt_chars: int) -> dict:
+    """One article as edition.json and `digest rank --json` show it."""
     article = ranked.article
     return {
         "position": ranked.position,
@@ -196,7 +197,7 @@ def edition_record(result: Build, config: Config) -> dict:
     edition = result.edition
 
     def record(ranked: Ranked) -> dict:
-        return _article_record(ranked, config.ranking.excerpt_chars)
+        return article_record(ranked, config.ranking.excerpt_chars)
 
     return {
         "date": edition.date.isoformat(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from digest.build import _article_record, groups_record
+from digest.build import article_record, groups_record
 from digest.config import Config
 from digest.models import Edition
 
@@ -13,7 +13,7 @@ HEADERS = ("priority", "recency", "length", "image", "coverage", "cat. pts")
 def ranking_record(edition: Edition, config: Config) -> dict:
     return {
         "date": edition.date.isoformat(),
-        "articles": [_article_record(r, config.ranking.excerpt_chars) for r in edition.considered],
+        "articles": [article_record(r, config.ranking.excerpt_chars) for r in edition.considered],
         "groups": groups_record(edition),
     }
 
