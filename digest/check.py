@@ -74,15 +74,14 @@ def _template_branches(config: Config) -> list[str]:
 
 
 def _recipients(config: Config) -> list[Problem]:
-    from digest.recipients import read_recipients, read_suppressions
+    from digest.recipients import newsletter_readers
 
     path = config.resolve(config.delivery.recipients)
     if not path.is_file():
         return []
     problems: list[Problem] = []
-    suppressed = read_suppressions(config.resolve(config.delivery.suppressions))
     try:
-        for _ in read_recipients(path, config.delivery.recipients, suppressed, problems.append):
+        for _ in newsletter_readers(config, problems.append):
             pass
     except DigestError as error:
         problems.append(Problem(config.delivery.recipients, str(error)))

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from digest.config import Config
 from digest.errors import ConfigError, Problem
 
 
@@ -73,6 +74,14 @@ def read_recipients(
             continue
         extra = tuple((k, v) for k, v in row.items() if k not in ("email", "name"))
         yield Recipient(email=email, name=row.get("name", ""), fields=extra)
+
+
+def newsletter_readers(config: Config, report: Callable[[Problem], None]) -> Iterator[Recipient]:
+    """The readers of `delivery.recipients`, less those of `delivery.suppressions`."""
+    delivery = config.delivery
+    suppressed = read_suppressions(config.resolve(delivery.suppressions))
+    return read_recipients(config.resolve(delivery.recipients), delivery.recipients, suppressed,
+                           report)
 
 
 def read_suppressions(path: Path) -> set[str]:

@@ -14,7 +14,7 @@ from digest.config import Config
 from digest.deliver import Backend, DeliveryError, Outgoing, UnknownOutcome
 from digest.deliver.ledger import DONE, Ledger
 from digest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DigestError, NoArticlesError, Problem
-from digest.recipients import Recipient, check_address, read_recipients, read_suppressions
+from digest.recipients import Recipient, check_address, newsletter_readers
 
 
 @dataclass
@@ -185,10 +185,7 @@ def _send_to_list(config, day, ledger, backend_name, outgoing, report, events, *
         statuses = ledger.statuses(edition_id, round)
     report.round = round
 
-    delivery = config.delivery
-    suppressed = read_suppressions(config.resolve(delivery.suppressions))
-    readers = read_recipients(config.resolve(delivery.recipients), delivery.recipients,
-                              suppressed, events.problem)
+    readers = newsletter_readers(config, events.problem)
 
     def still_to_send(recipients: Iterable[Recipient]) -> Iterator[Recipient]:
         for recipient in recipients:

@@ -7,7 +7,7 @@ from datetime import date
 from digest.config import Config
 from digest.deliver.ledger import DONE, Ledger
 from digest.errors import DigestError
-from digest.recipients import read_recipients, read_suppressions
+from digest.recipients import newsletter_readers
 
 
 def _ledger(config: Config) -> Ledger | None:
@@ -23,15 +23,9 @@ def edition_status(config: Config, day: date | None) -> list[str]:
         stats = ledger.stats(config.newsletter.url, day.isoformat() if day else None)
         if not stats:
             return [f"nothing sent for {day}" if day else "nothing sent yet"]
-        delivery = config.delivery
-        keys = None
+        keys = [r.key for r in newsletter_readers(config, lambda problem: None)]
         lines = []
         for entry in stats:
-            if keys is None:
-                suppressed = read_suppressions(config.resolve(delivery.suppressions))
-                keys = [r.key for r in read_recipients(
-                    config.resolve(delivery.recipients), delivery.recipients, suppressed,
-                    lambda problem: None)]
             handled = ledger.statuses(entry.edition_id, entry.round)
             remaining = sum(1 for key in keys if handled.get(key) not in DONE)
             lines.append(
