@@ -7,31 +7,43 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
-from digest.config import Config, load_config
-from digest.errors import ConfigError, DigestError, Problem
-from digest.models import Article, Edition, Ranked
+from typing import TYPE_CHECKING
 
-SIZE_LIMIT_BYTES = 90 * 1024  # room for click-tracking rewrites below Gmail's 102 KB clip
+from digest.config import Config
+from digest.errors import ConfigError, DigestError, Problem
+from digest.models import SAFE_BYTES, Article, Edition, Ranked, Role
+
 PREHEADER_MIN_CHARS = 90
 PADDING_CHARACTERS = ("\u200c", "\u034f", "&zwnj;", "&#847;")
+
+if TYPE_CHECKING:
+    from digest.newsletter import Newsletter
 
 
 def check(config_path: Path | None) -> list[str]:
     """Every problem found, one line each; an empty list when all is well."""
+    from digest.newsletter import Newsletter
+
     try:
-        config = load_config(config_path)
+        newsletter = Newsletter.open(config_path)
     except ConfigError as error:
         return str(error).splitlines()  # nothing else can be checked without a configuration
-    from digest.sources import gather
+    with newsletter:
+        return check_newsletter(newsletter)
 
-    gathered = gather(config, date.today())  # reads and checks every article, whatever its day
+
+def check_newsletter(newsletter: Newsletter) -> list[str]:
+    config = newsletter.config
+    gathered = newsletter.gather(date.today())  # reads and checks every article, whatever its day
     lines = [str(p) for p in gathered.problems]
-    lines += _template_syntax(config)
-    if not any(".j2:" in line for line in lines):
-        lines += _template_branches(config)
-    lines += [str(p) for p in _recipients(config)]
-    if not any(".j2:" in line for line in lines):
-        lines += _email(config, max(gathered.dates) if gathered.dates else None)
+    template_errors = _template_syntax(config)
+    lines += template_errors
+    if not template_errors:
+        template_errors = _template_branches(config)
+        lines += template_errors
+    lines += [str(p) for p in _recipients(newsletter)]
+    if not template_errors:
+        lines += _email(newsletter, max(gathered.dates) if gathered.dates else None)
     return lines
 
 
@@ -49,39 +61,38 @@ def sample_edition(day: date, tz) -> Edition:
             text="Premier paragraphe.\nSous-titre\nSecond paragraphe.", category=category,
             author=author, image=image, image_alt="Une image", summary=summary)
 
-    def ranked(n: int, role: str, **extra) -> Ranked:
+    def ranked(n: int, role: Role, **extra) -> Ranked:
         return Ranked(article(n), 1.0, {"priority": 1.0}, n, role, "exemple", n,
                       also=(article(n + 10), article(n + 20, image="", category="", author="")),
                       **extra)
 
-    lead = ranked(1, "lead", follow_up=True)
+    lead = ranked(1, Role.LEAD, follow_up=True)
     plain = Ranked(article(3, image="", category="", author="", summary=""), 0.5, {}, 3,
-                   "blurb", "exemple", 3)
-    blurbs = (ranked(2, "blurb", follow_up=True), plain)
+                   Role.BLURB, "exemple", 3)
+    blurbs = (ranked(2, Role.BLURB, follow_up=True), plain)
     return Edition(day, lead, blurbs, (lead, *blurbs))
 
 
 def _template_branches(config: Config) -> list[str]:
-    from digest.render import render
+    from digest.render import render, web_page
 
     edition = sample_edition(date.today(), config.tz)
     try:
         render(edition, config)
-        render(edition, config, web=True)
+        web_page(edition, config)
     except DigestError as error:
         return [f"{error} (found with a sample edition where every field is set)"]
     return []
 
 
-def _recipients(config: Config) -> list[Problem]:
-    from digest.recipients import newsletter_readers
-
+def _recipients(newsletter: Newsletter) -> list[Problem]:
+    config = newsletter.config
     path = config.resolve(config.delivery.recipients)
     if not path.is_file():
         return []
     problems: list[Problem] = []
     try:
-        for _ in newsletter_readers(config, problems.append):
+        for _ in newsletter.readers(problems.append):
             pass
     except DigestError as error:
         problems.append(Problem(config.delivery.recipients, str(error)))
@@ -103,21 +114,20 @@ def _template_syntax(config: Config) -> list[str]:
     return lines
 
 
-def _email(config: Config, day: date | None) -> list[str]:
+def _email(newsletter: Newsletter, day: date | None) -> list[str]:
     """Checks of the finished email, built for `day` (the most recent date with articles)."""
-    from digest.build import build
-
+    config = newsletter.config
     if day is None:
         return [f"{config.sources.articles}: no articles at all, so the email could not be checked"]
     try:
-        result = build(config, day)
+        result = newsletter.build(day)
     except DigestError as error:
         return str(error).splitlines()
     where = f"email of {day}"
     email = result.email
     lines = []
-    if email.html_bytes > SIZE_LIMIT_BYTES:
-        lines.append(f"{where}: {email.html_bytes / 1024:.0f} KB, over {SIZE_LIMIT_BYTES // 1024} KB: "
+    if email.html_bytes > SAFE_BYTES:
+        lines.append(f"{where}: {email.html_bytes / 1024:.0f} KB, over {SAFE_BYTES // 1024} KB: "
                      "click tracking can push it past Gmail's 102 KB clip; lower ranking.blurbs "
                      "or shorten the lead")
     page = _Links()

@@ -6,13 +6,30 @@ import sys
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
 
 import typer
+from typer.core import TyperGroup
 
 from digest.errors import DigestError, Problem
 
+if TYPE_CHECKING:
+    from digest.newsletter import Newsletter
+
+class _Commands(TyperGroup):
+    """Every command's user errors end here: one `error:` line each and the documented exit code.
+    Anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DigestError as error:
+            fail(error)
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Build the day's news digest email from Markdown articles and feeds, preview it, send it.",
     no_args_is_help=True,
     add_completion=False,
@@ -70,17 +87,22 @@ class BackendName(str, Enum):
     smtp = "smtp"
 
 
-
 def warn(problem: Problem | str) -> None:
     typer.echo(f"warning: {problem}", err=True)
 
 
-def fail(error: DigestError) -> None:
+def fail(error: DigestError) -> NoReturn:
     for problem in error.problems:
         warn(problem)
     for line in str(error).splitlines():
         typer.echo(f"error: {line}", err=True)
     raise typer.Exit(error.exit_code)
+
+
+def _open(config_path: Path | None) -> Newsletter:
+    from digest.newsletter import Newsletter
+
+    return Newsletter.open(config_path)
 
 
 @app.command("build")
@@ -95,20 +117,13 @@ def build_command(
                             "browser.")] = False,
 ) -> None:
     """Build the day's digest: digest.html, digest.txt, digest.eml and edition.json."""
-    from digest.build import build, write
-    from digest.config import load_config
-    from digest.dates import today
     from digest.summary import build_summary
 
-    try:
-        config = load_config(config_path)
-        day = day or today(config.tz)
-        result = build(config, day, strict=strict)
+    with _open(config_path) as newsletter:
+        result = newsletter.build(day or newsletter.today(), strict=strict)
         for problem in result.problems:
             warn(problem)
-        folder = write(result, out or config.root / "out", config)
-    except DigestError as error:
-        fail(error)
+        folder = newsletter.write(result, out)
     typer.echo(build_summary(result, folder))
     if open_browser:
         import webbrowser
@@ -125,24 +140,21 @@ def rank_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Show how the day's articles were ranked and grouped, and why."""
-    from digest.build import ranked_day
-    from digest.config import load_config
-    from digest.dates import today
-    from digest.explain import ranking_record, ranking_table
-
-    try:
-        config = load_config(config_path)
-        edition, gathered = ranked_day(config, day or today(config.tz))
-    except DigestError as error:
-        fail(error)
+    with _open(config_path) as newsletter:
+        edition, gathered = newsletter.edition(day or newsletter.today())
     for problem in gathered.problems:
         warn(problem)
     if as_json:
         import json
 
-        typer.echo(json.dumps(ranking_record(edition, config), ensure_ascii=False, indent=2))
+        from digest.records import ranking_record
+
+        typer.echo(json.dumps(ranking_record(edition, newsletter.config), ensure_ascii=False,
+                              indent=2))
         return
     from rich.console import Console
+
+    from digest.explain import ranking_table
 
     Console(width=None if sys.stdout.isatty() else 200).print(ranking_table(edition, explain))
 
@@ -163,20 +175,13 @@ def send_command(
                      "those who already got this edition.")] = False,
 ) -> None:
     """Send the day's digest to every reader, exactly once (safe to re-run)."""
-    from digest.config import load_config
-    from digest.dates import today
     from digest.progress import send_events
-    from digest.send import send
     from digest.summary import send_summary
 
-    try:
-        config = load_config(config_path)
-        day = day or today(config.tz)
-        with send_events(config, warn) as events:
-            report = send(config, day, backend_name=backend and backend.value, dry_run=dry_run, to=to,
-                          resend_unknown=resend_unknown, force=force, events=events)
-    except DigestError as error:
-        fail(error)
+    with _open(config_path) as newsletter, send_events(newsletter.config, warn) as events:
+        report = newsletter.send(day or newsletter.today(), backend=backend and backend.value,
+                                 dry_run=dry_run, to=to, resend_unknown=resend_unknown,
+                                 force=force, events=events)
     typer.echo(send_summary(report))
     if report.error is not None:
         for line in str(report.error).splitlines():
@@ -197,10 +202,7 @@ def preview_command(
     """Serve a live preview of the digest that refreshes when you save a file."""
     from digest.preview import serve
 
-    try:
-        serve(config_path, day, host, port, not no_open, say=typer.echo, warn=warn)
-    except DigestError as error:
-        fail(error)
+    serve(config_path, day, host, port, not no_open, say=typer.echo, warn=warn)
 
 
 @app.command("sources")
@@ -209,17 +211,11 @@ def sources_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Read every source now and show its status, entries, time taken and health."""
-    from digest.config import load_config
-    from digest.dates import today
-    from digest.sources import gather
     from digest.summary import sources_table
 
-    try:
-        config = load_config(config_path)
-        gathered = gather(config, day or today(config.tz))
-    except DigestError as error:
-        fail(error)
-    for line in sources_table(config, gathered):
+    with _open(config_path) as newsletter:
+        gathered = newsletter.gather(day or newsletter.today())
+    for line in sources_table(newsletter.config, gathered):
         typer.echo(line)
 
 
@@ -229,16 +225,12 @@ def status_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Show, per edition, how many readers got it, failed, are unknown or remain."""
-    from digest.config import load_config
-    from digest.status import edition_status
-
-    try:
-        config = load_config(config_path)
-        lines = edition_status(config, day)
-    except DigestError as error:
-        fail(error)
-    for line in lines:
-        typer.echo(line)
+    with _open(config_path) as newsletter:
+        rows = newsletter.status(day)
+    if not rows:
+        typer.echo(f"nothing sent for {day}" if day else "nothing sent yet")
+    for row in rows:
+        typer.echo(str(row))
 
 
 @app.command("cancel")
@@ -247,16 +239,9 @@ def cancel_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Cancel a scheduled SendGrid send (delivery.sendgrid.send_at) before it goes out."""
-    from digest.config import load_config
-    from digest.dates import today
-    from digest.status import cancel_scheduled
-
-    try:
-        config = load_config(config_path)
-        for line in cancel_scheduled(config, day or today(config.tz)):
+    with _open(config_path) as newsletter:
+        for line in newsletter.cancel(day or newsletter.today()):
             typer.echo(line)
-    except DigestError as error:
-        fail(error)
 
 
 templates_app = typer.Typer(help="List the email's templates, or copy one to change it.",
@@ -267,13 +252,9 @@ app.add_typer(templates_app, name="templates")
 @templates_app.command("list")
 def templates_list_command(config_path: ConfigOption = None) -> None:
     """Show each template and whether it is built-in or overridden in templates/."""
-    from digest.config import load_config
     from digest.theme import templates
 
-    try:
-        config = load_config(config_path)
-    except DigestError as error:
-        fail(error)
+    config = _open(config_path).config
     rows = templates(config)
     width = max(len(row.name) for row in rows)
     for row in rows:
@@ -287,13 +268,9 @@ def templates_copy_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Copy a built-in template into templates/ to edit it; the others stay built-in."""
-    from digest.config import load_config
     from digest.theme import copy_template
 
-    try:
-        target = copy_template(load_config(config_path), name)
-    except DigestError as error:
-        fail(error)
+    target = copy_template(_open(config_path).config, name)
     typer.echo(f"copied to {target}; edit it and run digest preview to see the change")
 
 
@@ -310,10 +287,7 @@ def init_command(
     from digest.init import init_newsletter
 
     zone = ZoneInfo("Europe/Paris" if locale == "fr" else "Europe/London")
-    try:
-        written = init_newsletter(folder, Locale(locale).value, today(zone))
-    except DigestError as error:
-        fail(error)
+    written = init_newsletter(folder, Locale(locale).value, today(zone))
     for path in written:
         typer.echo(f"created {path}")
     here = "" if folder == Path(".") else f"cd {folder} && "

@@ -59,6 +59,21 @@ class FeedConfig:
     # Entries without a date are skipped; "first_seen" dates them when first gathered instead.
     undated: str = field(default="skip", metadata=_choices("skip", "first_seen"))
 
+    @property
+    def is_remote(self) -> bool:
+        return self.url.split("://", 1)[0].lower() in ("http", "https")
+
+    def local_path(self, root: Path) -> Path | None:
+        """The file this feed is read from, or None for an address on the network."""
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(self.url)
+        if parts.scheme == "file":
+            return Path(unquote(parts.path))
+        if parts.scheme == "" or (len(parts.scheme) == 1 and self.url[1:3] == ":\\"):
+            return (root / self.url).resolve()
+        return None
+
 
 @dataclass(frozen=True)
 class SourcesConfig:
@@ -162,11 +177,6 @@ class Config:
 
     def resolve(self, relative: str) -> Path:
         return (self.root / relative).resolve()
-
-    @property
-    def state_path(self) -> Path:
-        """The state database (send ledger, feed cache); never edited by hand."""
-        return self.root / ".digest" / "state.db"
 
     @property
     def tz(self) -> ZoneInfo:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 # Exit codes, documented in the README. sysexits values where one exists.
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -37,14 +39,20 @@ class TemplateError(DigestError):
     """A template (Jinja or MJML) could not be rendered; the message names file and line."""
 
 
+class ProblemKind(StrEnum):
+    ARTICLE_SKIPPED = "article skipped"  # an article file that could not be used at all
+    WARNING = "warning"  # anything else: the input is used as it can be, or skipped and said
+
+
 class Problem:
     """A non-fatal problem with one input (an article, a feed...): reported, then skipped."""
 
-    __slots__ = ("message", "where")
+    __slots__ = ("kind", "message", "where")
 
-    def __init__(self, where: str, message: str) -> None:
+    def __init__(self, where: str, message: str, kind: ProblemKind = ProblemKind.WARNING) -> None:
         self.where = where
         self.message = message
+        self.kind = kind
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,20 @@ class Article:
         return self.summary or excerpt(self.text, limit)
 
 
+class Role(StrEnum):
+    """An article's place in the edition; the values are those edition.json shows."""
+
+    LEAD = "lead"
+    BLURB = "blurb"
+    SAME_STORY = "same story"  # told by another article, shown under it
+    LEFT_OUT = "left out"
+    ALREADY_SENT = "already sent"
+
+    @property
+    def shown(self) -> bool:
+        return self in (Role.LEAD, Role.BLURB)
+
+
 @dataclass(frozen=True)
 class Ranked:
     """An article with its score and the parts the score is made of."""
@@ -50,7 +65,7 @@ class Ranked:
     score: float
     components: dict[str, float]
     position: int  # 1-based: the lead first, then the blurbs, then the others by score
-    role: str  # "lead", "blurb", "same story", "left out" or "already sent"
+    role: Role
     reason: str  # why it got that role, in words
     group: int = 0  # articles of the same story share it
     also: tuple[Article, ...] = ()  # for the article shown: the others of its story
@@ -86,6 +101,10 @@ class Edition:
         return self.stories - 1 - len(self.blurbs)
 
 
+GMAIL_CLIP_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" past this
+SAFE_BYTES = 90 * 1024  # room for a provider's click-tracking rewrites below the clip
+
+
 @dataclass(frozen=True)
 class Email:
     """A rendered edition: both parts and the headers a message needs."""
@@ -100,3 +119,28 @@ class Email:
     @property
     def html_bytes(self) -> int:
         return len(self.html.encode("utf-8"))
+
+    @property
+    def size_level(self) -> str:
+        """green under SAFE_BYTES, orange up to the clip, red over it."""
+        size = self.html_bytes
+        return "red" if size > GMAIL_CLIP_BYTES else "orange" if size >= SAFE_BYTES else "green"
+
+
+class Status(StrEnum):
+    """A reader's delivery status for one edition and round, as the ledger stores it."""
+
+    SENT = "sent"  # delivered to the provider
+    FAILED = "failed"  # not delivered; tried again on the next run
+    REFUSED = "refused"  # the server refused this address for good
+    PENDING = "pending"  # the request left and no answer came back: unknown
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the provider said about one recipient."""
+
+    key: str  # the lower-cased address
+    status: Status  # sent, failed or refused
+    provider_id: str = ""
+    error: str = ""

@@ -16,10 +16,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from digest.errors import DigestError, NoArticlesError
+from digest.newsletter import Newsletter
 
 ASSETS = Path(__file__).parent / "preview_assets"
-WARN_BYTES = 90 * 1024
-CLIP_BYTES = 102 * 1024
 PREVIEW_REFETCH_SECONDS = 60
 
 
@@ -43,20 +42,22 @@ class Previewer:
         self.version = 1
         self.cache: dict[date, Snapshot] = {}
         self.lock = threading.Lock()
+        self.building = threading.Lock()  # one build at a time: they share the newsletter's state
         self.changed = threading.Condition()
+        self.newsletter: Newsletter | None = None  # opened again after every change
 
     def watched_paths(self) -> list[Path]:
-        from digest.config import load_config
         from digest.render import BUILTIN_TEMPLATES
 
         paths = {self.config_path.resolve().parent / "digest.toml", BUILTIN_TEMPLATES.resolve()}
         try:
-            config = load_config(self.config_path)
+            with self.building:
+                config = self._newsletter().config
             paths |= {config.resolve(config.sources.articles),
                       config.resolve(config.newsletter.templates)}
             # feeds kept as local files are sources an editor edits too
-            paths |= {config.resolve(feed.url) for feed in config.sources.feeds
-                      if "://" not in feed.url}
+            paths |= {path for feed in config.sources.feeds
+                      if (path := feed.local_path(config.root)) is not None}
         except DigestError:
             pass
         # watch the folder itself so files created later (a new override, a new article) count
@@ -69,45 +70,53 @@ class Previewer:
         with self.lock:
             self.version += 1
             self.cache.clear()
+        with self.building:
+            if self.newsletter is not None:
+                self.newsletter.close()
+                self.newsletter = None
         with self.changed:
             self.changed.notify_all()
 
+    def _newsletter(self) -> Newsletter:
+        if self.newsletter is None:
+            self.newsletter = Newsletter(_for_preview(Newsletter.open(self.config_path).config))
+        return self.newsletter
+
     def snapshot(self, day: date | None) -> Snapshot:
         """The build of `day`; without a day, today's, or the latest edition when today has none."""
-        from digest.config import load_config
-        from digest.dates import today
-
         with self.lock:
             version = self.version
-        try:
-            config = _for_preview(load_config(self.config_path))
-        except DigestError as error:
-            return Snapshot(version, day or date.today(), state=_error_state(version, error))
-        explicit = day or self.default_day
-        day = explicit or today(config.tz)
-        snapshot = self._cached_build(config, day, version)
-        latest = snapshot.state.get("latest")
-        if not explicit and not snapshot.html and latest and latest != day.isoformat():
-            snapshot = self._cached_build(config, date.fromisoformat(latest), version)
-        return snapshot
+        with self.building:
+            try:
+                newsletter = self._newsletter()
+            except DigestError as error:
+                return Snapshot(version, day or date.today(), state=_error_state(version, error))
+            explicit = day or self.default_day
+            day = explicit or newsletter.today()
+            snapshot = self._cached_build(newsletter, day, version)
+            latest = snapshot.state.get("latest")
+            if not explicit and not snapshot.html and latest and latest != day.isoformat():
+                snapshot = self._cached_build(newsletter, date.fromisoformat(latest), version)
+            return snapshot
 
-    def _cached_build(self, config, day: date, version: int) -> Snapshot:
+    def _cached_build(self, newsletter: Newsletter, day: date, version: int) -> Snapshot:
         with self.lock:
             cached = self.cache.get(day)
         if cached is not None and cached.version == version:
             return cached
-        snapshot = self._build(config, day, version)
+        snapshot = self._build(newsletter, day, version)
         with self.lock:
             if version == self.version:
                 self.cache[day] = snapshot
         return snapshot
 
-    def _build(self, config, day: date, version: int) -> Snapshot:
-        from digest.build import build, edition_record
+    def _build(self, newsletter: Newsletter, day: date, version: int) -> Snapshot:
+        from digest.records import edition_record
 
+        config = newsletter.config
         base = {"version": version, "date": day.isoformat()}
         try:
-            result = build(config, day)
+            result = newsletter.build(day)
         except NoArticlesError as error:
             dates = sorted(error.dates, reverse=True)
             state = {**_error_state(version, error), **base,
@@ -117,7 +126,6 @@ class Previewer:
         except DigestError as error:
             return Snapshot(version, day, state={**_error_state(version, error), **base})
         record = edition_record(result, config)
-        size = result.email.html_bytes
         state = {
             **base,
             "dates": [d.isoformat() for d in sorted(result.dates, reverse=True)],
@@ -126,8 +134,8 @@ class Previewer:
             "subject": result.email.subject,
             "preheader": result.email.preheader,
             "sender": config.newsletter.sender,
-            "size": size,
-            "size_level": "red" if size > CLIP_BYTES else "orange" if size >= WARN_BYTES else "green",
+            "size": result.email.html_bytes,
+            "size_level": result.email.size_level,
             "ranking": record["articles_considered"],
         }
         return Snapshot(version, day, result.email.html, result.email.text, state)

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 
 from digest.config import RankingConfig
 from digest.dates import day_window
-from digest.models import Article, Edition, PastStory, Ranked
+from digest.models import Article, Edition, PastStory, Ranked, Role
+from digest.urls import normalize_url
 from digest.stories import (
     Document,
     GroupingSettings,
@@ -65,7 +66,7 @@ class _Story:
         self.members = sorted(members, key=lambda m: _order(m[0], m[1]))
         self.number = number
         self.shown = self.members[0]
-        self.role = ""
+        self.role: Role | None = None  # set when memory leaves it out; else chosen at the end
         self.reason = ""
         self.follow_up = False
 
@@ -126,11 +127,11 @@ def _rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfi
         story.number = number
 
     _remember(stories, documents, history, config)
-    candidates = [story for story, _ in stories if story.role != "already sent"]
+    candidates = [story for story, _ in stories if story.role != Role.ALREADY_SENT]
     if not candidates:
         candidates = [story for story, _ in stories]  # everything was sent: better than nothing
         for story in candidates:
-            story.role = ""
+            story.role = None
     lead = _choose_lead(candidates, config)
     blurbs = _choose_blurbs([s for s in candidates if s is not lead], config)
     return _edition(day, lead, blurbs, [story for story, _ in stories])
@@ -140,7 +141,6 @@ def _remember(stories, documents: list[Document], history, config: RankingConfig
     """Leave out stories sent in recent editions, unless they have new articles (a follow-up)."""
     if not history:
         return
-    from digest.sources import normalize_url
 
     def weighed(terms: frozenset[str]) -> Weighted:
         return Weighted(Document(terms, frozenset(), frozenset()), idf)
@@ -163,7 +163,7 @@ def _remember(stories, documents: list[Document], history, config: RankingConfig
                 story.shown = fresh[0]
                 story.reason = f"follow-up of a story sent on {past.day}"
             else:
-                story.role = "already sent"
+                story.role = Role.ALREADY_SENT
                 story.reason = f"déjà envoyé le {past.day}"
             break
 
@@ -211,7 +211,7 @@ def _choose_blurbs(others: list[_Story], config: RankingConfig) -> list[_Story]:
         story.reason = f"over ranking.max_per_category = {config.max_per_category}, taken for lack of others"
         chosen.append(story)
     for story in ordered:
-        if story not in chosen and not story.reason.startswith("follow-up"):
+        if story not in chosen and not story.follow_up:
             story.reason = story.reason or (
                 f"over ranking.max_per_category = {config.max_per_category} for {story.article.category}"
                 if story in deferred else f"beyond ranking.blurbs = {config.blurbs}")
@@ -224,23 +224,24 @@ def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story
     lead_ranked = None
     blurb_ranked = []
     for story in shown_order:
-        role = "lead" if story is lead else "blurb" if story in blurbs else (story.role or "left out")
-        reason = story.reason or ("best score" if role == "lead" else
+        role = Role.LEAD if story is lead else Role.BLURB if story in blurbs else (
+            story.role or Role.LEFT_OUT)
+        reason = story.reason or ("best score" if role == Role.LEAD else
                                   f"score rank {blurbs.index(story) + 1} among the others"
-                                  if role == "blurb" else "")
+                                  if role == Role.BLURB else "")
         others = tuple(m[0] for m in story.members if m is not story.shown)
         article, score, parts = story.shown
         ranked = Ranked(article, score, parts, len(considered) + 1, role, reason, story.number,
                         others, story.follow_up)
         considered.append(ranked)
-        if role == "lead":
+        if role == Role.LEAD:
             lead_ranked = ranked
-        elif role == "blurb":
+        elif role == Role.BLURB:
             blurb_ranked.append(ranked)
         for member in story.members:
             if member is story.shown:
                 continue
             considered.append(Ranked(member[0], member[1], member[2], len(considered) + 1,
-                                     "same story", f"same story as «{article.title}»",
+                                     Role.SAME_STORY, f"same story as «{article.title}»",
                                      story.number))
     return Edition(day, lead_ranked, tuple(blurb_ranked), tuple(considered))

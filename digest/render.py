@@ -19,14 +19,13 @@ from digest.config import Config
 from digest.dates import local_date, long_date
 from digest.errors import TemplateError
 from digest.labels import labels_for
-from digest.links import with_tracking
 from digest.models import Edition, Email, Ranked
 from digest.text import html_typography, reading_minutes, squash, typography
+from digest.urls import with_tracking
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
-GMAIL_CLIP_BYTES = 102 * 1024
 # Invisible characters after the preheader keep inboxes from filling the preview with body text.
 PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 40)
 
@@ -98,12 +97,10 @@ def context(edition: Edition, config: Config, web: bool = False) -> dict:
     }
 
 
-def render(edition: Edition, config: Config, web: bool = False) -> Email:
-    env = environment(config.resolve(config.newsletter.templates))
-    values = context(edition, config, web)
-    values["subject"] = render_subject(config.newsletter.subject, values, config)
-    mjml_source = render_template(env, HTML_TEMPLATE, values, config)
-    html = inline_css(mjml_to_html(mjml_source, config))
+def render(edition: Edition, config: Config) -> Email:
+    """The email: its HTML and text parts, subject and preheader."""
+    env, values = _prepare(edition, config, web=False)
+    html = _html(env, values, config)
     text = render_template(env, TEXT_TEMPLATE, values, config)
     return Email(
         subject=values["subject"],
@@ -113,6 +110,24 @@ def render(edition: Edition, config: Config, web: bool = False) -> Email:
         sender=config.newsletter.sender,
         reply_to=config.newsletter.reply_to,
     )
+
+
+def web_page(edition: Edition, config: Config) -> str:
+    """The archive's copy of the email: the same HTML without the per-reader links."""
+    env, values = _prepare(edition, config, web=True)
+    return _html(env, values, config)
+
+
+def _prepare(edition: Edition, config: Config, web: bool) -> tuple[jinja2.Environment, dict]:
+    env = environment(config.resolve(config.newsletter.templates))
+    values = context(edition, config, web)
+    values["subject"] = render_subject(config.newsletter.subject, values, config)
+    return env, values
+
+
+def _html(env: jinja2.Environment, values: dict, config: Config) -> str:
+    mjml_source = render_template(env, HTML_TEMPLATE, values, config)
+    return inline_css(mjml_to_html(mjml_source, config))
 
 
 def render_subject(source: str, values: dict, config: Config) -> str:

@@ -6,15 +6,27 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from itertools import islice
 
-from digest.build import Build, build, write
-from digest.config import Config
-from digest.deliver import Backend, DeliveryError, Outgoing, UnknownOutcome
-from digest.deliver.ledger import DONE, Ledger
+from typing import TYPE_CHECKING
+
+from digest.deliver import (
+    Backend,
+    DeliveryError,
+    Outgoing,
+    Scheduling,
+    UnknownOutcome,
+    backend_class,
+)
 from digest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DigestError, NoArticlesError, Problem
-from digest.recipients import Recipient, check_address, newsletter_readers
+from digest.models import Status
+from digest.pipeline import Build
+from digest.recipients import Recipient, check_address
+from digest.state.ledger import DONE, Ledger
+
+if TYPE_CHECKING:
+    from digest.newsletter import Newsletter
 
 
 @dataclass
@@ -60,45 +72,22 @@ def content_hash(result: Build) -> str:
     return digest.hexdigest()
 
 
-def make_backend(name: str, config: Config, day: date) -> Backend:
-    if name == "sendgrid":
-        from digest.deliver.sendgrid import SendGridBackend
-
-        return SendGridBackend(config.delivery.sendgrid)
-    if name == "smtp":
-        from digest.deliver.smtp import SmtpBackend
-
-        return SmtpBackend(config.delivery.smtp)
-    from digest.deliver.file import FileBackend
-
-    return FileBackend(config.root / "out" / day.isoformat() / "outbox")
-
-
 def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
 
 
-def _schedule_time(config: Config, day: date) -> int | None:
-    """The Unix time of delivery.sendgrid.send_at on the edition's day, if it is still ahead."""
-    send_at = config.delivery.sendgrid.send_at
-    if not send_at:
-        return None
-    hour, minute = map(int, send_at.split(":"))
-    moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=config.tz)
-    return int(moment.timestamp()) if moment.timestamp() > time.time() + 60 else None
-
-
-def prepare(config: Config, day: date, events: SendEvents) -> tuple[Build, Outgoing]:
-    result = build(config, day)
+def prepare(newsletter: Newsletter, day: date, events: SendEvents) -> tuple[Build, Outgoing]:
+    config = newsletter.config
+    result = newsletter.build(day)
     for problem in result.problems:
         events.problem(problem)
     count, minimum = len(result.edition.considered), config.delivery.min_articles
     if count < minimum:
         raise NoArticlesError(f"only {count} article{'s' if count > 1 else ''} for {day}, below "
                               f"delivery.min_articles = {minimum}; nothing sent")
-    write(result, config.root / "out", config)
+    newsletter.write(result)
     delivery = config.delivery
     outgoing = Outgoing(
         email=result.email,
@@ -111,42 +100,40 @@ def prepare(config: Config, day: date, events: SendEvents) -> tuple[Build, Outgo
     return result, outgoing
 
 
-def send(config: Config, day: date, *, backend_name: str | None = None, dry_run: bool = False,
-         to: str | None = None, resend_unknown: bool = False, force: bool = False,
-         events: SendEvents | None = None) -> SendReport:
+def send(newsletter: Newsletter, day: date, *, backend_name: str | None = None,
+         dry_run: bool = False, to: str | None = None, resend_unknown: bool = False,
+         force: bool = False, events: SendEvents | None = None) -> SendReport:
     events = events or SendEvents()
+    config = newsletter.config
     backend_name = backend_name or config.delivery.backend
-    delivery = config.delivery
-    if backend_name != "file" and not delivery.unsubscribe_url and not (
-        backend_name == "sendgrid" and delivery.sendgrid.asm_group_id
-    ):
+    backend_type = backend_class(backend_name)
+    if backend_type.needs_unsubscribe_link(config) and not config.delivery.unsubscribe_url:
         raise ConfigError("digest.toml: delivery.unsubscribe_url is required to send: every "
                           "email needs a working unsubscribe link (e.g. "
                           '"https://example.org/unsubscribe?email={email}")')
-    result, outgoing = prepare(config, day, events)
+    result, outgoing = prepare(newsletter, day, events)
     report = SendReport(outgoing.edition_id, result.email.subject, backend_name, dry_run=dry_run)
+
+    def open_backend() -> Backend:
+        return backend_type.open(config, newsletter.outbox(day))
+
     if to:
-        return _send_test_copy(config, day, backend_name, outgoing, to, report)
-
-    ledger = Ledger(config.state_path)
-    try:
-        return _send_to_list(config, day, ledger, backend_name, outgoing, report, events,
-                             resend_unknown=resend_unknown, force=force, result=result)
-    finally:
-        ledger.close()
+        return _send_test_copy(open_backend, outgoing, to, report)
+    return _send_to_list(newsletter, day, open_backend, outgoing, report, events,
+                         resend_unknown=resend_unknown, force=force, result=result)
 
 
-def _send_test_copy(config, day, backend_name, outgoing, to, report) -> SendReport:
+def _send_test_copy(open_backend, outgoing, to, report) -> SendReport:
     address, reason = check_address(to)
     if address is None:
         raise DigestError(f"--to {to!r}: {reason}")
     report.test_to = address
     if not report.dry_run:
-        backend = make_backend(backend_name, config, day)
+        backend = open_backend()
         try:
             for outcomes in backend.send(outgoing, [Recipient(address)]):
                 for outcome in outcomes:
-                    if outcome.status != "sent":
+                    if outcome.status != Status.SENT:
                         raise DeliveryError(f"test copy to {address} {outcome.status}: {outcome.error}")
                     report.sent += 1
         finally:
@@ -161,12 +148,13 @@ def story_fingerprints(edition) -> list[tuple[list[str], list[str]]]:
     return [fingerprint([r.article, *r.also]) for r in (edition.lead, *edition.blurbs)]
 
 
-def _send_to_list(config, day, ledger, backend_name, outgoing, report, events, *,
+def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
                   resend_unknown, force, result) -> SendReport:
-    newsletter, edition_id = config.newsletter.url, outgoing.edition_id
+    ledger: Ledger = newsletter.state.ledger
+    name, edition_id = newsletter.config.newsletter.url, outgoing.edition_id
     content = edition_id.rsplit("-", 1)[1]
-    ledger.edition(edition_id, newsletter, day.isoformat(), content, outgoing.email.subject)
-    others = ledger.other_versions_sent(newsletter, day.isoformat(), edition_id)
+    ledger.edition(edition_id, name, day.isoformat(), content, outgoing.email.subject)
+    others = ledger.other_versions_sent(name, day.isoformat(), edition_id)
     if others and not force:
         readers = sum(count for _, count in others)
         raise DigestError(
@@ -175,7 +163,7 @@ def _send_to_list(config, day, ledger, backend_name, outgoing, report, events, *
             "version to everyone"
         )
     if not report.dry_run:
-        ledger.remember_stories(edition_id, story_fingerprints(result.edition))
+        newsletter.state.memory.remember(edition_id, story_fingerprints(result.edition))
     round = ledger.last_round(edition_id)
     statuses = ledger.statuses(edition_id, round)
     if force and statuses:
@@ -185,26 +173,26 @@ def _send_to_list(config, day, ledger, backend_name, outgoing, report, events, *
         statuses = ledger.statuses(edition_id, round)
     report.round = round
 
-    readers = newsletter_readers(config, events.problem)
+    readers = newsletter.readers(events.problem)
 
     def still_to_send(recipients: Iterable[Recipient]) -> Iterator[Recipient]:
         for recipient in recipients:
             status = statuses.get(recipient.key)
             if status is None or status not in DONE:
                 yield recipient
-            elif status == "sent":
+            elif status == Status.SENT:
                 report.already += 1
-            elif status == "pending":
+            elif status == Status.PENDING:
                 report.unknown += 1
             # refused: the server said this address does not take mail; not tried again
 
-    backend = make_backend(backend_name, config, day)
+    backend = open_backend()
     try:
-        schedule_at = _schedule_time(config, day) if backend_name == "sendgrid" else None
+        send_at = backend.send_time(day) if isinstance(backend, Scheduling) else None
         for chunk in _chunks(still_to_send(readers), backend.batch_size):
-            if schedule_at and not report.scheduled_at and not report.dry_run:
-                _prepare_schedule(ledger, backend, edition_id, schedule_at)
-            report.scheduled_at = schedule_at
+            if send_at and not report.scheduled_at and not report.dry_run:
+                _schedule(ledger, backend, edition_id, send_at)
+            report.scheduled_at = send_at
             report.batches += 1
             if report.dry_run:
                 report.sent += len(chunk)
@@ -219,13 +207,12 @@ def _send_to_list(config, day, ledger, backend_name, outgoing, report, events, *
     return report
 
 
-def _prepare_schedule(ledger, backend, edition_id, send_at) -> None:
-    """One SendGrid batch id per edition, kept in the ledger so `digest cancel` can use it."""
+def _schedule(ledger: Ledger, backend: Scheduling, edition_id: str, send_at: int) -> None:
+    """One provider batch id per edition, kept in the ledger so `digest cancel` can use it."""
     known = ledger.scheduled_batch(edition_id)
-    if known:
-        backend.schedule = (send_at, known)
-    else:
-        ledger.schedule(edition_id, backend.prepare_schedule(send_at), send_at)
+    batch_id = backend.schedule(send_at, known)
+    if not known:
+        ledger.schedule(edition_id, batch_id, send_at)
 
 
 def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> bool:
@@ -239,7 +226,7 @@ def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> 
             for outcome in outcomes:
                 setattr(report, outcome.status, getattr(report, outcome.status) + 1)
     except UnknownOutcome as error:
-        ledger.finish_batch(batch_id, "unknown", error=str(error))
+        ledger.finish_batch(batch_id, "unknown", error=str(error))  # the batch's, not a reader's
         report.unknown += len(chunk) - answered
         report.error = error
         return False

@@ -2,53 +2,66 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
-from digest.config import Config
-from digest.deliver.ledger import DONE, Ledger
 from digest.errors import DigestError
-from digest.recipients import newsletter_readers
+from digest.state.ledger import DONE
+
+if TYPE_CHECKING:
+    from digest.newsletter import Newsletter
 
 
-def _ledger(config: Config) -> Ledger | None:
-    path = config.state_path
-    return Ledger(path) if path.is_file() else None
+@dataclass(frozen=True)
+class EditionStatus:
+    day: str
+    edition_id: str
+    round: int
+    subject: str
+    sent: int
+    failed: int
+    refused: int
+    unknown: int
+    remaining: int  # readers of the list who have not got this round yet
+
+    def __str__(self) -> str:
+        return (f"{self.day}  {self.edition_id}  round {self.round}: sent {self.sent}, "
+                f"failed {self.failed}, refused {self.refused}, unknown {self.unknown}, "
+                f"remaining {self.remaining}  ({self.subject})")
 
 
-def edition_status(config: Config, day: date | None) -> list[str]:
-    ledger = _ledger(config)
-    if ledger is None:
-        return ["nothing sent yet"]
-    try:
-        stats = ledger.stats(config.newsletter.url, day.isoformat() if day else None)
-        if not stats:
-            return [f"nothing sent for {day}" if day else "nothing sent yet"]
-        keys = [r.key for r in newsletter_readers(config, lambda problem: None)]
-        lines = []
-        for entry in stats:
-            handled = ledger.statuses(entry.edition_id, entry.round)
-            remaining = sum(1 for key in keys if handled.get(key) not in DONE)
-            lines.append(
-                f"{entry.day}  {entry.edition_id}  round {entry.round}: sent {entry.sent}, "
-                f"failed {entry.failed}, refused {entry.refused}, unknown {entry.unknown}, "
-                f"remaining {remaining}  ({entry.subject})"
-            )
-        return lines
-    finally:
-        ledger.close()
+def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStatus]:
+    """Every round of every edition sent (of `day` only, if given), newest first."""
+    state = newsletter.existing_state()
+    if state is None:
+        return []
+    ledger = state.ledger
+    stats = ledger.stats(newsletter.config.newsletter.url, day.isoformat() if day else None)
+    keys = [r.key for r in newsletter.readers(lambda problem: None)] if stats else []
+    rows = []
+    for entry in stats:
+        handled = ledger.statuses(entry.edition_id, entry.round)
+        remaining = sum(1 for key in keys if handled.get(key) not in DONE)
+        rows.append(EditionStatus(entry.day, entry.edition_id, entry.round, entry.subject,
+                                  entry.sent, entry.failed, entry.refused, entry.unknown,
+                                  remaining))
+    return rows
 
 
-def cancel_scheduled(config: Config, day: date) -> list[str]:
-    from digest.deliver.sendgrid import SendGridBackend
+def cancel_scheduled(newsletter: Newsletter, day: date) -> list[str]:
+    from digest.deliver import backend_class, scheduling
 
-    ledger = _ledger(config)
-    scheduled = ledger.scheduled(config.newsletter.url, day.isoformat()) if ledger else []
+    state = newsletter.existing_state()
+    scheduled = state.ledger.scheduled(newsletter.config.newsletter.url, day.isoformat()) \
+        if state else []
     if not scheduled:
         raise DigestError(f"no scheduled send for {day}; only SendGrid sends with "
                           "delivery.sendgrid.send_at can be cancelled")
-    backend = SendGridBackend(config.delivery.sendgrid)
     lines = []
-    for edition_id, batch_id, _ in scheduled:
-        backend.cancel(batch_id)
+    for edition_id, batch_id, backend_name in scheduled:
+        name = backend_name or newsletter.config.delivery.backend
+        backend = backend_class(name).open(newsletter.config, newsletter.outbox(day))
+        scheduling(backend).cancel(batch_id)
         lines.append(f"{edition_id}: scheduled send cancelled (batch {batch_id})")
     return lines

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from digest.lexicon import LEXICON
+from digest.urls import normalize_url
 
 STEM_LENGTH = 6
 TITLE_WEIGHT = 1.5
@@ -214,7 +215,6 @@ def group(documents: list[Document], settings: GroupingSettings = GroupingSettin
 
 def fingerprint(articles) -> tuple[list[str], list[str]]:
     """What identifies a story later: its articles' addresses and its terms."""
-    from digest.sources import normalize_url
 
     urls = sorted({normalize_url(a.url) for a in articles})
     found = set()

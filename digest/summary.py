@@ -5,17 +5,21 @@ from __future__ import annotations
 from datetime import UTC
 from pathlib import Path
 
-from digest.build import Build
+from typing import TYPE_CHECKING
+
 from digest.config import Config
-from digest.send import SendReport
+from digest.errors import ProblemKind
+from digest.pipeline import Build
 from digest.sources import Gathered
+
+if TYPE_CHECKING:  # the send machinery is not imported to summarise a build
+    from digest.send import SendReport
 
 
 def build_summary(result: Build, folder: Path) -> str:
     edition = result.edition
     considered, stories, left_out = len(edition.considered), edition.stories, edition.left_out
-    skipped = sum(1 for p in result.problems
-                  if p.message.endswith("skipped") and not p.where.startswith("feed "))
+    skipped = sum(1 for p in result.problems if p.kind == ProblemKind.ARTICLE_SKIPPED)
     head = f"{edition.date}: {_count(considered, 'article')}"
     if stories != considered:
         head += f" in {_count(stories, 'story')}"

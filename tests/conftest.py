@@ -119,3 +119,19 @@ def load(newsletter: Newsletter):
     from digest.config import load_config
 
     return load_config(newsletter.config)
+
+
+def build(config, day):
+    """The edition of `day` built as `digest build` builds it, without writing it."""
+    from digest.newsletter import Newsletter
+
+    with Newsletter(config) as letter:
+        return letter.build(day)
+
+
+def gather(config, day):
+    """What the sources give for `day`, feeds' state included."""
+    from digest.newsletter import Newsletter
+
+    with Newsletter(config) as letter:
+        return letter.gather(day)

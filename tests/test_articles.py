@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import load
 
-from digest.sources import gather
+from conftest import gather
 from digest.sources.markdown import ArticleFileError, parse_date, parse_fields, split_front_matter
 
 PARIS = ZoneInfo("Europe/Paris")

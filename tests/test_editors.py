@@ -5,9 +5,9 @@ from datetime import date
 import pytest
 from conftest import REPO, load, run_digest
 
-from digest.build import build
+from conftest import build
 from digest.config import LinksConfig
-from digest.links import with_tracking
+from digest.urls import with_tracking
 
 DAY = date(2025, 4, 22)
 

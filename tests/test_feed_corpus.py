@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 from feed_server import FeedServer, Route
 
-from digest.build import build
+from conftest import build
 from digest.config import load_config
 from digest.errors import NoArticlesError
 
@@ -42,9 +42,11 @@ def served():
     server.stop()
 
 
-def run_pipeline(tmp_path: Path, url: str):
-    """gather → rank → render for the edition of the day the document's entries belong to;
-    None when the document gave no article."""
+def run_pipeline(tmp_path: Path, url: str, web: bool) -> tuple[str, str] | None:
+    """gather → rank → render for the edition of the day the document's entries belong to: the
+    email's HTML and (with `web`) the archive's page; None when the document gave no article."""
+    from digest.render import web_page
+
     root = tmp_path / "lettre"
     (root / "articles").mkdir(parents=True, exist_ok=True)
     (root / "digest.toml").write_text(
@@ -52,36 +54,39 @@ def run_pipeline(tmp_path: Path, url: str):
         f'[[sources.feeds]]\nurl = "{url}"\nundated = "first_seen"\n', encoding="utf-8")
     config = load_config(root / "digest.toml")
     try:
-        return build(config, date.today())
+        result = build(config, date.today())
     except NoArticlesError as error:
         if not error.dates:
             return None
-        return build(config, max(error.dates))
+        result = build(config, max(error.dates))
+    return result.email.html, web_page(result.edition, config) if web else ""
 
 
-def test_every_document_goes_through_the_pipeline(tmp_path, served):
+@pytest.fixture(scope="module")
+def pipeline(served, tmp_path_factory) -> dict[Path, tuple[str, str] | None]:
+    """One pipeline run per corpus document, shared by the tests below."""
     _, urls = served
-    assert len(urls) > 1500
-    rendered = 0
-    for index, url in enumerate(urls.values()):
-        result = run_pipeline(tmp_path / str(index), url)  # a traceback here fails the test
-        if result is not None:
-            rendered += 1
-            assert result.email.html.startswith("<!doctype html>")
-    assert rendered > 400  # the documents that carry an entry (many test feed-level fields only)
+    root = tmp_path_factory.mktemp("corpus")
+    return {path: run_pipeline(root / str(index), url, web=SANITIZE in path.parents)
+            for index, (path, url) in enumerate(urls.items())}  # a traceback fails the tests
 
 
-def test_sanitizer_attacks_never_reach_the_email(tmp_path, served):
-    _, urls = served
+def test_every_document_goes_through_the_pipeline(pipeline):
+    assert len(pipeline) > 1500
+    rendered = [html for html, _ in filter(None, pipeline.values())]
+    assert all(html.startswith("<!doctype html>") for html in rendered)
+    assert len(rendered) > 400  # the documents that carry an entry (many test feed-level fields only)
+
+
+def test_sanitizer_attacks_never_reach_the_email(pipeline):
     paths = documents(SANITIZE)
     assert len(paths) > 700
     rendered, failures = 0, []
-    for index, path in enumerate(paths):
-        result = run_pipeline(tmp_path / str(index), urls[path])
-        if result is None:
+    for path in paths:
+        if pipeline[path] is None:
             continue
         rendered += 1
-        for html in (result.email.html, result.web_html):
+        for html in pipeline[path]:
             for pattern, what in DANGEROUS:
                 match = pattern.search(html)
                 if match:

@@ -9,8 +9,10 @@ import pytest
 from conftest import load
 from feed_server import FeedServer, Route, rss
 
-from digest.build import build
-from digest.sources import deduplicate, gather, normalize_url
+from conftest import build
+from conftest import gather
+from digest.sources import deduplicate
+from digest.urls import normalize_url
 
 DAY = date(2025, 4, 22)
 MORNING = "Tue, 22 Apr 2025 07:30:00 +0200"

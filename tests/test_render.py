@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from conftest import load
 
-from digest.build import build
+from conftest import build
 from digest.errors import TemplateError
 from digest.render import BUILTIN_TEMPLATES
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import load
 
-from digest.build import build
+from conftest import build
 from digest.config import RankingConfig
 from digest.models import Article, PastStory
 from digest.rank import rank

@@ -6,8 +6,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from digest.config import Config
 from digest.deliver import Outgoing
-from digest.deliver.ledger import Outcome
+from digest.models import Outcome, Status
 from digest.recipients import Recipient
 
 
@@ -18,6 +19,14 @@ class FileBackend:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    @classmethod
+    def open(cls, config: Config, outbox: Path) -> FileBackend:
+        return cls(outbox)
+
+    @classmethod
+    def needs_unsubscribe_link(cls, config: Config) -> bool:
+        return False  # files for a person to look at, not readers
+
     def close(self) -> None:
         pass
 
@@ -27,5 +36,5 @@ class FileBackend:
         for recipient in recipients:
             name = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient.email) + ".eml"
             (self.folder / name).write_bytes(outgoing.message_for(recipient))
-            outcomes.append(Outcome(recipient.key, "sent", provider_id=name))
+            outcomes.append(Outcome(recipient.key, Status.SENT, provider_id=name))
         yield outcomes

@@ -9,22 +9,28 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import socket
 import time
 from collections.abc import Callable, Iterator
+from datetime import date, datetime
 from email.utils import parseaddr, parsedate_to_datetime
+from pathlib import Path
 from urllib.error import URLError
 
-from digest.config import SendGridConfig
-from digest.deliver import DeliveryError, Outgoing, TemporaryDeliveryError, UnknownOutcome
-from digest.deliver.ledger import Outcome
+from digest.config import Config, SendGridConfig
+from digest.deliver import (
+    DeliveryError,
+    Outgoing,
+    TemporaryDeliveryError,
+    UnknownOutcome,
+    backoff_seconds,
+)
 from digest.errors import ConfigError
+from digest.models import Outcome, Status
 from digest.recipients import Recipient
 
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
 MAX_WAIT_SECONDS = 120  # a longer Retry-After stops the send: run it again later
-BACKOFF_BASE_SECONDS = 0.5
 
 
 def api_key() -> str:
@@ -110,21 +116,31 @@ def _wait_seconds(headers, attempt: int) -> float:
             return max(0.0, float(reset) - time.time())
         except ValueError:
             pass
-    return BACKOFF_BASE_SECONDS * (2**attempt) * random.uniform(0.5, 1.5)
+    return backoff_seconds(attempt)
 
 
 class SendGridBackend:
     name = "sendgrid"
 
-    def __init__(self, config: SendGridConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, config: SendGridConfig, sleep: Callable[[float], None] = time.sleep,
+                 tz=None) -> None:
         from sendgrid import SendGridAPIClient
 
         self.config = config
+        self.tz = tz
         self.batch_size = config.batch_size
         self.sleep = sleep
         self.api = SendGridAPIClient(api_key=api_key(), host=config.api_url.rstrip("/"))
         self.api.client.timeout = config.timeout
-        self.schedule: tuple[int, str] | None = None
+        self.scheduled: tuple[int, str] | None = None
+
+    @classmethod
+    def open(cls, config: Config, outbox: Path) -> SendGridBackend:
+        return cls(config.delivery.sendgrid, tz=config.tz)
+
+    @classmethod
+    def needs_unsubscribe_link(cls, config: Config) -> bool:
+        return not config.delivery.sendgrid.asm_group_id  # else SendGrid adds its own link
 
     def close(self) -> None:
         pass
@@ -170,12 +186,25 @@ class SendGridBackend:
             f"SendGrid failed {what} {attempts} times (last: {reason}); run again later"
         )
 
-    def prepare_schedule(self, send_at: int) -> str:
-        """A batch id so a scheduled send can still be cancelled."""
-        response = self._call(lambda: self.api.client.mail.batch.post(), "the batch id request",
-                              may_duplicate=False)
-        batch_id = json.loads(response.body)["batch_id"]
-        self.schedule = (send_at, batch_id)
+    def send_time(self, day: date) -> int | None:
+        """delivery.sendgrid.send_at on the edition's day, if it is still a minute ahead."""
+        if not self.config.send_at:
+            return None
+        hour, minute = map(int, self.config.send_at.split(":"))
+        moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=self.tz)
+        return int(moment.timestamp()) if moment.timestamp() > time.time() + 60 else None
+
+    def schedule(self, send_at: int, batch_id: str | None) -> str:
+        """Batches sent from now on go out at `send_at`, under a batch id that can cancel them."""
+        if batch_id is None:
+            response = self._call(lambda: self.api.client.mail.batch.post(),
+                                  "the batch id request", may_duplicate=False)
+            try:
+                batch_id = str(json.loads(response.body)["batch_id"])
+            except (ValueError, KeyError, TypeError):
+                raise TemporaryDeliveryError("SendGrid's answer to the batch id request holds no "
+                                             "batch_id; run again later") from None
+        self.scheduled = (send_at, batch_id)
         return batch_id
 
     def cancel(self, batch_id: str) -> None:
@@ -184,8 +213,8 @@ class SendGridBackend:
                    "the cancellation", may_duplicate=False)
 
     def send(self, outgoing: Outgoing, recipients: list[Recipient]) -> Iterator[list[Outcome]]:
-        body = payload(outgoing, recipients, self.config, self.schedule)
+        body = payload(outgoing, recipients, self.config, self.scheduled)
         response = self._call(lambda: self.api.client.mail.send.post(request_body=body),
                               f"a batch of {len(recipients)}", may_duplicate=True)
         message_id = (response.headers or {}).get("X-Message-Id", "")
-        yield [Outcome(r.key, "sent", provider_id=message_id) for r in recipients]
+        yield [Outcome(r.key, Status.SENT, provider_id=message_id) for r in recipients]

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from email.utils import parseaddr
 
-from digest.config import SmtpConfig
+from digest.config import Config, SmtpConfig
 from digest.deliver import DeliveryError, Outgoing, TemporaryDeliveryError
-from digest.deliver.ledger import Outcome
 from digest.errors import ConfigError
+from digest.models import Outcome
 from digest.recipients import Recipient
 
 PASSWORD_VARIABLE = "DIGEST_SMTP_PASSWORD"
@@ -37,6 +37,14 @@ class SmtpBackend:
             raise ConfigError(f"delivery.smtp.username is set but {PASSWORD_VARIABLE} is not; "
                               "export the SMTP password in the environment")
         self.connection: smtplib.SMTP | None = None
+
+    @classmethod
+    def open(cls, config: Config, outbox) -> SmtpBackend:
+        return cls(config.delivery.smtp)
+
+    @classmethod
+    def needs_unsubscribe_link(cls, config: Config) -> bool:
+        return True
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()

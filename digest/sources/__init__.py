@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING
 
 from digest.config import Config
 from digest.errors import Problem
 from digest.models import Article
+from digest.urls import normalize_url
+
+if TYPE_CHECKING:
+    from digest.state.feeds import FeedStore
 
 
 @dataclass
@@ -27,7 +30,8 @@ class Gathered:
         return sum(1 for report in self.feeds if report.status in ("failed", "cached"))
 
 
-def gather(config: Config, day: date) -> Gathered:
+def gather(config: Config, day: date, feed_store: FeedStore | None = None) -> Gathered:
+    """The articles of `day` from every source. Feeds keep their cache in `feed_store`."""
     from digest.sources.markdown import read_folder
 
     gathered = Gathered()
@@ -35,23 +39,13 @@ def gather(config: Config, day: date) -> Gathered:
     if config.sources.feeds:
         from digest.sources.feeds import read_feeds
 
-        gathered.feeds = read_feeds(config, day, gathered)
+        if feed_store is None:
+            raise ValueError("feeds are configured: gather needs the newsletter's feed store")
+        gathered.feeds = read_feeds(config, day, gathered, feed_store)
     gathered.articles = deduplicate(gathered.articles)
     # Sources are read in a fixed order; sort anyway so nothing depends on reading order.
     gathered.articles.sort(key=lambda a: (a.date, a.title, a.url, a.source))
     return gathered
-
-
-_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|mc_cid|mc_eid|igshid|_hsenc|_hsmi)$", re.IGNORECASE)
-
-
-def normalize_url(url: str) -> str:
-    """The address without tracking parameters, fragment or trailing slash, for comparison."""
-    parts = urlsplit(url.strip())
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                   if not _TRACKING.match(k))
-    scheme = "https" if parts.scheme.lower() in ("http", "https") else parts.scheme.lower()
-    return urlunsplit((scheme, parts.netloc.lower(), parts.path.rstrip("/"), urlencode(query), ""))
 
 
 def _richness(article: Article) -> tuple:

@@ -24,7 +24,7 @@ from digest.errors import Problem
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
 from digest.sources import Gathered
-from digest.sources.feed_state import FeedState
+from digest.state.feeds import FeedStore
 from digest.text import excerpt, html_to_text, squash
 
 USER_AGENT = f"digest/{__version__} (daily newsletter builder; feed reader)"
@@ -80,15 +80,6 @@ class FeedReport:
 
 
 # -- fetching --------------------------------------------------------------------------------
-
-def _local_path(url: str, root: Path) -> Path | None:
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        return Path(unquote(parts.path))
-    if parts.scheme == "" or (len(parts.scheme) == 1 and url[1:3] == ":\\"):
-        return (root / url).resolve()
-    return None
-
 
 async def _fetch_http(client, url: str, cached, limit: int, deadline: float) -> Fetched:
     import httpx
@@ -161,11 +152,11 @@ async def fetch_page(url: str, config: Config) -> Fetched:
                                  config.sources.timeout * 3)
 
 
-async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedState,
+async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedStore,
                      day: date) -> list[Fetched]:
     sources = config.sources
     semaphore = asyncio.Semaphore(sources.concurrency)
-    remote = any(urlsplit(feed.url).scheme in ("http", "https") for feed in feeds)
+    remote = any(feed.is_remote for feed in feeds)
 
     # no HTTP client (nor its import) when every feed is a local file
     async with http_client(config) if remote else contextlib.nullcontext() as client:
@@ -176,7 +167,7 @@ async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedState,
                 recent = (cached is not None and cached.body is not None and cached.ok_at
                           and time.time() - cached.ok_at < sources.refetch_after)
                 try:
-                    local = _local_path(feed.url, config.root)
+                    local = feed.local_path(config.root)
                     scheme = urlsplit(feed.url).scheme
                     if recent and local is None:
                         fetched = Fetched("reused", cached.body, cached.content_type)
@@ -380,22 +371,17 @@ def feed_label(feed: FeedConfig, title: str) -> str:
 
 # -- the reader --------------------------------------------------------------------------------
 
-def read_feeds(config: Config, day: date, gathered: Gathered) -> list[FeedReport]:
+def read_feeds(config: Config, day: date, gathered: Gathered, state: FeedStore) -> list[FeedReport]:
     """Add the feeds' articles of `day` to `gathered`; one report per configured feed."""
     feeds = list(config.sources.feeds)
     if not feeds:
         return []
-    state = FeedState(config.state_path)
-    try:
-        fetched = asyncio.run(_fetch_all(feeds, config, state, day))
-        return [_use(feed, result, config, day, gathered, state)
-                for feed, result in zip(feeds, fetched)]
-    finally:
-        state.close()
+    fetched = asyncio.run(_fetch_all(feeds, config, state, day))
+    return [_use(feed, result, config, day, gathered, state) for feed, result in zip(feeds, fetched)]
 
 
 def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered: Gathered,
-         state: FeedState) -> FeedReport:
+         state: FeedStore) -> FeedReport:
     """Record how the feed did, warn when it failed, and add its articles of `day`."""
     kept = state.day_entries(day.isoformat(), feed.url)  # what earlier runs read for that day
     if fetched.parse_error:
@@ -428,7 +414,7 @@ def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered
 
 
 def _read_entries(feed: FeedConfig, fetched: Fetched, config: Config, day: date,
-                  gathered: Gathered, state: FeedState):
+                  gathered: Gathered, state: FeedStore):
     """(label, the day's articles by key, every date with entries, entry count) of a parsed feed."""
     label = feed_label(feed, fetched.title)
     articles: dict[str, Article] = {}

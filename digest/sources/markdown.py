@@ -13,7 +13,7 @@ import yaml
 
 from digest.config import Config
 from digest.dates import in_day, local_date
-from digest.errors import Problem
+from digest.errors import Problem, ProblemKind
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
 from digest.sources import Gathered
@@ -51,7 +51,8 @@ def read_folder(config: Config, day: date, gathered: Gathered) -> None:
             front, body = split_front_matter(path.read_bytes())
             fields, warnings = parse_fields(front, config.tz)
         except ArticleFileError as exc:
-            gathered.problems.append(Problem(_at(shown, exc.line), f"{exc}; skipped"))
+            gathered.problems.append(Problem(_at(shown, exc.line), f"{exc}; skipped",
+                                             ProblemKind.ARTICLE_SKIPPED))
             continue
         for key, message in warnings:
             gathered.problems.append(Problem(_at(shown, _line_of(front, key)), message))

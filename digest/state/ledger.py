@@ -11,67 +11,14 @@ refused (the server refused this address for good; not tried again), pending (un
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from digest.state import connect
+from digest.models import Outcome, Status
+from digest.state.db import StateDatabase
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS editions (
-    id TEXT PRIMARY KEY,
-    newsletter TEXT NOT NULL,
-    day TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    sendgrid_batch_id TEXT,
-    send_at INTEGER
-);
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
-    edition_id TEXT NOT NULL REFERENCES editions(id),
-    round INTEGER NOT NULL,
-    backend TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    provider_id TEXT,
-    error TEXT,
-    started_at REAL NOT NULL,
-    finished_at REAL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    edition_id TEXT NOT NULL,
-    round INTEGER NOT NULL,
-    email TEXT NOT NULL,
-    status TEXT NOT NULL,
-    batch_id INTEGER NOT NULL,
-    provider_id TEXT,
-    error TEXT,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (edition_id, round, email)
-);
-CREATE INDEX IF NOT EXISTS editions_by_day ON editions (newsletter, day);
-CREATE TABLE IF NOT EXISTS stories (
-    edition_id TEXT NOT NULL REFERENCES editions(id),
-    urls TEXT NOT NULL,
-    terms TEXT NOT NULL
-);
-"""
-
-DONE = ("sent", "refused", "pending")  # statuses a normal run does not send to again
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the provider said about one recipient."""
-
-    key: str  # the lower-cased address
-    status: str  # sent | failed | refused
-    provider_id: str = ""
-    error: str = ""
+DONE = (Status.SENT, Status.REFUSED, Status.PENDING)  # a normal run does not send to them again
 
 
 @dataclass(frozen=True)
@@ -87,14 +34,8 @@ class EditionStats:
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
-        self.db = connect(path, SCHEMA)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def _tx(self):
-        return _Transaction(self.db)
+    def __init__(self, db: StateDatabase) -> None:
+        self.db = db
 
     # -- editions -----------------------------------------------------------------------------
 
@@ -133,35 +74,14 @@ class Ledger:
         ).fetchone()
         return row[0] if row else None
 
-    def scheduled(self, newsletter: str, day: str) -> list[tuple[str, str, int]]:
+    def scheduled(self, newsletter: str, day: str) -> list[tuple[str, str, str | None]]:
+        """(edition id, provider batch id, backend that scheduled it) of the day's editions."""
         return self.db.execute(
-            "SELECT id, sendgrid_batch_id, send_at FROM editions"
-            " WHERE newsletter = ? AND day = ? AND sendgrid_batch_id IS NOT NULL",
+            "SELECT e.id, e.sendgrid_batch_id,"
+            " (SELECT b.backend FROM batches b WHERE b.edition_id = e.id LIMIT 1) FROM editions e"
+            " WHERE e.newsletter = ? AND e.day = ? AND e.sendgrid_batch_id IS NOT NULL",
             (newsletter, day),
         ).fetchall()
-
-    def remember_stories(self, edition_id: str, stories: list[tuple[list[str], list[str]]]) -> None:
-        """The sent edition's stories (their addresses and terms), for ranking's memory."""
-        import json
-
-        with self._tx():
-            self.db.execute("DELETE FROM stories WHERE edition_id = ?", (edition_id,))
-            self.db.executemany(
-                "INSERT INTO stories (edition_id, urls, terms) VALUES (?, ?, ?)",
-                ((edition_id, json.dumps(urls), json.dumps(terms)) for urls, terms in stories),
-            )
-
-    def stories_between(self, newsletter: str, first: str, last: str) -> list[tuple[str, list, list]]:
-        """(day, urls, terms) of stories sent in editions dated first to last included."""
-        import json
-
-        rows = self.db.execute(
-            "SELECT e.day, s.urls, s.terms FROM stories s JOIN editions e ON e.id = s.edition_id"
-            " WHERE e.newsletter = ? AND e.day BETWEEN ? AND ?"
-            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')",
-            (newsletter, first, last),
-        )
-        return [(day, json.loads(urls), json.loads(terms)) for day, urls, terms in rows]
 
     # -- recipients -----------------------------------------------------------------------------
 
@@ -174,7 +94,7 @@ class Ledger:
 
     def forget_unknown(self, edition_id: str, round: int) -> int:
         """Drop `pending` rows so that those readers are sent to again (--resend-unknown)."""
-        with self._tx():
+        with self.db.transaction():
             cursor = self.db.execute(
                 "DELETE FROM deliveries WHERE edition_id = ? AND round = ? AND status = 'pending'",
                 (edition_id, round),
@@ -184,7 +104,7 @@ class Ledger:
     def start_batch(self, edition_id: str, round: int, backend: str, keys: list[str]) -> int:
         """Record the batch and its recipients as pending, committed before any network call."""
         now = time.time()
-        with self._tx():
+        with self.db.transaction():
             batch_id = self.db.execute(
                 "INSERT INTO batches (edition_id, round, backend, size, status, started_at)"
                 " VALUES (?, ?, ?, ?, 'pending', ?)",
@@ -200,7 +120,7 @@ class Ledger:
 
     def record(self, edition_id: str, round: int, outcomes: Iterable[Outcome]) -> None:
         now = time.time()
-        with self._tx():
+        with self.db.transaction():
             self.db.executemany(
                 "UPDATE deliveries SET status = ?, provider_id = ?, error = ?, updated_at = ?"
                 " WHERE edition_id = ? AND round = ? AND email = ?",
@@ -215,13 +135,13 @@ class Ledger:
 
     def fail_pending(self, batch_id: int, error: str) -> None:
         """The provider said no to the whole batch: its readers did not get it, try them again."""
-        with self._tx():
+        with self.db.transaction():
             self.db.execute(
                 "UPDATE deliveries SET status = 'failed', error = ?, updated_at = ?"
                 " WHERE batch_id = ? AND status = 'pending'",
                 (error, time.time(), batch_id),
             )
-            self.finish_batch(batch_id, "failed", error=error)
+            self.finish_batch(batch_id, Status.FAILED, error=error)
 
     # -- reports ------------------------------------------------------------------------------
 
@@ -237,13 +157,3 @@ class Ledger:
         rows = self.db.execute(query, (newsletter, day) if day else (newsletter,)).fetchall()
         return [EditionStats(r[0], r[1], r[2], r[3], *(int(v or 0) for v in r[4:])) for r in rows]
 
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind, value, tb):
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")

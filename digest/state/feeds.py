@@ -9,36 +9,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 from dataclasses import dataclass, fields
 from datetime import datetime
-from pathlib import Path
 
 from digest.models import Article
-from digest.state import connect
+from digest.state.db import StateDatabase
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS feed_cache (
-    url TEXT PRIMARY KEY,
-    etag TEXT, last_modified TEXT, content_type TEXT,
-    body BLOB, ok_at REAL,
-    failures INTEGER NOT NULL DEFAULT 0, failing_since REAL, last_error TEXT,
-    last_status TEXT, entries INTEGER, seconds REAL, checked_at REAL
-);
-CREATE TABLE IF NOT EXISTS feed_entries (
-    day TEXT NOT NULL, feed_url TEXT NOT NULL, key TEXT NOT NULL, article TEXT NOT NULL,
-    PRIMARY KEY (day, feed_url, key)
-);
-CREATE TABLE IF NOT EXISTS feed_days (
-    feed_url TEXT NOT NULL, day TEXT NOT NULL, dates TEXT NOT NULL,
-    PRIMARY KEY (feed_url, day)
-);
-CREATE TABLE IF NOT EXISTS feed_first_seen (
-    feed_url TEXT NOT NULL, key TEXT NOT NULL, first_seen REAL NOT NULL,
-    PRIMARY KEY (feed_url, key)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -56,12 +35,9 @@ class CachedFeed:
     seconds: float | None
 
 
-class FeedState:
-    def __init__(self, path: Path) -> None:
-        self.db = connect(path, SCHEMA)
-
-    def close(self) -> None:
-        self.db.close()
+class FeedStore:
+    def __init__(self, db: StateDatabase) -> None:
+        self.db = db
 
     def cached(self, url: str) -> CachedFeed | None:
         row = self.db.execute(
@@ -113,8 +89,7 @@ class FeedState:
     def remember_day(self, day: str, feed_url: str, articles: dict[str, Article],
                      dates: set[str]) -> None:
         """Keep the day's entries, and every date the feed had entries for, as read this run."""
-        with self.db:
-            self.db.execute("BEGIN")
+        with self.db.transaction():
             self.db.executemany(
                 "INSERT OR REPLACE INTO feed_entries (day, feed_url, key, article) VALUES (?, ?, ?, ?)",
                 ((day, feed_url, key, _dump(article)) for key, article in articles.items()),
@@ -152,16 +127,12 @@ _FIELDS = [f.name for f in fields(Article)]
 
 
 def _dump(article: Article) -> str:
-    import json
-
     data = {name: getattr(article, name) for name in _FIELDS}
     data["date"] = article.date.isoformat()
     return json.dumps(data, ensure_ascii=False)
 
 
 def _load(text: str) -> Article:
-    import json
-
     data = json.loads(text)
     data["date"] = datetime.fromisoformat(data["date"])
     return Article(**data)

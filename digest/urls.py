@@ -1,11 +1,26 @@
-"""Tracking parameters on article links."""
+"""Article addresses: compared without their tracking, and given the newsletter's tracking."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from digest.config import LinksConfig
+if TYPE_CHECKING:  # a leaf: nothing of digest is imported when it runs
+    from digest.config import LinksConfig
+
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|mc_cid|mc_eid|igshid|_hsenc|_hsmi)$",
+                       re.IGNORECASE)
+
+
+def normalize_url(url: str) -> str:
+    """The address without tracking parameters, fragment or trailing slash, for comparison."""
+    parts = urlsplit(url.strip())
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                   if not _TRACKING.match(k))
+    scheme = "https" if parts.scheme.lower() in ("http", "https") else parts.scheme.lower()
+    return urlunsplit((scheme, parts.netloc.lower(), parts.path.rstrip("/"), urlencode(query), ""))
 
 
 def with_tracking(url: str, links: LinksConfig, day: date) -> str:

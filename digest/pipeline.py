@@ -1,0 +1,87 @@
+"""The spine for one date: articles → ranked edition → rendered email. No files, no state.
+
+What the newsletter remembers (sent stories) comes in as `history`; what the sources gave comes
+in as `Gathered`. `digest.newsletter` feeds both from the newsletter's folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from digest.config import Config
+from digest.errors import DigestError, NoArticlesError, Problem
+from digest.models import GMAIL_CLIP_BYTES, Edition, Email, PastStory
+from digest.rank import rank
+from digest.render import render
+from digest.sources import Gathered
+
+
+@dataclass
+class Build:
+    edition: Edition
+    email: Email
+    problems: list[Problem] = field(default_factory=list)
+    dates: frozenset[date] = frozenset()  # every date that has articles
+    sources: int = 1  # the articles folder and each feed
+    failed_sources: int = 0
+
+
+class StrictError(DigestError):
+    """--strict was given and some input had a problem."""
+
+
+def rank_day(config: Config, gathered: Gathered, day: date, history: tuple[PastStory, ...],
+             strict: bool = False) -> Edition:
+    """The edition of `day` before rendering: ranked, grouped, explained."""
+    if strict and gathered.problems:
+        count = len(gathered.problems)
+        raise StrictError(
+            "\n".join(str(p) for p in gathered.problems)
+            + f"\n{count} input problem{'s' if count > 1 else ''}; --strict stops here. "
+            "Fix them or run without --strict to skip the bad inputs"
+        )
+    if not gathered.articles:
+        raise NoArticlesError(no_articles_message(day, gathered.dates), frozenset(gathered.dates),
+                              gathered.problems)
+    return rank(gathered.articles, day, config.tz, config.ranking, history)
+
+
+def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Build:
+    """The edition's email, rendered once. Bad inputs are in `problems`, not exceptions."""
+    problems = list(gathered.problems)
+    edition = _complete_lead(edition, config, problems)
+    email = render(edition, config)
+    if email.html_bytes > GMAIL_CLIP_BYTES:
+        problems.append(Problem(
+            "digest.html",
+            f"{email.html_bytes / 1024:.0f} KB, over Gmail's 102 KB limit: Gmail will clip "
+            "the message; lower ranking.blurbs or shorten the lead",
+        ))
+    return Build(edition, email, problems, frozenset(gathered.dates), 1 + len(gathered.feeds),
+                 gathered.failed_sources)
+
+
+def _complete_lead(edition: Edition, config: Config, problems: list[Problem]) -> Edition:
+    """A lead from a full_text feed gets its page's text (only the lead: one fetch a day)."""
+    from digest.sources.full_text import needs_full_text, with_full_text
+
+    if not needs_full_text(edition.lead.article):
+        return edition
+    article, problem = with_full_text(edition.lead.article, config)
+    if problem:
+        problems.append(problem)
+        return edition
+    lead = replace(edition.lead, article=article)
+    considered = tuple(lead if r is edition.lead else r for r in edition.considered)
+    return replace(edition, lead=lead, considered=considered)
+
+
+def no_articles_message(day: date, dates: set[date]) -> str:
+    if not dates:
+        return f"no articles for {day}, and none at all in the sources; add some and build again"
+    latest = max(dates)
+    return (
+        f"no articles for {day}; the most recent date with articles is {latest} "
+        f"(digest build --date {latest})"
+    )

@@ -1,0 +1,37 @@
+"""The newsletter's state, `.digest/state.db`: the only code that opens it.
+
+`State` is the open database with one view per concern: the send ledger, the feed cache and the
+memory of sent stories, each a module of its own over the same connection.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from digest.state.db import StateDatabase, StateError
+from digest.state.feeds import FeedStore
+from digest.state.ledger import Ledger
+from digest.state.memory import StoryMemory
+
+__all__ = ["State", "StateError"]
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        self.db = StateDatabase(path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.db)
+
+    @cached_property
+    def feeds(self) -> FeedStore:
+        return FeedStore(self.db)
+
+    @cached_property
+    def memory(self) -> StoryMemory:
+        return StoryMemory(self.db)

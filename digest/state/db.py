@@ -1,0 +1,173 @@
+"""The one connection to `.digest/state.db`: WAL journal, one transaction style, a versioned schema.
+
+The schema is a list of migrations; `PRAGMA user_version` says how many were applied. A database
+written before the schema was versioned holds version 0 with the first migration's tables already
+there, which is why every statement of the first migration is `IF NOT EXISTS`.
+
+SQLite errors a user can act on (a corrupt or read-only file, a lock held too long, a full disk)
+become `StateError`s naming the file; nothing else outside this package imports sqlite3.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from digest.errors import EXIT_TEMPFAIL, DigestError
+
+LOCK_WAIT_SECONDS = 5  # another process writing longer than this is a problem to report
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the send ledger, the memory of sent stories and the feed cache, as first released
+    """
+    CREATE TABLE IF NOT EXISTS editions (
+        id TEXT PRIMARY KEY,
+        newsletter TEXT NOT NULL,
+        day TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        sendgrid_batch_id TEXT,
+        send_at INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS batches (
+        id INTEGER PRIMARY KEY,
+        edition_id TEXT NOT NULL REFERENCES editions(id),
+        round INTEGER NOT NULL,
+        backend TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        provider_id TEXT,
+        error TEXT,
+        started_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE TABLE IF NOT EXISTS deliveries (
+        edition_id TEXT NOT NULL,
+        round INTEGER NOT NULL,
+        email TEXT NOT NULL,
+        status TEXT NOT NULL,
+        batch_id INTEGER NOT NULL,
+        provider_id TEXT,
+        error TEXT,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (edition_id, round, email)
+    );
+    CREATE INDEX IF NOT EXISTS editions_by_day ON editions (newsletter, day);
+    CREATE TABLE IF NOT EXISTS stories (
+        edition_id TEXT NOT NULL REFERENCES editions(id),
+        urls TEXT NOT NULL,
+        terms TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS feed_cache (
+        url TEXT PRIMARY KEY,
+        etag TEXT, last_modified TEXT, content_type TEXT,
+        body BLOB, ok_at REAL,
+        failures INTEGER NOT NULL DEFAULT 0, failing_since REAL, last_error TEXT,
+        last_status TEXT, entries INTEGER, seconds REAL, checked_at REAL
+    );
+    CREATE TABLE IF NOT EXISTS feed_entries (
+        day TEXT NOT NULL, feed_url TEXT NOT NULL, key TEXT NOT NULL, article TEXT NOT NULL,
+        PRIMARY KEY (day, feed_url, key)
+    );
+    CREATE TABLE IF NOT EXISTS feed_days (
+        feed_url TEXT NOT NULL, day TEXT NOT NULL, dates TEXT NOT NULL,
+        PRIMARY KEY (feed_url, day)
+    );
+    CREATE TABLE IF NOT EXISTS feed_first_seen (
+        feed_url TEXT NOT NULL, key TEXT NOT NULL, first_seen REAL NOT NULL,
+        PRIMARY KEY (feed_url, key)
+    );
+    """,
+)
+
+
+class StateError(DigestError):
+    """The state database cannot be used as it is; the message says what to do."""
+
+
+class StateBusy(StateError):
+    exit_code = EXIT_TEMPFAIL
+
+
+class StateDatabase:
+    """One open `.digest/state.db`. Statements go through `execute`, writes through `transaction`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._errors():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # check_same_thread=False: the preview builds in its server's threads, one at a time
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=LOCK_WAIT_SECONDS,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a committed row survives a killed process (not a power cut).
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+
+    def _migrate(self) -> None:
+        if self._version() == len(MIGRATIONS):
+            return
+        with self.transaction():  # read again under the write lock: another process may migrate
+            version = self._version()
+            if version > len(MIGRATIONS):
+                raise StateError(f"{self.path}: written by a newer version of digest (schema "
+                                 f"{version}, this one knows {len(MIGRATIONS)}); upgrade digest")
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):  # migrations hold no ';' inside strings
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    def _version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def execute(self, sql: str, parameters: Iterable = ()) -> sqlite3.Cursor:
+        with self._errors():
+            return self._db.execute(sql, tuple(parameters))
+
+    def executemany(self, sql: str, rows: Iterable[Iterable]) -> sqlite3.Cursor:
+        with self._errors():
+            return self._db.executemany(sql, rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT: the write lock from the first statement, all or nothing."""
+        with self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        with self._errors():
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            raise _state_error(self.path, error) from None
+        except sqlite3.DatabaseError as error:  # not a database, malformed
+            raise StateError(f"{self.path}: {error}; the state database is damaged: move it aside "
+                             "(the send ledger and feed cache start again empty)") from None
+
+
+def _state_error(path: Path, error: sqlite3.OperationalError) -> StateError:
+    message = str(error)
+    if "locked" in message or "busy" in message:
+        return StateBusy(f"{path}: busy, another digest process is writing to it; run again "
+                         "when it is done")
+    if "full" in message:
+        return StateBusy(f"{path}: the disk is full; free some space and run again")
+    if "readonly" in message or "unable to open" in message or "read-only" in message:
+        return StateError(f"{path}: cannot write the state database ({message}); check the "
+                          "permissions of the .digest/ folder")
+    return StateError(f"{path}: {message}")
