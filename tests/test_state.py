@@ -1,0 +1,110 @@
+"""The state package: one owner of .digest/state.db, a versioned schema, and the import rules that
+keep the pipeline's layers apart."""
+
+import ast
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import REPO, copy_sample, run_digest
+
+from digest.state import State, StateError
+from digest.state.db import MIGRATIONS
+
+DIGEST = REPO / "digest"
+
+
+def imports_of(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return modules
+
+
+def modules() -> dict[str, set[str]]:
+    return {str(p.relative_to(DIGEST)): imports_of(p) for p in DIGEST.rglob("*.py")}
+
+
+def test_only_the_state_package_imports_sqlite3():
+    users = {name for name, found in modules().items() if "sqlite3" in found}
+    assert users and all(name.startswith("state/") for name in users), users
+
+
+def test_no_module_outside_deliver_imports_a_backend_class():
+    backends = ("digest.deliver.file", "digest.deliver.sendgrid", "digest.deliver.smtp")
+    users = {name for name, found in modules().items()
+             if not name.startswith("deliver/") and any(m.startswith(backends) for m in found)}
+    assert not users, users
+
+
+def test_ranking_imports_nothing_from_sources_or_delivery():
+    for name in ("rank.py", "stories.py"):
+        found = modules()[name]
+        assert not any(m.startswith(("digest.sources", "digest.deliver", "digest.state"))
+                       for m in found), (name, found)
+
+
+def test_a_database_of_the_first_release_opens_and_keeps_its_history(tmp_path):
+    path = tmp_path / "state.db"
+    shutil.copy(REPO / "tests" / "data" / "state-v0.db", path)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 0
+    state = State(path)
+    try:
+        assert state.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        stats = state.ledger.stats("https://www.courrier-valsorel.example")
+        assert [(s.day, s.sent) for s in stats] == [("2025-04-22", 4), ("2025-04-21", 4)]
+        from datetime import date
+
+        remembered = state.memory.before("https://www.courrier-valsorel.example",
+                                         date(2025, 4, 22), 3)
+        assert remembered and all(p.day == date(2025, 4, 21) for p in remembered)
+        cached = state.feeds.cached("feeds/agence-sorelle.xml")
+        assert cached is not None and cached.entries == 3 and cached.body
+    finally:
+        state.close()
+
+
+def test_status_of_an_old_database_through_the_cli(tmp_path):
+    root = copy_sample(tmp_path / "sample")
+    (root / ".digest").mkdir()
+    shutil.copy(REPO / "tests" / "data" / "state-v0.db", root / ".digest" / "state.db")
+    result = run_digest("status", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "2025-04-22-a373b9c711  round 1: sent 4" in result.stdout
+    again = run_digest("send", "--date", "2025-04-22", cwd=root)
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout
+
+
+def test_a_database_from_a_newer_release_is_refused_with_a_clear_error(tmp_path):
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StateError, match="newer version of digest"):
+        State(path)
+
+
+def test_a_damaged_database_is_one_error_line(tmp_path):
+    root = copy_sample(tmp_path / "sample")
+    (root / ".digest").mkdir()
+    (root / ".digest" / "state.db").write_bytes(b"this is not a database" * 100)
+    result = run_digest("status", cwd=root)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "state.db" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_transaction_rolls_back_on_error(tmp_path):
+    state = State(tmp_path / "state.db")
+    try:
+        with pytest.raises(RuntimeError), state.db.transaction():
+            state.db.execute("INSERT INTO feed_first_seen VALUES ('u', 'k', 1)")
+            raise RuntimeError("stop")
+        assert state.db.execute("SELECT COUNT(*) FROM feed_first_seen").fetchone()[0] == 0
+    finally:
+        state.close()
