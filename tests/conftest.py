@@ -76,23 +76,49 @@ class Newsletter:
         (self.root / "recipients.csv").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
         return addresses
 
-    def run(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-        return run_digest(*args, cwd=self.root, env=env)
+    def run(self, *args: str, env: dict | None = None,
+            process: bool = False) -> subprocess.CompletedProcess:
+        return run_digest(*args, cwd=self.root, env=env, process=process)
 
 
-def run_digest(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120):
-    """The real command in a real process, as cron would run it."""
-    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", "NO_PROXY": "127.0.0.1,localhost",
-                **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,  # tests assert on the exit code
-    )
+def run_digest(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120,
+               process: bool = False) -> subprocess.CompletedProcess:
+    """The `digest` command on `args`, from `cwd`: in this process through typer's CliRunner (as
+    sqlite-utils tests its CLI), or with `process=True` in a real process, as cron runs it, for
+    tests where the process itself matters. Both give stdout, stderr and the exit code; a bug's
+    traceback ends up in stderr either way."""
+    extra = {"NO_PROXY": "127.0.0.1,localhost", **(env or {})}
+    if process:
+        return subprocess.run(
+            [sys.executable, "-m", "digest", *args],
+            cwd=cwd,
+            env={**os.environ, "PYTHONWARNINGS": "ignore", **extra},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,  # tests assert on the exit code
+        )
+    return _in_process(list(args), cwd, extra)
+
+
+def _in_process(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from digest.cli import app
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, args, env=env)
+    finally:
+        os.chdir(here)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(
+            traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["digest", *args], result.exit_code, result.stdout, stderr)
 
 
 @pytest.fixture

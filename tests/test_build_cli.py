@@ -11,7 +11,7 @@ from conftest import run_digest
 
 
 def test_sample_builds_all_outputs(sample):
-    result = run_digest("build", "--date", "2025-04-22", cwd=sample)
+    result = run_digest("build", "--date", "2025-04-22", cwd=sample, process=True)  # as cron runs it
     assert result.returncode == 0, result.stderr
     # a clean build prints its summary line and nothing else (no cssutils/premailer noise)
     assert result.stderr == ""
@@ -109,7 +109,7 @@ def test_open_hands_the_html_to_the_browser(sample, tmp_path):
     browser = tmp_path / "browser.sh"
     browser.write_text(f'#!/bin/sh\necho "$1" > {record}\n')
     browser.chmod(browser.stat().st_mode | stat.S_IEXEC)
-    result = run_digest("build", "--date", "2025-04-22", "--open", cwd=sample,
+    result = run_digest("build", "--date", "2025-04-22", "--open", cwd=sample, process=True,
                         env={"BROWSER": f"{browser} %s", "DISPLAY": os.environ.get("DISPLAY", "")})
     assert result.returncode == 0, result.stderr
     opened = record.read_text().strip()

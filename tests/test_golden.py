@@ -17,7 +17,7 @@ GOLDEN = REPO / "tests" / "data" / "golden"
 def built(tmp_path_factory) -> Path:
     root = copy_sample(tmp_path_factory.mktemp("golden") / "sample")
     for day in ("2025-04-21", "2025-04-22"):
-        result = run_digest("build", "--date", day, cwd=root)
+        result = run_digest("build", "--date", day, cwd=root, process=True)
         assert result.returncode == 0, result.stderr
     return root / "out"
 
