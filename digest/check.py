@@ -6,7 +6,6 @@ from datetime import date
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from digest.config import Config

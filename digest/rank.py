@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 from digest.config import RankingConfig
 from digest.dates import day_window
 from digest.models import Article, Edition, PastStory, Ranked, Role
-from digest.urls import normalize_url
 from digest.stories import (
     Document,
     GroupingSettings,
@@ -31,6 +30,7 @@ from digest.stories import (
     group,
     term_weights,
 )
+from digest.urls import normalize_url
 
 FULL_LENGTH_WORDS = 600  # an article this long or longer gets the whole length weight
 FULL_COVERAGE_SOURCES = 4  # a story carried by this many sources gets the whole coverage weight

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
-
 from typing import TYPE_CHECKING
 
 from digest.deliver import (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from digest.config import Config

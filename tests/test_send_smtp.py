@@ -1,8 +1,11 @@
 """`digest send` over SMTP to aiosmtpd on 127.0.0.1: STARTTLS, AUTH, drops, refusals."""
 
+import asyncio
 import email
 import socket
+import sqlite3
 import ssl
+from collections import Counter
 from email import policy
 
 import pytest
@@ -27,7 +30,19 @@ class Inbox:
         self.connections = 0
         self.refuse = set()  # addresses answered 550
         self.busy_once = set()  # addresses answered 451 the first time
-        self.drop_at = None  # drop the connection when this message number arrives
+        self.drop_at = None  # drop the connection at RCPT TO of this message number
+        self.mail_reply = None  # the answer to every MAIL FROM instead of 250
+        self.rcpt_reply = None  # the answer to every RCPT TO instead of 250
+        self.data_reply = None  # the answer to every message's content instead of 250
+        self.hold = {}  # address: seconds to wait before the 250, its message already queued
+        self.drop_after_queue = set()  # addresses whose message is queued, then the line cut
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1
@@ -35,6 +50,12 @@ class Inbox:
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.drop_at is not None and len(self.messages) + 1 == self.drop_at:
+            self.drop_at = None
+            server.transport.close()
+            return "421 closing"
+        if self.rcpt_reply:
+            return self.rcpt_reply
         if address in self.refuse:
             return "550 5.1.1 No such user here"
         if address in self.busy_once:
@@ -44,19 +65,27 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self.drop_at is not None and len(self.messages) + 1 == self.drop_at:
-            self.drop_at = None
+        if self.data_reply:
+            return self.data_reply
+        self.messages.append((envelope.rcpt_tos[:], envelope.content))
+        (address,) = envelope.rcpt_tos
+        if address in self.drop_after_queue:
             server.transport.close()
             return "421 closing"
-        self.messages.append((envelope.rcpt_tos[:], envelope.content))
+        await asyncio.sleep(self.hold.get(address, 0))
         return "250 Message accepted"
 
     def recipients(self):
         return [to for tos, _ in self.messages for to in tos]
 
+    def message_to(self, address):
+        (raw,) = [raw for tos, raw in self.messages if address in tos]
+        return email.message_from_string(raw.decode("utf-8"), policy=policy.default)  # SMTPUTF8
+
 
 def authenticate(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"redaction" and auth_data.password == PASSWORD.encode()
+    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == b"redaction"
+          and auth_data.password == PASSWORD.encode())
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
 
 
@@ -84,7 +113,7 @@ def letter(newsletter):
     return newsletter
 
 
-def configure(letter, port, security="none", username="", ca_file=""):
+def configure(letter, port, security="none", username="", ca_file="", timeout=5):
     letter.add_config(f"""\
         [delivery.smtp]
         host = "127.0.0.1"
@@ -92,7 +121,7 @@ def configure(letter, port, security="none", username="", ca_file=""):
         security = "{security}"
         username = "{username}"
         ca_file = "{ca_file}"
-        timeout = 5
+        timeout = {timeout}
         """)
 
 
@@ -188,7 +217,7 @@ def test_implicit_tls(letter, certificates):
 
 def test_dropped_connection_is_reopened_and_nobody_is_lost_or_doubled(letter):
     inbox = Inbox()
-    inbox.drop_at = 4
+    inbox.drop_at = 4  # before the content left: safe to send again
     controller = start(inbox)
     try:
         configure(letter, controller.port)
@@ -197,6 +226,7 @@ def test_dropped_connection_is_reopened_and_nobody_is_lost_or_doubled(letter):
         assert result.returncode == 0, result.stderr
         assert sorted(inbox.recipients()) == addresses
         assert inbox.connections == 2
+        assert "sent 10, skipped 0, failed 0, unknown 0" in result.stdout
     finally:
         controller.stop()
 
@@ -227,3 +257,88 @@ def test_server_down_is_a_temporary_failure(letter):
     result = send(letter)
     assert result.returncode == 75
     assert "cannot connect to SMTP server 127.0.0.1" in result.stderr
+
+
+@pytest.mark.parametrize("misbehaviour", ["holds the 250", "drops the line after queueing"])
+def test_no_answer_once_the_message_left_leaves_the_reader_unknown(letter, misbehaviour):
+    inbox = Inbox()
+    controller = start(inbox)
+    try:
+        configure(letter, controller.port, timeout=1)
+        addresses = letter.recipients(5)
+        if misbehaviour == "holds the 250":
+            inbox.hold[addresses[2]] = 3  # past delivery.smtp.timeout
+        else:
+            inbox.drop_after_queue.add(addresses[2])
+        result = send(letter)
+        assert result.returncode == 75
+        assert "sent 2, skipped 0, failed 0, unknown 1" in result.stdout
+        assert f"no answer to the message for {addresses[2]}" in result.stderr
+        assert "--resend-unknown" in result.stderr and "Traceback" not in result.stderr
+        status = letter.run("status", "--date", "2025-04-22")
+        assert "sent 2, failed 0, refused 0, unknown 1, remaining 2" in status.stdout
+        again = send(letter)  # the unknown reader is not sent to again, the others are
+        assert again.returncode == 0, again.stderr
+        assert "sent 2, skipped 2, failed 0, unknown 1" in again.stdout
+        assert Counter(inbox.recipients()) == Counter(addresses)  # each exactly once
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("where, reply", [
+    ("mail_reply", "530 5.7.0 Authentication required"),
+    ("data_reply", "552 5.3.4 Message too big for system"),
+    ("mail_reply", "451 4.3.0 Try again later"),  # still, after delivery.smtp.max_attempts
+    ("rcpt_reply", "530 5.7.0 Authentication required"),  # never about the reader
+])
+def test_a_refused_message_stops_the_send_and_refuses_nobody(letter, where, reply):
+    inbox = Inbox()
+    controller = start(inbox)
+    try:
+        configure(letter, controller.port)
+        addresses = letter.recipients(4)
+        setattr(inbox, where, reply)
+        result = send(letter)
+        assert result.returncode == 75, result.stderr
+        assert reply in result.stderr and "Traceback" not in result.stderr
+        assert "sent 0, skipped 0, failed 1, unknown 0" in result.stdout
+        assert inbox.messages == []
+        status = letter.run("status", "--date", "2025-04-22")
+        assert "sent 0, failed 1, refused 0, unknown 0, remaining 4" in status.stdout
+        setattr(inbox, where, None)  # the server is fixed
+        again = send(letter)
+        assert again.returncode == 0, again.stderr
+        assert "sent 4, skipped 0, failed 0, unknown 0" in again.stdout
+        assert Counter(inbox.recipients()) == Counter(addresses)  # each exactly once
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("smtputf8", [True, False])
+def test_a_non_ascii_address_needs_smtputf8(letter, smtputf8):
+    inbox = Inbox()
+    controller = start(inbox, enable_SMTPUTF8=smtputf8)
+    try:
+        configure(letter, controller.port)
+        addresses = letter.recipients(2, extra="élodie@exemple.fr,Élodie\njean@exémple.fr,Jean\n")
+        addresses.append("jean@xn--exmple-cva.fr")  # a non-ASCII domain alone goes as punycode
+        result = send(letter)
+        if smtputf8:
+            assert result.returncode == 0, result.stderr
+            assert "sent 4, skipped 0, failed 0, unknown 0" in result.stdout
+            addresses.append("élodie@exemple.fr")
+            to = inbox.message_to("élodie@exemple.fr")["To"].addresses[0]
+            assert (to.display_name, to.addr_spec) == ("Élodie", "élodie@exemple.fr")
+        else:
+            assert result.returncode == 4, result.stderr
+            assert "sent 3, skipped 0, failed 0, refused 1, unknown 0" in result.stdout
+            db = sqlite3.connect(letter.root / ".digest" / "state.db")
+            (error,) = db.execute("SELECT error FROM deliveries WHERE email = ?",
+                                  ("élodie@exemple.fr",)).fetchone()
+            db.close()
+            assert error == "the server does not offer SMTPUTF8, needed for this address"
+        assert Counter(inbox.recipients()) == Counter(addresses)
+        to = inbox.message_to("jean@xn--exmple-cva.fr")["To"].addresses[0]
+        assert to.addr_spec == "jean@xn--exmple-cva.fr"
+    finally:
+        controller.stop()

@@ -19,7 +19,6 @@ from digest.models import Article
 from digest.state.db import StateDatabase
 
 
-
 @dataclass(frozen=True)
 class CachedFeed:
     etag: str | None
