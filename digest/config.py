@@ -146,6 +146,8 @@ class DeliveryConfig:
     unsubscribe_url: str = ""
     # An address for List-Unsubscribe by email, beside the link.
     unsubscribe_mailto: str = ""
+    # Seconds a send waits for another send of the same newsletter to finish before giving up.
+    lock_wait: float = 0.0
     sendgrid: SendGridConfig = field(default_factory=SendGridConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
@@ -422,6 +424,8 @@ _VALIDATORS = {
     ("sources", "concurrency"): lambda v: None if 1 <= v <= 64 else f"expected 1 to 64, got {v}",
     ("sources", "max_bytes"): lambda v: None if v >= 1024 else f"expected at least 1024, got {v}",
     ("delivery", "min_articles"): _check_positive,
+    ("delivery", "lock_wait"): lambda v: None if 0 <= v <= 86400 else
+    f"expected seconds between 0 and 86400, got {v}",
     ("delivery", "sendgrid", "api_url"): _check_url,
     ("delivery", "sendgrid", "send_at"): _check_time,
     ("delivery", "sendgrid", "batch_size"): _check_batch_size,

@@ -67,6 +67,11 @@ class Newsletter:
         return self.root / ".digest" / "state.db"
 
     @property
+    def send_lock_path(self) -> Path:
+        """Held by the one `digest send` running for this newsletter."""
+        return self.root / ".digest" / "send.lock"
+
+    @property
     def state(self) -> State:
         """The state database, opened (and created) on first use."""
         if self._state is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,6 +24,7 @@ from digest.models import Status
 from digest.pipeline import Build
 from digest.recipients import Recipient, check_address
 from digest.state.ledger import DONE, Ledger
+from digest.state.lock import send_lock
 
 if TYPE_CHECKING:
     from digest.newsletter import Newsletter
@@ -110,11 +112,23 @@ def send(newsletter: Newsletter, day: date, *, backend_name: str | None = None,
         raise ConfigError("digest.toml: delivery.unsubscribe_url is required to send: every "
                           "email needs a working unsubscribe link (e.g. "
                           '"https://example.org/unsubscribe?email={email}")')
+    # held from the build on, so that two runs never write out/ or the ledger together; a dry run
+    # or a test copy records nothing and needs none
+    recording = not (dry_run or to)
+    with send_lock(newsletter.send_lock_path, config.delivery.lock_wait) if recording \
+            else nullcontext():
+        return _send(newsletter, day, backend_type, events, dry_run=dry_run, to=to,
+                     resend_unknown=resend_unknown, force=force)
+
+
+def _send(newsletter: Newsletter, day: date, backend_type, events: SendEvents, *, dry_run: bool,
+          to: str | None, resend_unknown: bool, force: bool) -> SendReport:
     result, outgoing = prepare(newsletter, day, events)
-    report = SendReport(outgoing.edition_id, result.email.subject, backend_name, dry_run=dry_run)
+    report = SendReport(outgoing.edition_id, result.email.subject, backend_type.name,
+                        dry_run=dry_run)
 
     def open_backend() -> Backend:
-        return backend_type.open(config, newsletter.outbox(day))
+        return backend_type.open(newsletter.config, newsletter.outbox(day))
 
     if to:
         return _send_test_copy(open_backend, outgoing, to, report)
@@ -216,7 +230,10 @@ def _schedule(ledger: Ledger, backend: Scheduling, edition_id: str, send_at: int
 
 def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> bool:
     """Send one batch and record it; False when the send must stop."""
-    batch_id = ledger.start_batch(edition_id, round, backend.name, [r.key for r in chunk])
+    batch_id, claimed = ledger.start_batch(edition_id, round, backend.name, [r.key for r in chunk])
+    if len(claimed) < len(chunk):  # handled since this run read the ledger: never twice
+        report.already += len(chunk) - len(claimed)
+        chunk = [r for r in chunk if r.key in claimed]
     answered = 0
     try:
         for outcomes in backend.send(outgoing, chunk):

@@ -101,22 +101,32 @@ class Ledger:
             )
         return cursor.rowcount
 
-    def start_batch(self, edition_id: str, round: int, backend: str, keys: list[str]) -> int:
-        """Record the batch and its recipients as pending, committed before any network call."""
+    def start_batch(self, edition_id: str, round: int, backend: str,
+                    keys: list[str]) -> tuple[int, set[str]]:
+        """Claim the readers of `keys` as pending with their batch, committed before any network
+        call: (the batch's id, the keys claimed). Only readers with no row yet or a failed one
+        are claimed; a sent, refused or pending row is never taken back."""
         now = time.time()
         with self.db.transaction():
+            handled = {key for (key,) in self.db.execute(
+                "SELECT email FROM deliveries WHERE edition_id = ? AND round = ?"
+                f" AND status != 'failed' AND email IN ({', '.join('?' * len(keys))})",
+                (edition_id, round, *keys),
+            )}
+            claimed = [key for key in keys if key not in handled]
             batch_id = self.db.execute(
                 "INSERT INTO batches (edition_id, round, backend, size, status, started_at)"
                 " VALUES (?, ?, ?, ?, 'pending', ?)",
-                (edition_id, round, backend, len(keys), now),
+                (edition_id, round, backend, len(claimed), now),
             ).lastrowid
             self.db.executemany(
-                "INSERT OR REPLACE INTO deliveries"
-                " (edition_id, round, email, status, batch_id, updated_at)"
-                " VALUES (?, ?, ?, 'pending', ?, ?)",
-                ((edition_id, round, key, batch_id, now) for key in keys),
+                "INSERT INTO deliveries (edition_id, round, email, status, batch_id, updated_at)"
+                " VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (edition_id, round, email)"
+                " DO UPDATE SET status = 'pending', batch_id = excluded.batch_id,"
+                " error = NULL, updated_at = excluded.updated_at WHERE status = 'failed'",
+                ((edition_id, round, key, batch_id, now) for key in claimed),
             )
-        return batch_id
+        return batch_id or 0, set(claimed)
 
     def record(self, edition_id: str, round: int, outcomes: Iterable[Outcome]) -> None:
         now = time.time()
