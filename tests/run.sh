@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, then runs them.
-#   - the package with its test extras (pytest, hypothesis, Playwright for Python...)
-#   - Debian's chromium, driven by Playwright for the browser tests (no browser download)
+#   - a virtualenv in .venv (Debian 12 and Ubuntu 24.04 refuse `pip install` into the system
+#     Python, PEP 668) with the package and its test extras (pytest, hypothesis, Playwright...)
+#   - Debian's chromium, driven by Playwright for the browser tests (no browser download); apt
+#     waits for a lock another apt holds instead of failing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 if [ ! -x /usr/bin/chromium ]; then
   echo "Installing Debian's chromium for the browser tests..."
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+  apt_options=(-o DPkg::Lock::Timeout=600 -qq)
+  $sudo_cmd apt-get "${apt_options[@]}" update
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get "${apt_options[@]}" install -y chromium >/dev/null
 fi
 
-exec python3 -m pytest "$@"
+exec .venv/bin/python -m pytest "$@"
