@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from digest.errors import DigestError, Problem
+from digest.errors import EXIT_ERROR, DigestError, Problem
 
 if TYPE_CHECKING:
     from digest.newsletter import Newsletter
@@ -43,19 +43,22 @@ ConfigOption = Annotated[
 ]
 
 
-def _parse_date(value: str | None) -> date | None:
-    if value is None:
-        return None
+def _parse_date(value: str | None) -> date | str | None:
+    """A date, or "today" / "yesterday", which the newsletter's time zone turns into one."""
+    if value is None or value in ("today", "yesterday"):
+        return value
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, today or "
+                                 "yesterday") from None
 
 
 DateOption = Annotated[
     date | None,
-    typer.Option("--date", "-d", help="Edition date, YYYY-MM-DD (default: today in the "
-                 "newsletter's time zone).", parser=_parse_date, metavar="YYYY-MM-DD"),
+    typer.Option("--date", "-d", help="Edition date: YYYY-MM-DD, today or yesterday (default: "
+                 "today in the newsletter's time zone).", parser=_parse_date,
+                 metavar="YYYY-MM-DD"),
 ]
 
 
@@ -119,7 +122,7 @@ def build_command(
     from digest.summary import build_summary
 
     with _open(config_path) as newsletter:
-        result = newsletter.build(day or newsletter.today(), strict=strict)
+        result = newsletter.build(newsletter.day(day), strict=strict)
         for problem in result.problems:
             warn(problem)
         folder = newsletter.write(result, out)
@@ -140,7 +143,7 @@ def rank_command(
 ) -> None:
     """Show how the day's articles were ranked and grouped, and why."""
     with _open(config_path) as newsletter:
-        edition, gathered = newsletter.edition(day or newsletter.today())
+        edition, gathered = newsletter.edition(newsletter.day(day))
     for problem in gathered.problems:
         warn(problem)
     if as_json:
@@ -178,7 +181,7 @@ def send_command(
     from digest.summary import send_summary
 
     with _open(config_path) as newsletter, send_events(newsletter.config, warn) as events:
-        report = newsletter.send(day or newsletter.today(), backend=backend and backend.value,
+        report = newsletter.send(newsletter.day(day), backend=backend and backend.value,
                                  dry_run=dry_run, to=to, resend_unknown=resend_unknown,
                                  force=force, events=events)
     typer.echo(send_summary(report))
@@ -201,6 +204,8 @@ def preview_command(
     """Serve a live preview of the digest that refreshes when you save a file."""
     from digest.preview import serve
 
+    if isinstance(day, str):  # today or yesterday, in the newsletter's time zone
+        day = _open(config_path).day(day)
     serve(config_path, day, host, port, not no_open, say=typer.echo, warn=warn)
 
 
@@ -209,13 +214,16 @@ def sources_command(
     day: DateOption = None,
     config_path: ConfigOption = None,
 ) -> None:
-    """Read every source now and show its status, entries, time taken and health."""
+    """Read every source now and show its status, entries, time taken and health; exit 1 when
+    one failed or went stale."""
     from digest.summary import sources_table
 
     with _open(config_path) as newsletter:
-        gathered = newsletter.gather(day or newsletter.today())
+        gathered = newsletter.gather(newsletter.day(day))
     for line in sources_table(newsletter.config, gathered):
         typer.echo(line)
+    if gathered.failed_sources:  # so that it can serve as a health check
+        raise typer.Exit(EXIT_ERROR)
 
 
 @app.command("status")
@@ -225,9 +233,9 @@ def status_command(
 ) -> None:
     """Show, per edition, how many readers got it, failed, are unknown or remain."""
     with _open(config_path) as newsletter:
-        rows = newsletter.status(day)
+        rows = newsletter.status(newsletter.day(day) if day else None)
     if not rows:
-        typer.echo(f"nothing sent for {day}" if day else "nothing sent yet")
+        typer.echo(f"nothing sent for {newsletter.day(day)}" if day else "nothing sent yet")
     for row in rows:
         typer.echo(str(row))
 
@@ -239,7 +247,7 @@ def cancel_command(
 ) -> None:
     """Cancel a scheduled SendGrid send (delivery.sendgrid.send_at) before it goes out."""
     with _open(config_path) as newsletter:
-        for line in newsletter.cancel(day or newsletter.today()):
+        for line in newsletter.cancel(newsletter.day(day)):
             typer.echo(line)
 
 

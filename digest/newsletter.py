@@ -89,6 +89,15 @@ class Newsletter:
 
         return today(self.config.tz)
 
+    def day(self, value: date | str | None) -> date:
+        """An edition date from the command line: a date, "today" (the default) or "yesterday",
+        in the newsletter's time zone."""
+        from datetime import timedelta
+
+        if isinstance(value, date):
+            return value
+        return self.today() - timedelta(days=1 if value == "yesterday" else 0)
+
     # -- building -----------------------------------------------------------------------------
 
     def gather(self, day: date) -> Gathered:

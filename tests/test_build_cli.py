@@ -126,3 +126,19 @@ def test_default_date_is_today_in_the_newsletter_time_zone(newsletter):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{today.date()}: 1 article")
     assert Path(newsletter.root / "out" / today.date().isoformat() / "digest.eml").is_file()
+
+
+def test_date_today_and_yesterday_in_the_newsletter_time_zone(newsletter):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Europe/Paris")).replace(microsecond=0)
+    yesterday = now - timedelta(days=1)
+    newsletter.article("hier", title="Hier", date=yesterday.isoformat())
+    newsletter.article("aujourdhui", title="Aujourd'hui", date=now.isoformat())
+    for word, day in (("yesterday", yesterday.date()), ("today", now.date())):
+        result = newsletter.run("build", "--date", word)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"{day}: 1 article"), result.stdout
+    refused = newsletter.run("build", "--date", "demain")
+    assert refused.returncode == 2 and "use YYYY-MM-DD, today or yesterday" in refused.stderr

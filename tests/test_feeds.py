@@ -157,8 +157,11 @@ def test_failed_feed_falls_back_to_its_last_copy_and_becomes_stale(newsletter, s
         assert any("HTTP 503" in m and "using its copy from" in m for m in messages)
         assert any("stale: failed 3 runs in a row" in m for m in messages) == (run == 3)
     status = newsletter.run("sources")
-    assert status.returncode == 0
+    assert status.returncode == 1  # a health check: a failing or stale source is not "ok"
     assert "failing since" in status.stdout and "HTTP 503" in status.stdout
+    route.status, route.body = 200, rss([story(1)])
+    healthy = newsletter.run("sources")
+    assert healthy.returncode == 0 and "failing since" not in healthy.stdout
 
 
 def test_past_edition_rebuilds_the_same_after_the_feed_moved_on(newsletter, server):
