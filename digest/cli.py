@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -78,12 +78,12 @@ def main_options(
     """digest: the day's articles, ranked into one email."""
 
 
-class Locale(str, Enum):
+class Locale(StrEnum):
     fr = "fr"
     en = "en"
 
 
-class BackendName(str, Enum):
+class BackendName(StrEnum):
     file = "file"
     sendgrid = "sendgrid"
     smtp = "smtp"
@@ -285,7 +285,7 @@ def templates_copy_command(
 def init_command(
     folder: Annotated[Path, typer.Argument(help="Folder to create (default: here).",
                                            file_okay=False)] = Path("."),
-    locale: Annotated[Locale, typer.Option("--locale", help="Language of the email.")] = "fr",
+    locale: Annotated[Locale, typer.Option("--locale", help="Language of the email.")] = Locale.fr,
 ) -> None:
     """Create a new newsletter folder that builds and previews at once."""
     from zoneinfo import ZoneInfo
@@ -310,8 +310,8 @@ def check_command(config_path: ConfigOption = None) -> None:
     for line in problems:
         typer.echo(line)
     count = len(problems)
-    typer.echo(f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems found",
-               err=True)
+    summary = f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems found"
+    typer.echo(summary, err=True)
     raise typer.Exit(1 if problems else 0)
 
 

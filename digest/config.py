@@ -13,6 +13,7 @@ import json
 import re
 import tomllib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ class NewsletterConfig:
     reply_to: str = ""
     # A Jinja expression rendered with the edition: `lead`, `date`, `newsletter`.
     subject: str = "{{ lead.title }}"
-    # Where the web copy of each edition lives; "Voir dans le navigateur" points at <archive_url>/<date>.html.
+    # Where the web copy of each edition lives; "Voir dans le navigateur" points at
+    # <archive_url>/<date>.html.
     archive_url: str = ""
     # Replaced per reader at send time; kept as is in saved files.
     unsubscribe_url: str = "%unsubscribe_url%"
@@ -284,13 +286,16 @@ _TYPE_NAMES = {
 }
 
 
-def _build(cls: type, data: dict, keys: tuple[str, ...], problems: list[str], lines: _LineFinder):
+def _build(
+    cls: type, data: dict, keys: tuple[str, ...], problems: list[str], lines: _LineFinder
+) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else f"; known keys: {', '.join(fields)}"
+            hint = (f'; did you mean "{close[0]}"?' if close
+                    else f"; known keys: {', '.join(fields)}")
             problems.append(f"{_where((*keys, key), lines)}: unknown key{hint}")
     kwargs = {}
     for name, spec in fields.items():
@@ -309,7 +314,7 @@ def _build(cls: type, data: dict, keys: tuple[str, ...], problems: list[str], li
                 problems.append(f"{_where(here, lines)}: expected [[{'.'.join(here)}]] tables, "
                                 f"got {_describe(value)}")
             continue
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             if isinstance(value, dict):
                 kwargs[name] = _build(kind, value, here, problems, lines)
             else:
@@ -324,7 +329,8 @@ def _build(cls: type, data: dict, keys: tuple[str, ...], problems: list[str], li
         choices = spec.metadata.get("choices")
         if choices and checked not in choices:
             problems.append(
-                f"{_where(here, lines)}: expected one of {', '.join(choices)}, got {_describe(value)}"
+                f"{_where(here, lines)}: expected one of {', '.join(choices)}, "
+                f"got {_describe(value)}"
             )
             continue
         message = _VALIDATORS.get(here, lambda v: None)(checked)
@@ -342,7 +348,7 @@ def _table_list_item(kind: Any) -> type | None:
     """The dataclass of a `tuple[X, ...]` field (an array of tables), else None."""
     if typing.get_origin(kind) is tuple:
         args = typing.get_args(kind)
-        if args and dataclasses.is_dataclass(args[0]):
+        if args and isinstance(args[0], type) and dataclasses.is_dataclass(args[0]):
             return args[0]
     return None
 
@@ -387,7 +393,8 @@ def _check_labels(labels: dict[str, str]) -> str | None:
     for key in labels:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else f"; known labels: {', '.join(known)}"
+            hint = (f'; did you mean "{close[0]}"?' if close
+                    else f"; known labels: {', '.join(known)}")
             return f'unknown label "{key}"{hint}'
     return None
 
@@ -412,13 +419,14 @@ def _check_url(value: str) -> str | None:
     return f'expected an http(s) address such as "https://example.org", got "{value}"'
 
 
-_VALIDATORS = {
+_VALIDATORS: dict[tuple[str, ...], Callable[[Any], str | None]] = {
     ("newsletter", "timezone"): _check_timezone,
     ("newsletter", "url"): _check_url,
     ("ranking", "blurbs"): _check_positive,
     ("ranking", "excerpt_chars"): lambda v: None if v >= 20 else f"expected at least 20, got {v}",
     ("labels",): _check_labels,
-    ("ranking", "group_threshold"): lambda v: None if 0 < v <= 1 else f"expected a number above 0 and up to 1, got {v}",
+    ("ranking", "group_threshold"):
+        lambda v: None if 0 < v <= 1 else f"expected a number above 0 and up to 1, got {v}",
     ("ranking", "max_per_category"): lambda v: None if v >= 1 else f"expected 1 or more, got {v}",
     ("ranking", "memory_days"): _check_positive,
     ("sources", "concurrency"): lambda v: None if 1 <= v <= 64 else f"expected 1 to 64, got {v}",

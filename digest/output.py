@@ -1,4 +1,5 @@
-"""What `digest build` writes: out/<date>/ (the email, its parts, edition.json) and the web archive."""
+"""What `digest build` writes: out/<date>/ (the email, its parts, edition.json) and the web
+archive."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from digest.errors import DigestError, NoArticlesError
@@ -61,7 +62,8 @@ class Previewer:
         except DigestError:
             pass
         # watch the folder itself so files created later (a new override, a new article) count
-        return sorted({p if p.is_dir() else p.parent for p in paths if p.exists() or p.parent.exists()})
+        return sorted({p if p.is_dir() else p.parent
+                       for p in paths if p.exists() or p.parent.exists()})
 
     def invalidate(self) -> None:
         from digest.render import environment
@@ -233,7 +235,7 @@ def make_handler(previewer: Previewer):
             try:
                 self.wfile.write(f"data: {version}\n\n".encode())
                 self.wfile.flush()
-                while not self.server.stopping.is_set():
+                while not cast("PreviewServer", self.server).stopping.is_set():
                     new = previewer.wait_for_change(version, timeout=15)
                     # a comment line every 15 s keeps proxies and the browser from closing it
                     payload = f"data: {new}\n\n" if new != version else ": ping\n\n"

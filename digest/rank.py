@@ -146,7 +146,8 @@ def _remember(stories, documents: list[Document], history, config: RankingConfig
         return Weighted(Document(terms, frozenset(), frozenset()), idf)
 
     idf = term_weights(documents + [Document(p.terms, frozenset(), frozenset()) for p in history])
-    pasts = [(past, weighed(past.terms)) for past in sorted(history, key=lambda p: p.day, reverse=True)]
+    pasts = [(past, weighed(past.terms))
+             for past in sorted(history, key=lambda p: p.day, reverse=True)]
     for story, indexes in stories:
         urls = {id(m): normalize_url(m[0].url) for m in story.members}
         mine = weighed(frozenset().union(*(documents[i].all_terms for i in indexes)))
@@ -208,12 +209,14 @@ def _choose_blurbs(others: list[_Story], config: RankingConfig) -> list[_Story]:
     for story in deferred:  # no other category had candidates left
         if len(chosen) == config.blurbs:
             break
-        story.reason = f"over ranking.max_per_category = {config.max_per_category}, taken for lack of others"
+        story.reason = (f"over ranking.max_per_category = {config.max_per_category}, "
+                        "taken for lack of others")
         chosen.append(story)
     for story in ordered:
         if story not in chosen and not story.follow_up:
             story.reason = story.reason or (
-                f"over ranking.max_per_category = {config.max_per_category} for {story.article.category}"
+                f"over ranking.max_per_category = {config.max_per_category} "
+                f"for {story.article.category}"
                 if story in deferred else f"beyond ranking.blurbs = {config.blurbs}")
     return sorted(chosen, key=_Story.key)
 
@@ -244,4 +247,5 @@ def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story
             considered.append(Ranked(member[0], member[1], member[2], len(considered) + 1,
                                      Role.SAME_STORY, f"same story as «{article.title}»",
                                      story.number))
+    assert lead_ranked is not None  # the lead comes first in shown_order
     return Edition(day, lead_ranked, tuple(blurb_ranked), tuple(considered))

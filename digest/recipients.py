@@ -85,7 +85,8 @@ def newsletter_readers(config: Config, report: Callable[[Problem], None]) -> Ite
 
 
 def read_suppressions(path: Path) -> set[str]:
-    """Lower-cased addresses from a suppression list: a CSV with an email column, or one per line."""
+    """Lower-cased addresses from a suppression list: a CSV with an email column, or one per
+    line."""
     if not path.is_file():
         return set()
     addresses = set()

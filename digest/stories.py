@@ -217,7 +217,7 @@ def fingerprint(articles) -> tuple[list[str], list[str]]:
     """What identifies a story later: its articles' addresses and its terms."""
 
     urls = sorted({normalize_url(a.url) for a in articles})
-    found = set()
+    found: set[str] = set()
     for article in articles:
         found |= document(article.title, article.text).all_terms
     return urls, sorted(found)

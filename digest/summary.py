@@ -22,7 +22,8 @@ def build_summary(result: Build, folder: Path) -> str:
     head = f"{edition.date}: {_count(considered, 'article')}"
     if stories != considered:
         head += f" in {_count(stories, 'story')}"
-    parts = [f"lead + {_count(len(edition.blurbs), 'blurb')}" + (f", {left_out} left out" if left_out else "")]
+    parts = [f"lead + {_count(len(edition.blurbs), 'blurb')}"
+             + (f", {left_out} left out" if left_out else "")]
     if skipped:
         parts.append(f"{skipped} skipped")
     if result.failed_sources:
@@ -34,7 +35,8 @@ def build_summary(result: Build, folder: Path) -> str:
 
 
 def _count(number: int, noun: str) -> str:
-    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + ("es" if noun.endswith("ch") else "s")
+    plural = (noun[:-1] + "ies" if noun.endswith("y")
+              else noun + ("es" if noun.endswith("ch") else "s"))
     return f"{number} {noun if number == 1 else plural}"
 
 
@@ -49,11 +51,13 @@ def send_summary(report: SendReport) -> str:
     seconds = f"{report.duration:.1f} s"
     if report.test_to:
         verb = "would send" if report.dry_run else "sent"
-        return f"{report.edition_id}: {verb} a test copy to {report.test_to} ({report.backend}); nothing recorded"
+        return (f"{report.edition_id}: {verb} a test copy to {report.test_to} "
+                f"({report.backend}); nothing recorded")
     if report.dry_run:
         return (f"{report.edition_id}: dry run, would send to {report.sent} readers in "
-                f"{_count(report.batches, 'batch')} ({report.backend}); already sent {report.already}, "
-                f"unknown {report.unknown}; subject: {report.subject}")
+                f"{_count(report.batches, 'batch')} ({report.backend}); "
+                f"already sent {report.already}, unknown {report.unknown}; "
+                f"subject: {report.subject}")
     if not report.batches and not report.error:
         tail = f"; {report.unknown} unknown (use --resend-unknown)" if report.unknown else ""
         return (f"{report.edition_id}: already sent to all {report.already} readers; "
@@ -83,12 +87,14 @@ def sources_table(config: Config, gathered: Gathered) -> list[str]:
     rows = [(config.sources.articles + "/", "ok", f"{local} articles that day", "")]
     for report in gathered.feeds:
         status = report.status if report.status in ("ok", "not modified", "reused") else (
-            f"failed: {report.reason}" + ("; last good copy used" if report.status == "cached" else ""))
+            f"failed: {report.reason}"
+            + ("; last good copy used" if report.status == "cached" else ""))
         health = ""
         if report.failing_since:
             since = datetime.fromtimestamp(report.failing_since, UTC).astimezone(config.tz)
             health = f"failing since {since:%Y-%m-%d %H:%M} ({report.failures} runs)"
-        rows.append((report.label, status, f"{report.entries} entries, {report.seconds:.2f} s", health))
+        rows.append((report.label, status,
+                     f"{report.entries} entries, {report.seconds:.2f} s", health))
     width = max(len(row[0]) for row in rows)
     return [f"{name:<{width}}  {status}  ({counts})" + (f"  {health}" if health else "")
             for name, status, counts, health in rows]

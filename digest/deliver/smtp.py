@@ -135,7 +135,7 @@ class SmtpBackend:
         message = outgoing.message_for(recipient)
         if not recipient.email.isascii():
             message = _readdressed(message, recipient.name, envelope.to, envelope.utf8)
-        failure = None
+        failure: _Failed | None = None
         for attempt in range(self.config.max_attempts):
             if attempt:
                 self.sleep(backoff_seconds(attempt - 1))
@@ -161,6 +161,7 @@ class SmtpBackend:
             if meaning == STOP:
                 raise TemporaryDeliveryError(self._refusal(failure))
             self._recover(failure)
+        assert failure is not None  # max_attempts is at least 1 (checked in config)
         raise TemporaryDeliveryError(self._still_failing(failure, recipient))
 
     def _without_smtputf8(self, recipient: Recipient, envelope: _Envelope) -> Outcome:
@@ -176,8 +177,10 @@ class SmtpBackend:
         before the content left (safe to retry) or after (maybe delivered).
         """
         connection = self.connection
+        assert connection is not None  # _send_one connects first
         steps = (  # (stage, command, the replies that let the message go on)
-            ("mail", lambda: connection.mail(envelope.sender, self._options(message, envelope)),
+            ("mail", lambda: connection.mail(envelope.sender,
+                                             self._options(connection, message, envelope)),
              (250,)),
             ("rcpt", lambda: connection.rcpt(envelope.to), (250, 251)),
             ("data", lambda: connection.docmd("DATA"), (354,)),
@@ -191,9 +194,10 @@ class SmtpBackend:
             if code not in wanted:
                 raise _Failed(stage, code, _text(reply))
 
-    def _options(self, message: bytes, envelope: _Envelope) -> list[str]:
+    def _options(self, connection: smtplib.SMTP, message: bytes,
+                 envelope: _Envelope) -> list[str]:
         options = []
-        if self.connection.has_extn("size"):  # the server may refuse a big message before it leaves
+        if connection.has_extn("size"):  # the server may refuse a big message before it leaves
             options.append(f"SIZE={len(message)}")
         if envelope.utf8:
             options += ["SMTPUTF8", "BODY=8BITMIME"]  # RFC 6531: UTF-8 headers are 8-bit content
@@ -228,6 +232,7 @@ class SmtpBackend:
     def _open(self) -> smtplib.SMTP:
         """A connection ready for MAIL FROM: secured as configured, logged in, EHLO answered."""
         config = self.config
+        connection: smtplib.SMTP
         if config.security == "tls":
             connection = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout,
                                           context=self._context())

@@ -170,6 +170,7 @@ async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedStore,
                     local = feed.local_path(config.root)
                     scheme = urlsplit(feed.url).scheme
                     if recent and local is None:
+                        assert cached is not None  # recent implies a cached copy
                         fetched = Fetched("reused", cached.body, cached.content_type)
                         fetched.known_dates = state.gathered_dates(day.isoformat(), feed.url)
                     elif local is not None:
@@ -217,7 +218,7 @@ def _struct_to_datetime(value) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime(*value[:6], tzinfo=UTC)
+        return datetime(*value[:6]).replace(tzinfo=UTC)
     except (TypeError, ValueError):
         return None
 
@@ -301,12 +302,14 @@ def _json_feed_entries(body: bytes) -> tuple[str, list[Entry]]:
         entries.append(Entry(
             key=str(item.get("id") or item.get("url") or ""),
             title=str(item.get("title") or ""),
-            link=str(item.get("url") or item.get("external_url") or data.get("home_page_url") or ""),
+            link=str(item.get("url") or item.get("external_url")
+                     or data.get("home_page_url") or ""),
             date=when,
             html=html or _escape(str(item.get("summary") or "")),
             summary_html=_escape(str(item.get("summary") or "")) if html else "",
             category=str(tags[0]) if tags else "",
-            author=str(authors[0].get("name", "")) if authors and isinstance(authors[0], dict) else "",
+            author=(str(authors[0].get("name", ""))
+                    if authors and isinstance(authors[0], dict) else ""),
             image=_first_image(str(item.get("image") or ""), str(item.get("banner_image") or ""),
                                *_IMG.findall(html)),
         ))
@@ -343,7 +346,8 @@ def to_article(entry: Entry, feed: FeedConfig, label: str, when: datetime) -> Ar
     title = squash(html_to_text(entry.title)) or excerpt(text, 80).removesuffix(" ...")
     if not title:
         return "no title and no text"
-    link = safe_url(entry.link or (feed.url if feed.url.startswith(("http://", "https://")) else ""))
+    feed_link = feed.url if feed.url.startswith(("http://", "https://")) else ""
+    link = safe_url(entry.link or feed_link)
     if not link or not link.startswith(("http://", "https://")):
         return f'no usable link ("{entry.link[:80]}")' if entry.link else "no link"
     summary = html_to_text(clean_html(entry.summary_html)) if entry.summary_html else ""
@@ -377,7 +381,8 @@ def read_feeds(config: Config, day: date, gathered: Gathered, state: FeedStore) 
     if not feeds:
         return []
     fetched = asyncio.run(_fetch_all(feeds, config, state, day))
-    return [_use(feed, result, config, day, gathered, state) for feed, result in zip(feeds, fetched)]
+    return [_use(feed, result, config, day, gathered, state)
+            for feed, result in zip(feeds, fetched, strict=True)]
 
 
 def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered: Gathered,

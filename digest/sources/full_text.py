@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from typing import cast
 
 from digest.config import Config
 from digest.errors import Problem
@@ -29,10 +30,12 @@ def with_full_text(article: Article, config: Config) -> tuple[Article, Problem |
         page = asyncio.run(fetch_page(article.url, config))
     except FeedError as error:
         return article, Problem(where, f"{error}; the feed's summary is used")
+    # fetch_page sends no If-None-Match: only a 304 from a misbehaving server leaves body None
+    body_bytes = cast(bytes, page.body)
     try:
-        html = page.body.decode(_charset(page.content_type), "replace")
+        html = body_bytes.decode(_charset(page.content_type), "replace")
     except LookupError:  # a charset Python does not know
-        html = page.body.decode("utf-8", "replace")
+        html = body_bytes.decode("utf-8", "replace")
     extracted = trafilatura.extract(html, output_format="html", include_links=True,
                                     include_images=False, include_comments=False,
                                     favor_precision=True)

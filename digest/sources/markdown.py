@@ -146,7 +146,8 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
         if isinstance(data["lead"], bool):
             fields["lead"] = data["lead"]
         else:
-            warnings.append(("lead", f"lead: expected true or false, got {data['lead']!r}; ignored"))
+            warnings.append(
+                ("lead", f"lead: expected true or false, got {data['lead']!r}; ignored"))
     if "priority" in data:
         value = data["priority"]
         if isinstance(value, int) and not isinstance(value, bool):
@@ -216,4 +217,5 @@ def _line_of(front: str, key: str) -> int | None:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list"}.get(type(value), repr(value))
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list"}
+    return kinds.get(type(value), repr(value))

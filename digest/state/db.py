@@ -11,9 +11,10 @@ become `StateError`s naming the file; nothing else outside this package imports 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from digest.errors import EXIT_TEMPFAIL, DigestError
 
@@ -93,7 +94,8 @@ class StateBusy(StateError):
 
 
 class StateDatabase:
-    """One open `.digest/state.db`. Statements go through `execute`, writes through `transaction`."""
+    """One open `.digest/state.db`. Statements go through `execute`, writes through
+    `transaction`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -131,7 +133,7 @@ class StateDatabase:
         with self._errors():
             return self._db.execute(sql, tuple(parameters))
 
-    def executemany(self, sql: str, rows: Iterable[Iterable]) -> sqlite3.Cursor:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
         with self._errors():
             return self._db.executemany(sql, rows)
 

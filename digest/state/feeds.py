@@ -49,7 +49,8 @@ class FeedStore:
         return CachedFeed(row[0], row[1], row[2] or "", body, *row[4:])
 
     def succeeded(self, url: str, status: str, body: bytes | None, etag: str | None,
-                  last_modified: str | None, content_type: str, entries: int, seconds: float) -> None:
+                  last_modified: str | None, content_type: str, entries: int,
+                  seconds: float) -> None:
         now = time.time()
         if body is not None:  # a fresh copy (not a 304)
             self.db.execute(
@@ -59,8 +60,9 @@ class FeedStore:
                 " ON CONFLICT(url) DO UPDATE SET etag = excluded.etag,"
                 " last_modified = excluded.last_modified, content_type = excluded.content_type,"
                 " body = excluded.body, ok_at = excluded.ok_at, failures = 0, failing_since = NULL,"
-                " last_error = NULL, last_status = excluded.last_status, entries = excluded.entries,"
-                " seconds = excluded.seconds, checked_at = excluded.checked_at",
+                " last_error = NULL, last_status = excluded.last_status,"
+                " entries = excluded.entries, seconds = excluded.seconds,"
+                " checked_at = excluded.checked_at",
                 (url, etag, last_modified, content_type, zlib.compress(body), now, status, entries,
                  seconds, now),
             )
@@ -90,7 +92,8 @@ class FeedStore:
         """Keep the day's entries, and every date the feed had entries for, as read this run."""
         with self.db.transaction():
             self.db.executemany(
-                "INSERT OR REPLACE INTO feed_entries (day, feed_url, key, article) VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO feed_entries (day, feed_url, key, article)"
+                " VALUES (?, ?, ?, ?)",
                 ((day, feed_url, key, _dump(article)) for key, article in articles.items()),
             )
             self.db.execute(
