@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from contextlib import nullcontext
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
@@ -147,7 +147,8 @@ def _send_test_copy(open_backend, outgoing, to, report) -> SendReport:
             for outcomes in backend.send(outgoing, [Recipient(address)]):
                 for outcome in outcomes:
                     if outcome.status != Status.SENT:
-                        raise DeliveryError(f"test copy to {address} {outcome.status}: {outcome.error}")
+                        raise DeliveryError(f"test copy to {address} {outcome.status}: "
+                                            f"{outcome.error}")
                     report.sent += 1
         finally:
             backend.close()

@@ -42,16 +42,18 @@ class Ledger:
     def edition(self, edition_id: str, newsletter: str, day: str, content_hash: str,
                 subject: str) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO editions (id, newsletter, day, content_hash, subject, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO editions"
+            " (id, newsletter, day, content_hash, subject, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (edition_id, newsletter, day, content_hash, subject, time.time()),
         )
 
-    def other_versions_sent(self, newsletter: str, day: str, edition_id: str) -> list[tuple[str, int]]:
+    def other_versions_sent(self, newsletter: str, day: str,
+                            edition_id: str) -> list[tuple[str, int]]:
         """Other editions of the same day that already reached readers: (id, readers)."""
         return self.db.execute(
             "SELECT e.id, COUNT(d.email) FROM editions e JOIN deliveries d ON d.edition_id = e.id"
-            " WHERE e.newsletter = ? AND e.day = ? AND e.id != ? AND d.status IN ('sent', 'pending')"
+            " WHERE e.newsletter = ? AND e.day = ? AND e.id != ?"
+            " AND d.status IN ('sent', 'pending')"
             " GROUP BY e.id ORDER BY e.created_at",
             (newsletter, day, edition_id),
         ).fetchall()
@@ -134,12 +136,15 @@ class Ledger:
             self.db.executemany(
                 "UPDATE deliveries SET status = ?, provider_id = ?, error = ?, updated_at = ?"
                 " WHERE edition_id = ? AND round = ? AND email = ?",
-                ((o.status, o.provider_id, o.error, now, edition_id, round, o.key) for o in outcomes),
+                ((o.status, o.provider_id, o.error, now, edition_id, round, o.key)
+                 for o in outcomes),
             )
 
-    def finish_batch(self, batch_id: int, status: str, provider_id: str = "", error: str = "") -> None:
+    def finish_batch(self, batch_id: int, status: str, provider_id: str = "",
+                     error: str = "") -> None:
         self.db.execute(
-            "UPDATE batches SET status = ?, provider_id = ?, error = ?, finished_at = ? WHERE id = ?",
+            "UPDATE batches SET status = ?, provider_id = ?, error = ?, finished_at = ?"
+            " WHERE id = ?",
             (status, provider_id, error, time.time(), batch_id),
         )
 
