@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -46,6 +46,7 @@ class SendReport:
     resent_unknown: int = 0
     batches: int = 0
     scheduled_at: int | None = None
+    finishing: str = ""  # the round under way finished with its own version, not the one built
     started: float = field(default_factory=time.monotonic)
     duration: float = 0.0
     error: DigestError | None = None  # what stopped the send, if anything
@@ -88,7 +89,6 @@ def prepare(newsletter: Newsletter, day: date, events: SendEvents) -> tuple[Buil
     if count < minimum:
         raise NoArticlesError(f"only {count} article{'s' if count > 1 else ''} for {day}, below "
                               f"delivery.min_articles = {minimum}; nothing sent")
-    newsletter.write(result)
     delivery = config.delivery
     outgoing = Outgoing(
         email=result.email,
@@ -130,10 +130,44 @@ def _send(newsletter: Newsletter, day: date, backend_type, events: SendEvents, *
     def open_backend() -> Backend:
         return backend_type.open(newsletter.config, newsletter.outbox(day))
 
-    if to:
-        return _send_test_copy(open_backend, outgoing, to, report)
+    if to or dry_run:
+        newsletter.write(result)
+        if to:
+            return _send_test_copy(open_backend, outgoing, to, report)
+    else:
+        outgoing = _version_to_send(newsletter, day, outgoing, force)
+        if outgoing.edition_id == report.edition_id:
+            newsletter.write(result)  # out/ holds what readers get: not a version left unsent
+        else:
+            report.finishing = outgoing.edition_id
+            report.edition_id, report.subject = outgoing.edition_id, outgoing.email.subject
     return _send_to_list(newsletter, day, open_backend, outgoing, report, events,
                          resend_unknown=resend_unknown, force=force, result=result)
+
+
+def _version_to_send(newsletter: Newsletter, day: date, built: Outgoing, force: bool) -> Outgoing:
+    """The version this run sends: the one just built, unless a round of another version of the
+    day is under way; then that round is finished with its own email, byte for byte (feeds change
+    the day's content without anyone asking). A new version goes out only with --force."""
+    ledger: Ledger = newsletter.state.ledger
+    current = ledger.current_round(newsletter.config.newsletter.url, day.isoformat())
+    if force or current is None or current[0] == built.edition_id:
+        return built
+    edition_id, round = current
+    statuses = ledger.statuses(edition_id, round)
+    remaining = sum(1 for r in newsletter.readers(lambda problem: None)
+                    if statuses.get(r.key) not in DONE)
+    kept = ledger.kept_email(edition_id)
+    if remaining and kept is not None:
+        return replace(built, email=kept, edition_id=edition_id)
+    others = ledger.other_versions_sent(newsletter.config.newsletter.url, day.isoformat(),
+                                        built.edition_id)
+    readers = sum(count for _, count in others)
+    raise DigestError(
+        f"the edition of {day} was already sent to {readers} readers with other content "
+        f"({', '.join(i for i, _ in others)}); nothing sent. Use --force to send this "
+        "version to everyone"
+    )
 
 
 def _send_test_copy(open_backend, outgoing, to, report) -> SendReport:
@@ -168,15 +202,8 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
     name, edition_id = newsletter.config.newsletter.url, outgoing.edition_id
     content = edition_id.rsplit("-", 1)[1]
     ledger.edition(edition_id, name, day.isoformat(), content, outgoing.email.subject)
-    others = ledger.other_versions_sent(name, day.isoformat(), edition_id)
-    if others and not force:
-        readers = sum(count for _, count in others)
-        raise DigestError(
-            f"the edition of {day} was already sent to {readers} readers with other content "
-            f"({', '.join(i for i, _ in others)}); nothing sent. Use --force to send this "
-            "version to everyone"
-        )
-    if not report.dry_run:
+    if not report.dry_run and not report.finishing:
+        ledger.keep_email(edition_id, outgoing.email)
         newsletter.state.memory.remember(edition_id, story_fingerprints(result.edition))
     round = ledger.last_round(edition_id)
     statuses = ledger.statuses(edition_id, round)

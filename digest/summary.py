@@ -67,6 +67,9 @@ def send_summary(report: SendReport) -> str:
         parts.append(f"refused {report.refused}")
     parts.append(f"unknown {report.unknown}")
     line = f"{report.edition_id}: {', '.join(parts)} ({report.backend}, {seconds})"
+    if report.finishing:
+        line += ("; finished the version this round started with (the articles changed since: "
+                 "--force sends the new version to everyone)")
     if report.resent_unknown:
         line += f"; {report.resent_unknown} unknown from an interrupted run were sent again"
     if report.scheduled_at:

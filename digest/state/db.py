@@ -82,6 +82,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (feed_url, key)
     );
     """,
+    # 2: the email of each edition as sent, so an interrupted round finishes with the same bytes
+    """
+    CREATE TABLE IF NOT EXISTS edition_emails (
+        edition_id TEXT PRIMARY KEY REFERENCES editions(id),
+        email TEXT NOT NULL
+    );
+    """,
 )
 
 

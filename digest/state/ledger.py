@@ -11,11 +11,13 @@ refused (the server refused this address for good; not tried again), pending (un
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from digest.models import Outcome, Status
+from digest.models import Email, Outcome, Status
 from digest.state.db import StateDatabase
 
 DONE = (Status.SENT, Status.REFUSED, Status.PENDING)  # a normal run does not send to them again
@@ -46,6 +48,25 @@ class Ledger:
             " (id, newsletter, day, content_hash, subject, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (edition_id, newsletter, day, content_hash, subject, time.time()),
         )
+
+    def keep_email(self, edition_id: str, email: Email) -> None:
+        """The email of the edition as it goes out, the first time it does."""
+        self.db.execute("INSERT OR IGNORE INTO edition_emails (edition_id, email) VALUES (?, ?)",
+                        (edition_id, json.dumps(dataclasses.asdict(email), ensure_ascii=False)))
+
+    def kept_email(self, edition_id: str) -> Email | None:
+        row = self.db.execute("SELECT email FROM edition_emails WHERE edition_id = ?",
+                              (edition_id,)).fetchone()
+        return Email(**json.loads(row[0])) if row else None
+
+    def current_round(self, newsletter: str, day: str) -> tuple[str, int] | None:
+        """(edition id, round) of the day's round that started last, if any did."""
+        row = self.db.execute(
+            "SELECT b.edition_id, b.round FROM batches b JOIN editions e ON e.id = b.edition_id"
+            " WHERE e.newsletter = ? AND e.day = ? ORDER BY b.id DESC LIMIT 1",
+            (newsletter, day),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
 
     def other_versions_sent(self, newsletter: str, day: str,
                             edition_id: str) -> list[tuple[str, int]]:
