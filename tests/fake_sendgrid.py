@@ -11,8 +11,10 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from feed_server import QuietServer
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sendgrid_mail_send.schema.json").read_text())
 
@@ -34,7 +36,7 @@ class FakeSendGrid:
         self.batches: list[str] = []
         self.cancelled: list[dict] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
