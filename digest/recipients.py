@@ -7,6 +7,7 @@ line number and skipped, and never takes the following rows with it.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -49,13 +50,70 @@ def address_key(normalized: str) -> str:
 
 
 def check_address(address: str) -> tuple[str | None, str]:
-    """(normalized address, "") when valid, else (None, reason). Syntax only, no DNS."""
+    """(normalized address, "") when valid, else (None, reason). Syntax only, no DNS.
+
+    email_validator is the judge. An ASCII local part is checked here and the domain once per
+    domain; anything else, and every address found invalid, goes to email_validator whole.
+    """
+    local, _, domain = address.partition("@")
+    if _local_is_plain(local) and "@" not in domain and (checked := _checked_domain(domain)):
+        normalized = f"{local}@{checked[0]}"
+        # the lengths email_validator checks: as written, normalized, with the domain in ASCII
+        ascii_length = len(local) + 1 + len(checked[1])
+        if max(len(address.encode()), len(normalized.encode()), ascii_length) <= _rules().limit:
+            return normalized, ""
+    return _validated(address)
+
+
+def _validated(address: str) -> tuple[str | None, str]:
     from email_validator import EmailNotValidError, validate_email
 
     try:
         return validate_email(address, check_deliverability=False).normalized, ""
     except EmailNotValidError as exc:
         return None, str(exc)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    plain_local: re.Pattern[str] | None
+    lowered_locals: frozenset[str]
+    limit: int  # UTF-8 bytes in a whole address
+
+
+@functools.cache
+def _rules() -> _Rules:
+    """The very rules email_validator applies (imported when first needed: it loads idna)."""
+    try:
+        from email_validator import rfc_constants as rfc
+    except ImportError:  # pragma: no cover - then every address goes to email_validator whole
+        return _Rules(None, frozenset(), 0)
+    return _Rules(rfc.DOT_ATOM_TEXT, frozenset(rfc.CASE_INSENSITIVE_MAILBOX_NAMES),
+                  rfc.EMAIL_MAX_LENGTH)
+
+
+def _local_is_plain(local: str) -> bool:
+    """An ASCII dot-atom local part, which email_validator keeps as it is. The RFC 2142 mailbox
+    names (postmaster...) are left to it: it lower-cases them."""
+    rules = _rules()
+    return (rules.plain_local is not None and rules.plain_local.match(local) is not None
+            and local.lower() not in rules.lowered_locals)
+
+
+@functools.lru_cache(maxsize=65536)
+def _checked_domain(domain: str) -> tuple[str, str] | None:
+    """(normalized domain, its ASCII form) as email_validator gives them, or None if invalid.
+
+    email_validator splits an address with a plain local part at its one @ and checks what
+    follows without regard to what precedes, so a probe with the same domain answers for all.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        checked = validate_email(f"a@{domain}", check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return checked.domain, checked.ascii_domain
 
 
 # -- lines and fields -------------------------------------------------------------------------
@@ -124,8 +182,10 @@ def _column(name: str) -> str:
     return name if name in ("email", "name") else f'column "{_printable(name)}"'
 
 
-def _row_problem(fields: list[str], columns: list[str]) -> str:
+def _row_problem(line: str, fields: list[str], columns: list[str]) -> str:
     """Why a row cannot be used, or "" when it can."""
+    if len(line) <= FIELD_LIMIT // 4 and not CONTROL.search(line):
+        return ""  # so are its fields: the usual row costs one search
     for index, value in enumerate(fields):
         column = _column(columns[index]) if index < len(columns) and columns[index] else ""
         where = f" in {column}" if column else ""
@@ -166,7 +226,7 @@ def _rows(path: Path, shown: str,
             if line == "":
                 continue  # a blank line is no row, as for csv
             fields, problem = _line_problem(line)
-            problem = problem or _row_problem(fields, columns)
+            problem = problem or _row_problem(line, fields, columns)
             if problem:
                 report(Problem(f"{shown}:{number}", f"{problem}; skipped"))
                 continue

@@ -360,3 +360,85 @@ def test_dry_run_shows_the_same_lines_and_counts_the_others(newsletter):
     for line, (where, message) in zip(shown, BAD_LINES.items(), strict=True):
         assert line.startswith(f"{where}: {message}")
     assert "would send to 2 readers" in result.stdout
+
+
+# -- the fast path agrees with email_validator --------------------------------------------------
+
+TRICKY_ADDRESSES = [
+    # plain, case, plus tags, dots
+    "a@b.example", "Camille.Ferrand@Example.ORG", "lea+news@lecteurs.example",
+    "x.y.z@sub.domain.example", "a_b-c@b-c.example", "o'brien@irl.example", "q=1?{x}|~@b.example",
+    "#!$%&'*+-/=?^_`{|}~@b.example",
+    # dots at the edges or doubled, in local part or domain
+    ".a@b.example", "a.@b.example", "a..b@b.example", "a@.b.example", "a@b..example",
+    "a@b.example.", "a@b.example..", "a@-b.example", "a@b-.example", "a@b.-c.example",
+    # case-insensitive mailbox names, which email_validator lower-cases
+    "Postmaster@b.example", "ABUSE@b.example", "www@b.example", "postmaster.x@b.example",
+    # internationalized domains, in Unicode and in punycode, in any case
+    "bob@bücher.example", "bob@xn--bcher-kva.example", "bob@XN--BCHER-KVA.EXAMPLE",
+    "bob@BÜCHER.example", "bob@ＢＵＣＨＥＲ.example", "bob@bücher。example", "a@straße.example",
+    "a@xn--strae-oqa.example", "a@xn--zz.example", "a@xn--.example", "a@xn--a.example",
+    "a@ab--c.example", "a@日本語.jp", "a@xn--wgv71a119e.jp", "a@٠١٢.example",
+    "a@xn--mgba3a4f16a.ir", "a@1.xn--4dbc.com", "a@e\u0301cole.example", "a@\u0301b.example",
+    "a@\u200db.example", "a@b\u00ad.example", "a@⒈.example", "a@b\u2024c.example",
+    # unicode local parts
+    "jörg@bücher.example", "jörg@b.example", "JÖRG@b.example", "e\u0301@b.example",
+    "\u0301e@b.example", "a\u200bb@b.example", "δοκιμή@παράδειγμα.δοκιμή", "用户@例子.广告",
+    # quoted local parts, display names, angle brackets
+    '"a b"@b.example', '"a"@b.example', '"a@b"@c.example', "a\"b@c.example",
+    "Bob <bob@b.example>", "<bob@b.example>", "a<b@c.example", "a@b<c>.example",
+    # IP literals, special domains, missing parts
+    "a@[1.2.3.4]", "a@[IPv6:::1]", "a@1.2.3.4", "a@localhost", "a@b.local", "a@b.test",
+    "a@invalid", "a@b.arpa", "a@b", "a@b.123", "@b.example", "a@", "a", "", "@", "a@@b.example",
+    "a@b@c.example", "＠b.example", "a＠b.example",
+    # whitespace
+    " a@b.example", "a@b.example ", "a @b.example", "a@ b.example", "a@b .example", "a\t@b.example",
+    "a@b.example\n", "a\u00a0@b.example", "a@b\u3000c.example",
+    # lengths: 64-character local part and beyond, 63-character labels and beyond, 254 in all
+    "a" * 64 + "@b.example", "a" * 65 + "@b.example", "a" * 240 + "@b.example",
+    "a" * 243 + "@b.example", "a" * 244 + "@b.example", "a@" + "b" * 63 + ".example",
+    "a@" + "b" * 64 + ".example", "a@" + ".".join(["b" * 60] * 4) + ".ex",
+    "a@" + ".".join(["b" * 61] * 4) + ".ex", "a" * 200 + "@" + "ü" * 40 + ".example",
+    "a" * 190 + "@" + "ü" * 40 + ".example", "a" * 180 + "@" + "ü" * 30 + ".example",
+    "a" * 150 + "@" + "ü" * 30 + ".example",
+]
+
+
+def reference(address: str) -> tuple[str | None, str]:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address, check_deliverability=False).normalized, ""
+    except EmailNotValidError as error:
+        return None, str(error)
+
+
+@pytest.mark.parametrize("address", TRICKY_ADDRESSES)
+def test_check_address_is_email_validator(address):
+    assert recipients.check_address(address) == reference(address)
+
+
+@given(st.text(alphabet="aZ0.+-_\"@<> éÜß\u0301\u200d。xn", max_size=14),
+       st.sampled_from(["b.example", "B.Example", "bücher.example", "xn--bcher-kva.example",
+                        "b..example", "[1.2.3.4]", "b", "b.example.", "straße.example"]))
+def test_check_address_is_email_validator_for_generated_addresses(local, domain):
+    for address in (f"{local}@{domain}", local):
+        assert recipients.check_address(address) == reference(address)
+
+
+def test_plain_addresses_are_checked_once_per_domain(monkeypatch):
+    import email_validator
+
+    calls = []
+    real = email_validator.validate_email
+
+    def counted(address, **options):
+        calls.append(address)
+        return real(address, **options)
+
+    monkeypatch.setattr(email_validator, "validate_email", counted)
+    recipients._checked_domain.cache_clear()
+    for i in range(300):
+        domain = ["a.example", "bücher.example", "xn--caf-dma.example"][i % 3]
+        assert recipients.check_address(f"Lecteur.{i}+x@{domain}")[0] is not None
+    assert len(calls) == 3
