@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from contextvars import ContextVar
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -25,6 +26,8 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except DigestError as error:
             fail(error)
+        finally:
+            _stamped.set(False)
 
 
 app = typer.Typer(
@@ -89,15 +92,29 @@ class BackendName(StrEnum):
     smtp = "smtp"
 
 
+# A send writing to a log rather than a terminal (cron) stamps every line with the time.
+_stamped: ContextVar[bool] = ContextVar("stamped", default=False)
+
+
+def _line(text: str) -> str:
+    if not _stamped.get():
+        return text
+    return f"{datetime.now().astimezone().isoformat(timespec='seconds')} {text}"
+
+
+def log(text: str) -> None:
+    typer.echo(_line(text), err=True)
+
+
 def warn(problem: Problem | str) -> None:
-    typer.echo(f"warning: {problem}", err=True)
+    log(f"warning: {problem}")
 
 
 def fail(error: DigestError) -> NoReturn:
     for problem in error.problems:
         warn(problem)
     for line in str(error).splitlines():
-        typer.echo(f"error: {line}", err=True)
+        log(f"error: {line}")
     raise typer.Exit(error.exit_code)
 
 
@@ -180,14 +197,15 @@ def send_command(
     from digest.progress import send_events
     from digest.summary import send_summary
 
-    with _open(config_path) as newsletter, send_events(newsletter.config, warn) as events:
+    _stamped.set(not sys.stderr.isatty())
+    with _open(config_path) as newsletter, send_events(newsletter.config, warn, log) as events:
         report = newsletter.send(newsletter.day(day), backend=backend and backend.value,
                                  dry_run=dry_run, to=to, resend_unknown=resend_unknown,
                                  force=force, events=events)
-    typer.echo(send_summary(report))
+    typer.echo(_line(send_summary(report)))
     if report.error is not None:
         for line in str(report.error).splitlines():
-            typer.echo(f"error: {line}", err=True)
+            log(f"error: {line}")
     raise typer.Exit(report.exit_code)
 
 

@@ -164,8 +164,17 @@ class LinksConfig:
 
 
 @dataclass(frozen=True)
+class EditionConfig:
+    # Which articles an edition holds: "day" (those of the edition's calendar day), "previous_day"
+    # (those of the day before: a morning send of yesterday's news) or "since_last" (everything
+    # published since the last sent edition's cut-off, up to the build; the first takes 24 hours).
+    window: str = field(default="day", metadata=_choices("day", "previous_day", "since_last"))
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
+    edition: EditionConfig = field(default_factory=EditionConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)

@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+WINDOWS = ("day", "previous_day", "since_last")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The span of publication times an edition takes its articles from: [start, end), in UTC."""
+
+    kind: str  # one of WINDOWS
+    start: datetime
+    end: datetime
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        return self.start, self.end
+
+    def record(self) -> dict[str, str]:
+        return {"kind": self.kind, "start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+def calendar_window(day: date, tz: ZoneInfo, kind: str = "day") -> Window:
+    """The edition of `day` holding the articles of that day, or of the day before."""
+    shown = day - timedelta(days=1) if kind == "previous_day" else day
+    return Window(kind, *day_window(shown, tz))
 
 
 def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -15,11 +43,6 @@ def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
     return start, end
-
-
-def in_day(moment: datetime, day: date, tz: ZoneInfo) -> bool:
-    start, end = day_window(day, tz)
-    return start <= moment < end
 
 
 def local_date(moment: datetime, tz: ZoneInfo) -> date:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from digest.dates import Window
+
 
 @dataclass(frozen=True)
 class Article:
@@ -89,6 +91,7 @@ class Edition:
     lead: Ranked
     blurbs: tuple[Ranked, ...]
     considered: tuple[Ranked, ...]
+    window: Window | None = None  # the publication times the articles were taken from
 
     @property
     def stories(self) -> int:

@@ -9,11 +9,12 @@ call, each returning data (in the spirit of sqlite-utils' `Database`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.config import Config, load_config
+from digest.dates import Window, calendar_window
 from digest.errors import Problem
 from digest.models import Edition, PastStory
 from digest.pipeline import Build, rank_day, render_edition
@@ -92,17 +93,34 @@ class Newsletter:
     def day(self, value: date | str | None) -> date:
         """An edition date from the command line: a date, "today" (the default) or "yesterday",
         in the newsletter's time zone."""
-        from datetime import timedelta
-
         if isinstance(value, date):
             return value
         return self.today() - timedelta(days=1 if value == "yesterday" else 0)
 
     # -- building -----------------------------------------------------------------------------
 
+    def window(self, day: date) -> Window:
+        """The publication times the edition of `day` takes its articles from (edition.window).
+
+        "since_last" starts where the last edition sent before `day` stopped and ends now (or at
+        the end of `day` for a past date); an edition already sent keeps the window it was sent
+        with, so that it rebuilds with the same articles."""
+        kind, tz = self.config.edition.window, self.config.tz
+        if kind != "since_last":
+            return calendar_window(day, tz, kind)
+        state = self.existing_state()
+        newsletter = self.config.newsletter.url
+        sent = state.ledger.sent_window(newsletter, day.isoformat(), kind) if state else None
+        if sent is not None:
+            return sent
+        end = min(datetime.now(UTC), calendar_window(day, tz).end)
+        cutoff = state.ledger.last_cutoff(newsletter, day.isoformat()) if state else None
+        return Window(kind, min(cutoff or end - timedelta(hours=24), end), end)
+
     def gather(self, day: date) -> Gathered:
-        """The articles of `day` from every source, and what went wrong reading them."""
-        return gather(self.config, day, self.state.feeds if self.config.sources.feeds else None)
+        """The articles of the edition of `day` from every source, and what went wrong."""
+        feeds = self.state.feeds if self.config.sources.feeds else None
+        return gather(self.config, day, self.window(day), feeds)
 
     def history(self, day: date) -> tuple[PastStory, ...]:
         """Stories sent in the `ranking.memory_days` editions before `day`."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from digest.config import Config
+from digest.dates import Window
 from digest.errors import DigestError, NoArticlesError, Problem
 from digest.models import GMAIL_CLIP_BYTES, Edition, Email, PastStory
 from digest.rank import rank
@@ -42,9 +43,9 @@ def rank_day(config: Config, gathered: Gathered, day: date, history: tuple[PastS
             "Fix them or run without --strict to skip the bad inputs"
         )
     if not gathered.articles:
-        raise NoArticlesError(no_articles_message(day, gathered.dates), frozenset(gathered.dates),
-                              gathered.problems)
-    return rank(gathered.articles, day, config.tz, config.ranking, history)
+        raise NoArticlesError(no_articles_message(day, gathered.dates, gathered.window, config.tz),
+                              frozenset(gathered.dates), gathered.problems)
+    return rank(gathered.articles, day, config.tz, config.ranking, history, gathered.window)
 
 
 def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Build:
@@ -77,7 +78,12 @@ def _complete_lead(edition: Edition, config: Config, problems: list[Problem]) ->
     return replace(edition, lead=lead, considered=considered)
 
 
-def no_articles_message(day: date, dates: set[date]) -> str:
+def no_articles_message(day: date, dates: set[date], window: Window | None = None,
+                        tz=None) -> str:
+    if window is not None and window.kind != "day":
+        start, end = (moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") for moment in window.bounds)
+        return (f"no articles for the edition of {day}: none published from {start} to {end} "
+                f"(edition.window = \"{window.kind}\")")
     if not dates:
         return f"no articles for {day}, and none at all in the sources; add some and build again"
     latest = max(dates)

@@ -269,11 +269,27 @@ def bind(host: str, port: int, handler, tries: int = 20) -> tuple[PreviewServer,
                       "pass --port with a free one")
 
 
+def is_source(path: str, root: Path) -> bool:
+    """A change worth a rebuild: not the state the build itself writes (.digest/, out/ under the
+    newsletter's `root`), not a hidden file, not an editor's lock, backup or temporary file."""
+    changed = Path(path)
+    parts = changed.relative_to(root).parts if changed.is_relative_to(root) else (changed.name,)
+    name = parts[-1]
+    return not (
+        any(part in (".digest", "out") or part.startswith(".") for part in parts[:-1])
+        or name.startswith((".", "#", "sed")) or name.endswith(("~", ".swp", ".swx", ".tmp"))
+        or name == "4913"  # vim's probe that a folder is writable
+    )
+
+
 def watch(previewer: Previewer, stop: threading.Event, on_change) -> threading.Thread:
     from watchfiles import watch as watch_files
 
+    root = previewer.config_path.resolve().parent
+
     def run() -> None:
         for changes in watch_files(*previewer.watched_paths(), stop_event=stop,
+                                   watch_filter=lambda change, path: is_source(path, root),
                                    debounce=150, step=50, rust_timeout=500):
             previewer.invalidate()
             on_change(sorted({Path(p).name for _, p in changes}))

@@ -23,7 +23,9 @@ def _count_lines(path) -> int:
 
 
 @contextmanager
-def send_events(config: Config, warn: Callable[[Problem], None]) -> Iterator[SendEvents]:
+def send_events(config: Config, warn: Callable[[Problem], None],
+                log: Callable[[str], None]) -> Iterator[SendEvents]:
+    """`warn` shows a problem; `log` writes one line of the log kept when not on a terminal."""
     if not sys.stderr.isatty():
         last = [0.0]
 
@@ -33,10 +35,9 @@ def send_events(config: Config, warn: Callable[[Problem], None]) -> Iterator[Sen
                 return
             last[0] = time.monotonic()
             verb = "would send" if report.dry_run else "sent"
-            print(f"{verb} {report.sent} so far ({report.batches} requests)"
-                  + (f", failed {report.failed}" if report.failed else "")
-                  + (f", refused {report.refused}" if report.refused else ""),
-                  file=sys.stderr, flush=True)
+            log(f"{verb} {report.sent} so far ({report.batches} requests)"
+                + (f", failed {report.failed}" if report.failed else "")
+                + (f", refused {report.refused}" if report.refused else ""))
 
         yield SendEvents(problem=warn, batch=log_batch)
         return

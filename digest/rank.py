@@ -19,7 +19,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from digest.config import RankingConfig
-from digest.dates import day_window
+from digest.dates import Window, calendar_window
 from digest.models import Article, Edition, PastStory, Ranked, Role
 from digest.stories import (
     Document,
@@ -96,20 +96,21 @@ def _collector_paused():
 
 
 def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig,
-         history: tuple[PastStory, ...] = ()) -> Edition:
-    """The edition for `day`: one lead, up to `config.blurbs` blurbs, every article explained."""
+         history: tuple[PastStory, ...] = (), window: Window | None = None) -> Edition:
+    """The edition for `day`: one lead, up to `config.blurbs` blurbs, every article explained.
+    Recency is measured across `window`, the publication times the articles were taken from
+    (default: the calendar day)."""
     if not articles:
         raise ValueError("rank() needs at least one article")
     with _collector_paused():
-        return _rank(articles, day, tz, config, history)
+        return _rank(articles, day, window or calendar_window(day, tz), config, history)
 
 
-def _rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig,
+def _rank(articles: list[Article], day: date, window: Window, config: RankingConfig,
           history: tuple[PastStory, ...]) -> Edition:
     articles = sorted(articles, key=lambda a: (a.date, a.title, a.url, a.source))  # input order
     documents = [document(a.title, a.text) for a in articles]
     groups = group(documents, GroupingSettings(threshold=config.group_threshold))
-    window = day_window(day, tz)
 
     by_group: dict[int, list[int]] = defaultdict(list)
     for index, number in enumerate(groups):
@@ -119,7 +120,7 @@ def _rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfi
         sources = len({articles[i].outlet for i in indexes})
         members = []
         for i in indexes:
-            parts = components(articles[i], window, config, sources)
+            parts = components(articles[i], window.bounds, config, sources)
             members.append((articles[i], round(sum(parts.values()), 3), parts))
         stories.append((_Story(members, 0), indexes))
     stories.sort(key=lambda item: item[0].key())
@@ -134,7 +135,7 @@ def _rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfi
             story.role = None
     lead = _choose_lead(candidates, config)
     blurbs = _choose_blurbs([s for s in candidates if s is not lead], config)
-    return _edition(day, lead, blurbs, [story for story, _ in stories])
+    return _edition(day, lead, blurbs, [story for story, _ in stories], window)
 
 
 def _remember(stories, documents: list[Document], history, config: RankingConfig) -> None:
@@ -221,7 +222,8 @@ def _choose_blurbs(others: list[_Story], config: RankingConfig) -> list[_Story]:
     return sorted(chosen, key=_Story.key)
 
 
-def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story]) -> Edition:
+def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story],
+             window: Window) -> Edition:
     shown_order = [lead, *blurbs] + [s for s in stories if s is not lead and s not in blurbs]
     considered: list[Ranked] = []
     lead_ranked = None
@@ -248,4 +250,4 @@ def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story
                                      Role.SAME_STORY, f"same story as «{article.title}»",
                                      story.number))
     assert lead_ranked is not None  # the lead comes first in shown_order
-    return Edition(day, lead_ranked, tuple(blurb_ranked), tuple(considered))
+    return Edition(day, lead_ranked, tuple(blurb_ranked), tuple(considered), window)

@@ -53,6 +53,7 @@ def edition_record(result: Build, config: Config) -> dict:
 
     return {
         "date": edition.date.isoformat(),
+        "window": edition.window.record() if edition.window else None,
         "subject": result.email.subject,
         "preheader": result.email.preheader,
         "html_bytes": result.email.html_bytes,

@@ -201,7 +201,8 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
     ledger: Ledger = newsletter.state.ledger
     name, edition_id = newsletter.config.newsletter.url, outgoing.edition_id
     content = edition_id.rsplit("-", 1)[1]
-    ledger.edition(edition_id, name, day.isoformat(), content, outgoing.email.subject)
+    ledger.edition(edition_id, name, day.isoformat(), content, outgoing.email.subject,
+                   result.edition.window)
     if not report.dry_run and not report.finishing:
         ledger.keep_email(edition_id, outgoing.email)
         newsletter.state.memory.remember(edition_id, story_fingerprints(result.edition))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -145,6 +146,14 @@ def load(newsletter: Newsletter):
     from digest.config import load_config
 
     return load_config(newsletter.config)
+
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d ")
+
+
+def log_lines(text: str) -> list[str]:
+    """The lines of a send's log without the time stamp each starts with when not on a terminal."""
+    return [STAMP.sub("", line) for line in text.splitlines()]
 
 
 def build(config, day):

@@ -230,3 +230,15 @@ def test_date_picker_switches_edition(preview):
         wait_for(lambda: "La piste cyclable" in frame_text(page), what="other date")
         assert "date=2025-04-21" in page.url
         assert page.locator("#ranking tbody tr").count() == 3
+
+
+def test_the_watcher_ignores_state_output_and_editors_files(tmp_path):
+    from digest.preview import is_source
+
+    root = tmp_path / ".lettres" / "courrier"  # a newsletter inside a hidden folder still counts
+    for ignored in (".digest/state.db", ".digest/state.db-wal", "out/2025-04-22/digest.html",
+                    "articles/.#une.md", "articles/une.md~", "articles/.une.md.swp",
+                    "articles/sedxp92QW", "templates/4913", ".git/index"):
+        assert not is_source(str(root / ignored), root), ignored
+    for kept in ("digest.toml", "articles/une.md", "articles/2025/deux.md", "templates/lead.mjml.j2"):
+        assert is_source(str(root / kept), root), kept

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from conftest import log_lines
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -310,7 +311,7 @@ def test_a_thousand_readers_with_bad_rows_and_idn_suppressions(newsletter):
     assert sorted(copies) == sorted(expected)
     assert set(copies.values()) == {1}
     assert f"sent {len(expected)}," in result.stdout
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    warnings = [line for line in log_lines(result.stderr) if line.startswith("warning: ")]
     assert warnings == [
         'warning: recipients.csv:6: unbalanced quote "Lecteur 4,: close it on the same line; '
         "skipped",
@@ -354,7 +355,7 @@ def test_dry_run_shows_the_same_lines_and_counts_the_others(newsletter):
     result = newsletter.run("send", "--date", DAY, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    shown = [line.removeprefix("warning: ") for line in result.stderr.splitlines()
+    shown = [line.removeprefix("warning: ") for line in log_lines(result.stderr)
              if line.startswith("warning: recipients.csv")]
     assert len(shown) == len(BAD_LINES)
     for line, (where, message) in zip(shown, BAD_LINES.items(), strict=True):

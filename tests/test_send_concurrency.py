@@ -13,7 +13,7 @@ from fake_sendgrid import FakeSendGrid
 from test_send_smtp import Inbox, free_port
 
 API_KEY = "SG.concurrency-test-key"
-BUSY = re.compile(r"^error: another send of this newsletter is running \(pid \d+, since "
+BUSY = re.compile(r"^\S+ error: another send of this newsletter is running \(pid \d+, since "
                   r"\d\d:\d\d\); nothing sent", re.MULTILINE)
 
 

@@ -7,6 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from digest.config import Config
+from digest.dates import Window, calendar_window
 from digest.errors import Problem
 from digest.models import Article
 from digest.urls import normalize_url
@@ -24,24 +25,28 @@ class Gathered:
     # Every local date that has at least one article, to point the user at one.
     dates: set[date] = field(default_factory=set)
     feeds: list = field(default_factory=list)  # one FeedReport per configured feed
+    window: Window | None = None  # the publication times the articles were taken from
 
     @property
     def failed_sources(self) -> int:
         return sum(1 for report in self.feeds if report.status in ("failed", "cached"))
 
 
-def gather(config: Config, day: date, feed_store: FeedStore | None = None) -> Gathered:
-    """The articles of `day` from every source. Feeds keep their cache in `feed_store`."""
+def gather(config: Config, day: date, window: Window | None = None,
+           feed_store: FeedStore | None = None) -> Gathered:
+    """The articles of the edition of `day`: those published in `window` (default: that calendar
+    day), from every source. Feeds keep their cache in `feed_store`."""
     from digest.sources.markdown import read_folder
 
-    gathered = Gathered()
-    read_folder(config, day, gathered)
+    window = window or calendar_window(day, config.tz)
+    gathered = Gathered(window=window)
+    read_folder(config, window, gathered)
     if config.sources.feeds:
         from digest.sources.feeds import read_feeds
 
         if feed_store is None:
             raise ValueError("feeds are configured: gather needs the newsletter's feed store")
-        gathered.feeds = read_feeds(config, day, gathered, feed_store)
+        gathered.feeds = read_feeds(config, day, window, gathered, feed_store)
     gathered.articles = deduplicate(gathered.articles)
     # Sources are read in a fixed order; sort anyway so nothing depends on reading order.
     gathered.articles.sort(key=lambda a: (a.date, a.title, a.url, a.source))

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from digest import __version__
 from digest.config import Config, FeedConfig
-from digest.dates import in_day, local_date
+from digest.dates import Window, local_date
 from digest.errors import Problem
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
@@ -375,18 +375,20 @@ def feed_label(feed: FeedConfig, title: str) -> str:
 
 # -- the reader --------------------------------------------------------------------------------
 
-def read_feeds(config: Config, day: date, gathered: Gathered, state: FeedStore) -> list[FeedReport]:
-    """Add the feeds' articles of `day` to `gathered`; one report per configured feed."""
+def read_feeds(config: Config, day: date, window: Window, gathered: Gathered,
+               state: FeedStore) -> list[FeedReport]:
+    """Add the feeds' articles published in `window` to `gathered`, kept under the edition's
+    `day` so that it rebuilds the same; one report per configured feed."""
     feeds = list(config.sources.feeds)
     if not feeds:
         return []
     fetched = asyncio.run(_fetch_all(feeds, config, state, day))
-    return [_use(feed, result, config, day, gathered, state)
+    return [_use(feed, result, config, day, window, gathered, state)
             for feed, result in zip(feeds, fetched, strict=True)]
 
 
-def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered: Gathered,
-         state: FeedStore) -> FeedReport:
+def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, window: Window,
+         gathered: Gathered, state: FeedStore) -> FeedReport:
     """Record how the feed did, warn when it failed, and add its articles of `day`."""
     kept = state.day_entries(day.isoformat(), feed.url)  # what earlier runs read for that day
     if fetched.parse_error:
@@ -396,7 +398,8 @@ def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered
         label = next((a.source for a in kept.values()), feed.name or feed.url)
         articles, dates, count = {}, fetched.known_dates, (cached.entries or 0) if cached else 0
     else:
-        label, articles, dates, count = _read_entries(feed, fetched, config, day, gathered, state)
+        label, articles, dates, count = _read_entries(feed, fetched, config, window, gathered,
+                                                      state)
         if fetched.body is not None:
             state.remember_day(day.isoformat(), feed.url, articles, dates)
     if fetched.status in ("ok", "not modified"):
@@ -418,7 +421,7 @@ def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, gathered
     return report
 
 
-def _read_entries(feed: FeedConfig, fetched: Fetched, config: Config, day: date,
+def _read_entries(feed: FeedConfig, fetched: Fetched, config: Config, window: Window,
                   gathered: Gathered, state: FeedStore):
     """(label, the day's articles by key, every date with entries, entry count) of a parsed feed."""
     label = feed_label(feed, fetched.title)
@@ -438,7 +441,7 @@ def _read_entries(feed: FeedConfig, fetched: Fetched, config: Config, day: date,
             gathered.problems.append(Problem(f"feed {label}", f"entry skipped: {article}"))
             continue
         dates.add(local_date(when, config.tz).isoformat())
-        if in_day(when, day, config.tz):
+        if window.contains(when):
             articles[entry.key or article.url] = article
     return label, articles, dates, len(fetched.entries)
 

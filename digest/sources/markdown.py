@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from digest.config import Config
-from digest.dates import in_day, local_date
+from digest.dates import Window, local_date
 from digest.errors import Problem, ProblemKind
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
@@ -37,7 +37,7 @@ class ArticleFileError(Exception):
         self.line = line
 
 
-def read_folder(config: Config, day: date, gathered: Gathered) -> None:
+def read_folder(config: Config, window: Window, gathered: Gathered) -> None:
     folder = config.resolve(config.sources.articles)
     if not folder.is_dir():
         gathered.problems.append(
@@ -57,7 +57,7 @@ def read_folder(config: Config, day: date, gathered: Gathered) -> None:
         for key, message in warnings:
             gathered.problems.append(Problem(_at(shown, _line_of(front, key)), message))
         gathered.dates.add(local_date(fields["date"], config.tz))
-        if in_day(fields["date"], day, config.tz):
+        if window.contains(fields["date"]):
             gathered.articles.append(make_article(fields, body, path, shown, config))
 
 

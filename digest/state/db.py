@@ -89,6 +89,12 @@ MIGRATIONS: tuple[str, ...] = (
         email TEXT NOT NULL
     );
     """,
+    # 3: the window of publication times each edition took its articles from
+    """
+    ALTER TABLE editions ADD COLUMN window_kind TEXT;
+    ALTER TABLE editions ADD COLUMN window_start TEXT;
+    ALTER TABLE editions ADD COLUMN window_end TEXT;
+    """,
 )
 
 

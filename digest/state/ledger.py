@@ -16,7 +16,9 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
+from digest.dates import Window
 from digest.models import Email, Outcome, Status
 from digest.state.db import StateDatabase
 
@@ -42,12 +44,37 @@ class Ledger:
     # -- editions -----------------------------------------------------------------------------
 
     def edition(self, edition_id: str, newsletter: str, day: str, content_hash: str,
-                subject: str) -> None:
+                subject: str, window: Window) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO editions"
-            " (id, newsletter, day, content_hash, subject, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (edition_id, newsletter, day, content_hash, subject, time.time()),
+            "INSERT OR IGNORE INTO editions (id, newsletter, day, content_hash, subject,"
+            " created_at, window_kind, window_start, window_end)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (edition_id, newsletter, day, content_hash, subject, time.time(), window.kind,
+             window.start.isoformat(), window.end.isoformat()),
         )
+
+    def sent_window(self, newsletter: str, day: str, kind: str) -> Window | None:
+        """The window of the edition of `day` that reached readers last, if one did."""
+        row = self.db.execute(
+            "SELECT e.window_start, e.window_end FROM editions e WHERE e.newsletter = ?"
+            " AND e.day = ? AND e.window_kind = ? AND EXISTS (SELECT 1 FROM deliveries d"
+            " WHERE d.edition_id = e.id AND d.status IN ('sent', 'pending'))"
+            " ORDER BY e.created_at DESC LIMIT 1",
+            (newsletter, day, kind),
+        ).fetchone()
+        if row is None:
+            return None
+        return Window(kind, datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1]))
+
+    def last_cutoff(self, newsletter: str, before_day: str) -> datetime | None:
+        """Where the last edition sent before `before_day` stopped taking articles."""
+        row = self.db.execute(
+            "SELECT MAX(e.window_end) FROM editions e WHERE e.newsletter = ? AND e.day < ?"
+            " AND e.window_end IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries d"
+            " WHERE d.edition_id = e.id AND d.status IN ('sent', 'pending'))",
+            (newsletter, before_day),
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def keep_email(self, edition_id: str, email: Email) -> None:
         """The email of the edition as it goes out, the first time it does."""
