@@ -202,7 +202,7 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
     name, edition_id = newsletter.config.newsletter.url, outgoing.edition_id
     content = edition_id.rsplit("-", 1)[1]
     ledger.edition(edition_id, name, day.isoformat(), content, outgoing.email.subject,
-                   result.edition.window)
+                   result.edition.window, dry_run=report.dry_run)
     if not report.dry_run and not report.finishing:
         ledger.keep_email(edition_id, outgoing.email)
         newsletter.state.memory.remember(edition_id, story_fingerprints(result.edition))

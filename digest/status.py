@@ -24,11 +24,12 @@ class EditionStatus:
     refused: int
     unknown: int
     remaining: int  # readers of the list who have not got this round yet
+    state: str  # complete, partial, superseded (a later round of the day started) or dry run
 
     def __str__(self) -> str:
         return (f"{self.day}  {self.edition_id}  round {self.round}: sent {self.sent}, "
                 f"failed {self.failed}, refused {self.refused}, unknown {self.unknown}, "
-                f"remaining {self.remaining}  ({self.subject})")
+                f"remaining {self.remaining}; {self.state}  ({self.subject})")
 
 
 def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStatus]:
@@ -39,13 +40,21 @@ def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStat
     ledger = state.ledger
     stats = ledger.stats(newsletter.config.newsletter.url, day.isoformat() if day else None)
     keys = [r.key for r in newsletter.readers(lambda problem: None)] if stats else []
+    name = newsletter.config.newsletter.url
+    current = {entry.day: ledger.current_round(name, entry.day) for entry in stats}
     rows = []
     for entry in stats:
         handled = ledger.statuses(entry.edition_id, entry.round)
         remaining = sum(1 for key in keys if handled.get(key) not in DONE)
+        if entry.dry_run:
+            state = "dry run"
+        elif current[entry.day] not in (None, (entry.edition_id, entry.round)):
+            state = "superseded"
+        else:
+            state = "partial" if remaining else "complete"
         rows.append(EditionStatus(entry.day, entry.edition_id, entry.round, entry.subject,
                                   entry.sent, entry.failed, entry.refused, entry.unknown,
-                                  remaining))
+                                  remaining, state))
     return rows
 
 

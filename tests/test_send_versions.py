@@ -72,6 +72,11 @@ def test_interrupted_round_finishes_with_its_own_version_then_force_sends_the_ne
         assert again.returncode == 0, again.stderr
         assert "nothing to do" in again.stdout
         assert len(server.recipients()) == 1200
+
+        status = newsletter.run("status", "--date", "2025-04-22").stdout.splitlines()
+        assert len(status) == 2, status  # newest first: the forced round, then the first one
+        assert "sent 600, failed 0, refused 0, unknown 0, remaining 0; complete" in status[0]
+        assert "remaining 0; superseded" in status[1]
     finally:
         server.stop()
 
@@ -86,3 +91,15 @@ def test_a_complete_round_is_not_followed_by_a_changed_version_and_out_is_kept(n
     assert refused.returncode == 1 and "already sent to 3 readers with other content" in \
         refused.stderr
     assert (newsletter.root / "out" / "2025-04-22" / "digest.html").read_text() == sent_html
+
+
+def test_status_names_dry_runs_and_partial_rounds(newsletter):
+    newsletter.article("une", title="La une du jour")
+    newsletter.recipients(3)
+    assert newsletter.run("send", "--date", "2025-04-22", "--dry-run").returncode == 0
+    status = newsletter.run("status", "--date", "2025-04-22").stdout
+    assert "sent 0, failed 0, refused 0, unknown 0, remaining 3; dry run" in status
+    assert newsletter.run("send", "--date", "2025-04-22").returncode == 0
+    newsletter.recipients(5)  # two readers joined since
+    status = newsletter.run("status", "--date", "2025-04-22").stdout
+    assert "sent 3, failed 0, refused 0, unknown 0, remaining 2; partial" in status

@@ -89,11 +89,13 @@ MIGRATIONS: tuple[str, ...] = (
         email TEXT NOT NULL
     );
     """,
-    # 3: the window of publication times each edition took its articles from
+    # 3: the window of publication times each edition took its articles from; editions only
+    # ever dry-run
     """
     ALTER TABLE editions ADD COLUMN window_kind TEXT;
     ALTER TABLE editions ADD COLUMN window_start TEXT;
     ALTER TABLE editions ADD COLUMN window_end TEXT;
+    ALTER TABLE editions ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0;
     """,
 )
 

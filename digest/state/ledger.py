@@ -31,6 +31,7 @@ class EditionStats:
     day: str
     subject: str
     round: int
+    dry_run: bool  # only ever dry-run: nothing sent
     sent: int
     failed: int
     refused: int
@@ -44,14 +45,17 @@ class Ledger:
     # -- editions -----------------------------------------------------------------------------
 
     def edition(self, edition_id: str, newsletter: str, day: str, content_hash: str,
-                subject: str, window: Window) -> None:
-        self.db.execute(
-            "INSERT OR IGNORE INTO editions (id, newsletter, day, content_hash, subject,"
-            " created_at, window_kind, window_start, window_end)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (edition_id, newsletter, day, content_hash, subject, time.time(), window.kind,
-             window.start.isoformat(), window.end.isoformat()),
-        )
+                subject: str, window: Window, dry_run: bool = False) -> None:
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO editions (id, newsletter, day, content_hash, subject,"
+                " created_at, window_kind, window_start, window_end, dry_run)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (edition_id, newsletter, day, content_hash, subject, time.time(), window.kind,
+                 window.start.isoformat(), window.end.isoformat(), int(dry_run)),
+            )
+            if not dry_run:
+                self.db.execute("UPDATE editions SET dry_run = 0 WHERE id = ?", (edition_id,))
 
     def sent_window(self, newsletter: str, day: str, kind: str) -> Window | None:
         """The window of the edition of `day` that reached readers last, if one did."""
@@ -210,7 +214,7 @@ class Ledger:
 
     def stats(self, newsletter: str, day: str | None = None) -> list[EditionStats]:
         query = (
-            "SELECT e.id, e.day, e.subject, COALESCE(d.round, 1),"
+            "SELECT e.id, e.day, e.subject, COALESCE(d.round, 1), e.dry_run,"
             " SUM(d.status = 'sent'), SUM(d.status = 'failed'), SUM(d.status = 'refused'),"
             " SUM(d.status = 'pending')"
             " FROM editions e LEFT JOIN deliveries d ON d.edition_id = e.id"
@@ -218,5 +222,6 @@ class Ledger:
             " GROUP BY e.id, d.round ORDER BY e.day DESC, e.created_at DESC, d.round DESC"
         )
         rows = self.db.execute(query, (newsletter, day) if day else (newsletter,)).fetchall()
-        return [EditionStats(r[0], r[1], r[2], r[3], *(int(v or 0) for v in r[4:])) for r in rows]
+        return [EditionStats(r[0], r[1], r[2], r[3], bool(r[4]), *(int(v or 0) for v in r[5:]))
+                for r in rows]
 
