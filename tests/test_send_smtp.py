@@ -342,3 +342,14 @@ def test_a_non_ascii_address_needs_smtputf8(letter, smtputf8):
         assert to.addr_spec == "jean@xn--exmple-cva.fr"
     finally:
         controller.stop()
+
+
+def test_file_backend_gives_each_reader_a_file_of_his_own(newsletter):
+    newsletter.article("une", title="La une")
+    (newsletter.root / "recipients.csv").write_text(
+        "email,name\nélodie@exemple.fr,É\nèlodie@exemple.fr,È\nplain@exemple.fr,P\n",
+        encoding="utf-8")
+    result = newsletter.run("send", "--date", "2025-04-22")
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in (newsletter.root / "out" / "2025-04-22" / "outbox").iterdir())
+    assert len(files) == 3 and "plain@exemple.fr.eml" in files

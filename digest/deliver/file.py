@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,16 @@ class FileBackend:
         self.folder.mkdir(parents=True, exist_ok=True)
         outcomes = []
         for recipient in recipients:
-            name = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient.email) + ".eml"
+            name = file_name(recipient.email)
             (self.folder / name).write_bytes(outgoing.message_for(recipient))
             outcomes.append(Outcome(recipient.key, Status.SENT, provider_id=name))
         yield outcomes
+
+
+def file_name(address: str) -> str:
+    """The address as a file name; one with characters replaced gets a hash of the whole
+    address, so that two readers never share a file (é and è both become _)."""
+    safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", address)
+    if safe != address:
+        safe += "-" + hashlib.sha256(address.encode("utf-8")).hexdigest()[:8]
+    return safe + ".eml"
