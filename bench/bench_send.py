@@ -103,18 +103,20 @@ def bench_sendgrid(readers: int, runs: int) -> None:
 
 def ledger_cost(root: Path, readers: int) -> float:
     """The ledger's own cost: the same writes (pending, then sent) for every reader, timed alone."""
-    from digest.deliver.ledger import Ledger, Outcome
+    from digest.models import Outcome, Status
+    from digest.state import State
 
-    ledger = Ledger(root / ".digest" / "bench.db")
+    state = State(root / ".digest" / "bench.db")
+    ledger = state.ledger
     keys = [f"lecteur{i:07d}@lecteurs.example" for i in range(readers)]
     start = time.perf_counter()
     for offset in range(0, readers, 1000):
         chunk = keys[offset:offset + 1000]
-        batch = ledger.start_batch("bench", 1, "sendgrid", chunk)
-        ledger.record("bench", 1, [Outcome(k, "sent", "id") for k in chunk])
+        batch, _ = ledger.start_batch("bench", 1, "sendgrid", chunk)
+        ledger.record("bench", 1, [Outcome(k, Status.SENT, "id") for k in chunk])
         ledger.finish_batch(batch, "done")
     cost = time.perf_counter() - start
-    ledger.close()
+    state.close()
     return cost
 
 
