@@ -112,8 +112,8 @@ def send(newsletter: Newsletter, day: date, *, backend_name: str | None = None,
         raise ConfigError("digest.toml: delivery.unsubscribe_url is required to send: every "
                           "email needs a working unsubscribe link (e.g. "
                           '"https://example.org/unsubscribe?email={email}")')
-    # held from the build on, so that two runs never write out/ or the ledger together; a dry run
-    # or a test copy records nothing and needs none
+    # held from the build on, so that two runs never write out/ or claim readers together; a
+    # dry run or a test copy sends to no reader of the list and needs none
     recording = not (dry_run or to)
     with send_lock(newsletter.send_lock_path, config.delivery.lock_wait) if recording \
             else nullcontext():
