@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -70,6 +70,8 @@ class Ranked:
     group: int = 0  # articles of the same story share it
     also: tuple[Article, ...] = ()  # for the article shown: the others of its story
     follow_up: bool = False  # a story sent in an earlier edition, with new articles
+    reason_code: str = ""  # `reason` as a stable code of digest.reasons
+    reason_args: dict = field(default_factory=dict)  # the values the reason's words need
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,11 @@ def test_edition_json_explains_every_score(sample):
     assert [(g["shown"][:20], len(g["articles"]), g["sources"]) for g in edition["groups"]] == [
         ("Berges de la Sorelle", 2, 2), ("Orages : le départem", 2, 2)]
     assert edition["lead"]["title"].startswith("Berges de la Sorelle")
-    assert edition["lead"]["reason"] == "pinned as lead"
+    # reasons: a stable code, and words in the newsletter's language (French here)
+    assert edition["lead"]["reason_code"] == "pinned"
+    assert edition["lead"]["reason"] == "épinglé en une"
+    assert edition["blurbs"][0]["reason_code"] == "score_rank"
+    assert edition["blurbs"][0]["reason"] == "rang 1 au score parmi les autres"
     assert len(edition["blurbs"]) == 6
     for record in edition["articles_considered"]:
         assert set(record) >= {"title", "url", "excerpt", "score", "components", "position", "role"}
