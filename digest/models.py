@@ -26,6 +26,13 @@ class Article:
     priority: int = 0
     guid: str = ""  # the source's own id for it (a feed entry's id), for deduplication
     full_text: bool = False  # when it leads, read its text from its page (feed's full_text)
+    standfirst: str = ""  # the lead's standfirst (chapô); default: the summary
+    image_width: int = 0  # the image's size in pixels, when the editor gave it
+    image_height: int = 0
+    image_caption: str = ""
+    image_credit: str = ""
+    # Local images to publish with the edition: (file on disk, its name under assets/).
+    assets: tuple[tuple[str, str], ...] = ()
 
     @property
     def words(self) -> int:
