@@ -230,3 +230,29 @@ def test_date_picker_switches_edition(preview):
         wait_for(lambda: "La piste cyclable" in frame_text(page), what="other date")
         assert "date=2025-04-21" in page.url
         assert page.locator("#ranking tbody tr").count() == 3
+
+
+def test_the_page_speaks_the_newsletters_language(newsletter):
+    newsletter.set_config('[newsletter]\nlocale = "en"\n')
+    newsletter.article("a", "A story. " * 40, title="Big news", lead=True)
+    newsletter.article("b", title="Other news")
+    server = Preview(newsletter.root, "--date", "2025-04-22")
+    try:
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(server.url + "/?date=2025-04-22")
+            page.wait_for_selector("#ranking tbody tr")
+            wait_for(lambda: page.evaluate("document.documentElement.lang") == "en",
+                     what="the English interface")
+            assert page.locator("#ranking summary").inner_text().startswith("Ranking:")
+            assert page.locator("button[data-width='desktop']").inner_text() == "Desktop"
+            assert page.locator("#size").inner_text().endswith("/ 102 KB")
+            assert page.locator("#date").get_attribute("aria-label") == "Edition date"
+            # the reasons too: in the newsletter's language
+            reasons = page.locator("#ranking tbody tr td:last-child").all_inner_texts()
+            assert reasons[0] == "pinned as lead"
+            body = page.locator("body").inner_text()
+            for french in ("Classement", "Bureau", "Pourquoi", "Ko"):
+                assert french not in body
+    finally:
+        server.stop()
