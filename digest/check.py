@@ -35,6 +35,7 @@ def check_newsletter(newsletter: Newsletter) -> list[str]:
     config = newsletter.config
     gathered = newsletter.gather(date.today())  # reads and checks every article, whatever its day
     lines = [str(p) for p in gathered.problems]
+    lines += _images(config, set(lines))
     template_errors = _template_syntax(config)
     lines += template_errors
     if not template_errors:
@@ -92,6 +93,13 @@ def _template_branches(config: Config) -> list[str]:
     except DigestError as error:
         return [f"{error} (found with a sample edition where every field is set)"]
     return []
+
+
+def _images(config: Config, known: set[str]) -> list[str]:
+    """Every article's images that cannot go out (a path without newsletter.assets_url...)."""
+    from digest.sources.markdown import image_problems
+
+    return [line for line in map(str, image_problems(config)) if line not in known]
 
 
 def _identity(config: Config) -> list[str]:

@@ -49,9 +49,10 @@ def _folded(name: str, value: str) -> str:
     """`<a>, <b>` folded between the addresses when the line would pass 76 characters; an address
     longer than that stays whole (RFC 5322 allows 998)."""
     parts = [part.strip() for part in re.split(r"(?<=>)\s*,", value)]
-    lines = [parts[0]]
+    # the first address on a line of its own when it does not fit beside the name
+    lines = [parts[0]] if len(name) + 2 + len(parts[0]) < POLICY.max_line_length else ["", parts[0]]
     for part in parts[1:]:
-        width = len(name) + 2 if len(lines) == 1 else 1
+        width = len(name) + 2 if len(lines) == 1 else 1  # "Name: " or the folding space
         if width + len(lines[-1]) + 2 + len(part) <= POLICY.max_line_length:
             lines[-1] += ", " + part
         else:

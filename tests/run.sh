@@ -2,21 +2,30 @@
 # The test command: installs what the tests need, then runs them.
 #   - a virtualenv in .venv (Debian 12 and Ubuntu 24.04 refuse `pip install` into the system
 #     Python, PEP 668) with the package and its test extras (pytest, hypothesis, Playwright...)
-#   - Debian's chromium, driven by Playwright for the browser tests (no browser download); apt
-#     waits for a lock another apt holds instead of failing
+#   - Debian's chromium, driven by Playwright for the browser tests (no browser download), and
+#     Debian's spamassassin, which scores a reader's copy; apt waits for a lock another apt holds
+#     instead of failing
+#   - axe-core (injected into Chromium) and html-validate from npm, in .ci/node
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "Installing Debian's chromium for the browser tests..."
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/spamassassin ] || missing+=(spamassassin)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing Debian's ${missing[*]} for the browser and deliverability tests..."
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   apt_options=(-o DPkg::Lock::Timeout=600 -qq)
   $sudo_cmd apt-get "${apt_options[@]}" update
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get "${apt_options[@]}" install -y chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get "${apt_options[@]}" install -y "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d .ci/node/node_modules/axe-core ] || [ ! -d .ci/node/node_modules/html-validate ]; then
+  npm install --prefix .ci/node --no-audit --no-fund --no-save --silent --loglevel=error
 fi
 
 exec .venv/bin/python -m pytest "$@"

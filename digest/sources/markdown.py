@@ -69,6 +69,27 @@ def read_folder(config: Config, day: date, gathered: Gathered) -> None:
                 gathered.problems.append(Problem(_at(shown, line), message))
 
 
+def image_problems(config: Config) -> list[Problem]:
+    """The images of every article, whatever its date, that cannot go out (`digest check`)."""
+    folder = config.resolve(config.sources.articles)
+    problems: list[Problem] = []
+    for path in sorted(folder.rglob("*.md")) if folder.is_dir() else ():
+        shown = _display(path, config)
+        try:
+            raw = path.read_bytes()
+            front, body = split_front_matter(raw)
+            fields, _ = parse_fields(front, config.tz)
+        except ArticleFileError:
+            continue  # reported by the reading itself
+        if "image_file" not in fields and "<img" not in body and "![" not in body:
+            continue
+        source = raw.decode("utf-8-sig").replace("\r\n", "\n")
+        _, found = make_article(fields, body, path, shown, config, source)
+        problems += [Problem(_at(shown, line or _line_of(front, "image")), message)
+                     for line, message in found]
+    return problems
+
+
 def _at(shown: str, line: int | None) -> str:
     return f"{shown}:{line}" if line else shown
 
