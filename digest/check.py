@@ -78,11 +78,10 @@ def sample_edition(day: date, tz) -> Edition:
 
 
 def _template_branches(config: Config) -> list[str]:
-    from digest.render import render, web_page
-
     from dataclasses import replace
 
     from digest.config import LeadConfig
+    from digest.render import render, web_page
 
     edition = sample_edition(date.today(), config.tz)
     shortened = replace(config, lead=LeadConfig(paragraphs=1))  # the "Lire la suite" branch

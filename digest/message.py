@@ -13,7 +13,8 @@ from digest.models import Email
 # RFC 2045: quoted-printable lines of at most 76 characters; headers fold there too. Headers
 # given as text (List-Unsubscribe) are folded by us between addresses and never refolded: the
 # library would turn a long URL into encoded words, which no client follows.
-POLICY = SMTP.clone(max_line_length=76, refold_source="none")
+LINE_LENGTH = 76
+POLICY = SMTP.clone(max_line_length=LINE_LENGTH, refold_source="none")
 # Headers made of <address> lists, folded between the addresses.
 _ADDRESS_LISTS = ("List-Unsubscribe",)
 
@@ -50,10 +51,10 @@ def _folded(name: str, value: str) -> str:
     longer than that stays whole (RFC 5322 allows 998)."""
     parts = [part.strip() for part in re.split(r"(?<=>)\s*,", value)]
     # the first address on a line of its own when it does not fit beside the name
-    lines = [parts[0]] if len(name) + 2 + len(parts[0]) < POLICY.max_line_length else ["", parts[0]]
+    lines = [parts[0]] if len(name) + 2 + len(parts[0]) < LINE_LENGTH else ["", parts[0]]
     for part in parts[1:]:
         width = len(name) + 2 if len(lines) == 1 else 1  # "Name: " or the folding space
-        if width + len(lines[-1]) + 2 + len(part) <= POLICY.max_line_length:
+        if width + len(lines[-1]) + 2 + len(part) <= LINE_LENGTH:
             lines[-1] += ", " + part
         else:
             lines[-1] += ","

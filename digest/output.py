@@ -107,8 +107,10 @@ def _link_neighbours(archive: Path, dates: list[str], day: str, labels: dict[str
         links.append(_link("index.html", labels["archive_title"], ""))
         if at > 0:
             links.append(_link(f"{dates[at - 1]}.html", labels["next_edition"], "next"))
-        nav = " · ".join(links)
-        linked = _NAV.sub(lambda m: m.group(1) + nav + m.group(2), html, count=1)
+        found = _NAV.search(html)
+        if found is None:
+            continue  # an overridden template without the links
+        linked = html[: found.end(1)] + " · ".join(links) + html[found.start(2):]
         if linked != html:
             page.write_text(linked, encoding="utf-8")
 

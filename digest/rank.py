@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from digest import reasons
 from digest.config import RankingConfig
 from digest.dates import day_window
-from digest import reasons
 from digest.models import Article, Edition, PastStory, Ranked, Role
 from digest.stories import (
     Document,

@@ -110,7 +110,7 @@ def typography(text: str, locale: str, before: str = " ") -> str:
     French ordinals (93ᵉ, 1ᵉʳ) and narrow no-break spaces before ; : ! ? » and after «. URLs,
     addresses and times ("12:30") are left alone. `before` is the character the text follows
     (from an earlier HTML text node), which tells an opening quote from a closing one."""
-    out = []
+    out: list[str] = []
     position = 0
     for match in _URL.finditer(text):
         out.append(_fix(text[position : match.start()], locale, _last(out, before)))
@@ -191,7 +191,7 @@ _TAG_NAME = re.compile(r"<\s*(/?)\s*([a-zA-Z][a-zA-Z0-9]*)")
 def html_typography(html: str, locale: str) -> str:
     """`typography` applied to the text between tags, never to tags, attributes, entities or
     the content of code, pre, kbd and samp."""
-    out = []
+    out: list[str] = []
     verbatim = 0
     before = " "
     for match in _TOKEN.finditer(html):

@@ -396,3 +396,13 @@ def test_check_asks_for_the_publisher_and_the_address(newsletter):
     lines = newsletter.run("check").stdout.splitlines()
     assert not [line for line in lines if "newsletter.publisher" in line
                 or "newsletter.address" in line]
+
+
+def test_the_line_editors_are_told_to_type_stays_as_typed(tmp_path):
+    assert run_digest("init", "lettre", cwd=tmp_path).returncode == 0
+    folder = tmp_path / "lettre"
+    assert run_digest("build", cwd=folder).returncode == 0
+    (html,) = (folder / "out").glob("*/digest.html")
+    assert re.search(r"<code[^>]*>lead: true</code>", html.read_text(encoding="utf-8"))
+    (text,) = (folder / "out").glob("*/digest.txt")
+    assert "`lead: true`" not in text.read_text() and "lead: true" in text.read_text()

@@ -289,8 +289,8 @@ class _LocalImages:
             return None
         if not self.base:
             self.problems.append((line, f"image {relative!r} is a path, and the email needs an "
-                                        "address: set newsletter.assets_url in digest.toml to where "
-                                        "out/<date>/assets/ is published; left out"))
+                                        "address: set newsletter.assets_url in digest.toml to "
+                                        "where out/<date>/assets/ is published; left out"))
             return None
         self.assets.append((str(target), name))
         return f"{self.base}/{self.day.isoformat()}/{quote(name)}"
