@@ -248,7 +248,9 @@ def mjml_to_html(source: str, config: Config) -> str:
         ) from None
 
 
-_IMG_HEIGHT_AUTO = re.compile(r'(<img\b[^>]*?)\s+height="auto"')
+# Attributes that are not HTML on an image: MRML's height="auto" (CSS says so already) and the
+# bgcolor premailer derives from the blocked-image background.
+_IMG_NOT_HTML = re.compile(r'(<img\b[^>]*?)\s+(?:height="auto"|bgcolor="[^"]*")')
 
 
 def inline_css(html: str) -> str:
@@ -266,14 +268,13 @@ def inline_css(html: str) -> str:
         strip_important=False,
         disable_validation=True,
         # the width and height attributes are MJML's and ours, in pixels: premailer would copy
-        # CSS widths into them ("100%"), which Outlook for Windows reads from the file's size;
-        # bgcolor it would put on images, where it is not HTML
-        disable_basic_attributes=["width", "height", "bgcolor"],
+        # CSS widths into them ("100%"), which Outlook for Windows reads from the file's size
+        disable_basic_attributes=["width", "height"],
         cssutils_logging_level=logging.CRITICAL,  # cssutils warns on every mso-/-webkit- property
     )
     inlined = inliner.transform()
-    # MRML's height="auto" on images is not HTML (a height is a number); CSS says auto already
-    inlined = _IMG_HEIGHT_AUTO.sub(r"\1", inlined)
+    while _IMG_NOT_HTML.search(inlined):
+        inlined = _IMG_NOT_HTML.sub(r"\1", inlined)
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = "<!doctype html>\n" + inlined
     return inlined

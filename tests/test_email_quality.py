@@ -205,6 +205,8 @@ def test_premailer_keeps_widths_and_outlook_dark_mode_rules():
             'style="width:100%"></div><p class="y">t</p></body></html>')
     out = inline_css(html)
     assert 'width="640"' in out and 'width="100%"' not in out and "bgcolor" not in out
+    assert 'bgcolor="#f3f0ea"' in inline_css('<html><head><style>body { background-color: '
+                                             '#f3f0ea }</style></head><body></body></html>')
     assert "[data-ogsc] .y" in out
     assert 'style="color:red"' in out  # the other rules are still inlined
     # without the ignore mark the inliner drops the rule, which is why the theme sets it
