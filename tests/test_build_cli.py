@@ -31,7 +31,7 @@ def test_eml_is_multipart_alternative_text_then_html(sample):
     message = email.message_from_bytes(raw, policy=policy.default)
     assert message.get_content_type() == "multipart/alternative"
     assert message["MIME-Version"] == "1.0"
-    assert message["Subject"] == "Berges de la Sorelle\u202f: le conseil municipal vote un plan de 14 millions d'euros"
+    assert message["Subject"] == "Berges de la Sorelle\u202f: le conseil municipal vote un plan de 14 millions d’euros"  # typographic apostrophe
     assert message["From"].addresses[0].addr_spec == "redaction@courrier-valsorel.example"
     assert message["From"].addresses[0].display_name == "La rédaction du Courrier"
     assert message["Reply-To"] == "courrier@courrier-valsorel.example"
