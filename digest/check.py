@@ -35,12 +35,14 @@ def check_newsletter(newsletter: Newsletter) -> list[str]:
     config = newsletter.config
     gathered = newsletter.gather(date.today())  # reads and checks every article, whatever its day
     lines = [str(p) for p in gathered.problems]
+    lines += _images(config, set(lines))
     template_errors = _template_syntax(config)
     lines += template_errors
     if not template_errors:
         template_errors = _template_branches(config)
         lines += template_errors
     lines += [str(p) for p in _recipients(newsletter)]
+    lines += _identity(config)
     if not template_errors:
         lines += _email(newsletter, max(gathered.dates) if gathered.dates else None)
     return lines
@@ -56,9 +58,12 @@ def sample_edition(day: date, tz) -> Edition:
         return Article(
             title=f"Titre d'exemple {n}", date=datetime.combine(day, time(8, n), tzinfo=tz),
             url=f"https://example.org/exemple-{n}", source=f"Source {n}",
-            body_html="<p>Premier paragraphe.</p><h2>Sous-titre</h2><p>Second paragraphe.</p>",
+            body_html="<p>Premier paragraphe.</p><h2>Sous-titre</h2><p>Second paragraphe.</p>"
+                      '<p><img src="https://example.org/corps.jpg" alt="Corps"></p>',
             text="Premier paragraphe.\nSous-titre\nSecond paragraphe.", category=category,
-            author=author, image=image, image_alt="Une image", summary=summary)
+            author=author, image=image, image_alt="Une image", summary=summary,
+            standfirst="Un chapô d'exemple." if n == 1 else "", image_caption="Une légende",
+            image_credit="Photo : Auteur", image_width=1280, image_height=720)
 
     def ranked(n: int, role: Role, **extra) -> Ranked:
         return Ranked(article(n), 1.0, {"priority": 1.0}, n, role, "exemple", n,
@@ -73,15 +78,37 @@ def sample_edition(day: date, tz) -> Edition:
 
 
 def _template_branches(config: Config) -> list[str]:
+    from dataclasses import replace
+
+    from digest.config import LeadConfig
     from digest.render import render, web_page
 
     edition = sample_edition(date.today(), config.tz)
+    shortened = replace(config, lead=LeadConfig(paragraphs=1))  # the "Lire la suite" branch
     try:
         render(edition, config)
+        render(edition, shortened)
         web_page(edition, config)
     except DigestError as error:
         return [f"{error} (found with a sample edition where every field is set)"]
     return []
+
+
+def _images(config: Config, known: set[str]) -> list[str]:
+    """Every article's images that cannot go out (a path without newsletter.assets_url...)."""
+    from digest.sources.markdown import image_problems
+
+    return [line for line in map(str, image_problems(config)) if line not in known]
+
+
+def _identity(config: Config) -> list[str]:
+    """The footer's publisher and postal address: the law asks for them (CAN-SPAM for commercial
+    email) and readers and spam filters expect them everywhere."""
+    return [f"{config.path.name}: newsletter.{key} is not set; the footer shows {what} "
+            f"(CAN-SPAM asks for it, readers expect it): add {key} = \"...\" under [newsletter]"
+            for key, what in (("publisher", "who publishes the newsletter"),
+                              ("address", "the publisher's postal address"))
+            if not getattr(config.newsletter, key).strip()]
 
 
 def _recipients(newsletter: Newsletter) -> list[Problem]:
@@ -147,7 +174,7 @@ def _email(newsletter: Newsletter, day: date | None) -> list[str]:
                      "a longer summary")
     if not any(mark in email.html for mark in PADDING_CHARACTERS):
         lines.append(f"{where}: preheader is not padded; keep {{{{ preheader_padding }}}} after "
-                     "it in mj-preview")
+                     "{{ preheader }} in digest.mjml.j2")
     return lines
 
 

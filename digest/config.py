@@ -45,6 +45,17 @@ class NewsletterConfig:
     # Replaced per reader at send time; kept as is in saved files.
     unsubscribe_url: str = "%unsubscribe_url%"
     templates: str = "templates"
+    # Who publishes the newsletter and where: the footer shows both (CAN-SPAM asks for a postal
+    # address; `digest check` warns when either is missing).
+    publisher: str = ""
+    address: str = ""
+    # Where out/<date>/assets/ is published, as <assets_url>/<date>/: images given as paths
+    # beside the articles are copied there and linked with absolute addresses.
+    assets_url: str = ""
+
+    @property
+    def assets_base(self) -> str:
+        return self.assets_url.rstrip("/")
 
     @property
     def archive_base(self) -> str:
@@ -172,6 +183,12 @@ class EditionConfig:
 
 
 @dataclass(frozen=True)
+class LeadConfig:
+    # 0: the whole lead article; N: its first N paragraphs, then "Lire la suite →".
+    paragraphs: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
     edition: EditionConfig = field(default_factory=EditionConfig)
@@ -181,6 +198,7 @@ class Config:
     links: LinksConfig = field(default_factory=LinksConfig)
     # Overrides of the email's words, e.g. read_more = "Continuer la lecture →".
     labels: dict[str, str] = field(default_factory=dict)
+    lead: LeadConfig = field(default_factory=LeadConfig)
     # Not keys: where the file was found, so relative paths resolve against its folder.
     path: Path = field(default=Path(CONFIG_NAME), metadata={"internal": True})
 
@@ -449,4 +467,6 @@ _VALIDATORS: dict[tuple[str, ...], Callable[[Any], str | None]] = {
     ("delivery", "sendgrid", "max_attempts"): _check_attempts,
     ("delivery", "smtp", "max_attempts"): _check_attempts,
     ("delivery", "unsubscribe_url"): lambda v: _check_url(v) if v else None,
+    ("newsletter", "assets_url"): lambda v: _check_url(v) if v else None,
+    ("lead", "paragraphs"): _check_positive,
 }

@@ -19,6 +19,11 @@ timezone = "Europe/Paris"                # le jour d'une édition se compte dans
 sender = "La rédaction <redaction@example.org>"
 # subject = "{{{{ lead.title }}}}"         # l'objet : une expression Jinja
 # archive_url = "https://www.example.org/lettre"   # « Voir dans le navigateur »
+publisher = "{name}"                     # l'éditeur, en pied de lettre
+address = ""                             # son adresse postale, en pied de lettre (obligatoire)
+
+[lead]
+paragraphs = 0                           # 0 : l'article principal en entier ; N : ses N premiers paragraphes
 
 [sources]
 articles = "articles"                    # un fichier Markdown par article
@@ -52,6 +57,11 @@ timezone = "Europe/London"               # an edition's day is counted in this t
 sender = "The newsroom <newsroom@example.org>"
 # subject = "{{{{ lead.title }}}}"         # the subject: a Jinja expression
 # archive_url = "https://www.example.org/newsletter"   # "View in your browser"
+publisher = "{name}"                     # the publisher, in the footer
+address = ""                             # its postal address, in the footer (required)
+
+[lead]
+paragraphs = 0                           # 0: the whole lead story; N: its first N paragraphs
 
 [sources]
 articles = "articles"                    # one Markdown file per article

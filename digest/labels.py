@@ -17,6 +17,9 @@ LABELS: dict[str, dict[str, str]] = {
         "by": "Par {author}",
         "footer_reason": "Vous recevez cette lettre car vous y êtes abonné.",
         "archive_title": "Toutes les éditions",
+        "previous_edition": "← Édition précédente",
+        "next_edition": "Édition suivante →",
+        "contact": "Nous écrire",
     },
     "en": {
         "read_more": "Read more →",
@@ -30,6 +33,9 @@ LABELS: dict[str, dict[str, str]] = {
         "by": "By {author}",
         "footer_reason": "You receive this newsletter because you subscribed to it.",
         "archive_title": "All editions",
+        "previous_edition": "← Previous edition",
+        "next_edition": "Next edition →",
+        "contact": "Contact us",
     },
 }
 

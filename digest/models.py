@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -28,6 +28,13 @@ class Article:
     priority: int = 0
     guid: str = ""  # the source's own id for it (a feed entry's id), for deduplication
     full_text: bool = False  # when it leads, read its text from its page (feed's full_text)
+    standfirst: str = ""  # the lead's standfirst (chapô); default: the summary
+    image_width: int = 0  # the image's size in pixels, when the editor gave it
+    image_height: int = 0
+    image_caption: str = ""
+    image_credit: str = ""
+    # Local images to publish with the edition: (file on disk, its name under assets/).
+    assets: tuple[tuple[str, str], ...] = ()
 
     @property
     def words(self) -> int:
@@ -72,6 +79,8 @@ class Ranked:
     group: int = 0  # articles of the same story share it
     also: tuple[Article, ...] = ()  # for the article shown: the others of its story
     follow_up: bool = False  # a story sent in an earlier edition, with new articles
+    reason_code: str = ""  # `reason` as a stable code of digest.reasons
+    reason_args: dict = field(default_factory=dict)  # the values the reason's words need
 
 
 @dataclass(frozen=True)

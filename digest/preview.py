@@ -116,7 +116,8 @@ class Previewer:
         from digest.records import edition_record
 
         config = newsletter.config
-        base = {"version": version, "date": day.isoformat()}
+        # the page speaks the newsletter's language
+        base = {"version": version, "date": day.isoformat(), "locale": config.newsletter.locale}
         try:
             result = newsletter.build(day)
         except NoArticlesError as error:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from digest import reasons
 from digest.config import RankingConfig
 from digest.dates import Window, calendar_window
 from digest.models import Article, Edition, PastStory, Ranked, Role
@@ -67,8 +68,12 @@ class _Story:
         self.number = number
         self.shown = self.members[0]
         self.role: Role | None = None  # set when memory leaves it out; else chosen at the end
-        self.reason = ""
+        self.reason = ""  # a code of digest.reasons, with its values
+        self.reason_args: dict = {}
         self.follow_up = False
+
+    def explain(self, code: str, **args) -> None:
+        self.reason, self.reason_args = code, args
 
     @property
     def article(self) -> Article:
@@ -163,10 +168,10 @@ def _remember(stories, documents: list[Document], history, config: RankingConfig
             if fresh:
                 story.follow_up = True
                 story.shown = fresh[0]
-                story.reason = f"follow-up of a story sent on {past.day}"
+                story.explain(reasons.FOLLOW_UP, day=past.day.isoformat())
             else:
                 story.role = Role.ALREADY_SENT
-                story.reason = f"déjà envoyé le {past.day}"
+                story.explain(reasons.ALREADY_SENT, day=past.day.isoformat())
             break
 
 
@@ -175,8 +180,7 @@ def _choose_lead(candidates: list[_Story], config: RankingConfig) -> _Story:
     if pinned:
         newest = max(pinned, key=lambda s: max(m[0].date for m in s.members if m[0].lead))
         newest.shown = next(m for m in newest.members if m[0].lead)
-        newest.reason = "pinned as lead" + (
-            f" (newest of {len(pinned)} pinned stories)" if len(pinned) > 1 else "")
+        newest.explain(reasons.PINNED, count=len(pinned))
         return newest
     long_enough = [s for s in candidates if s.article.words >= config.lead_min_words]
     pool = long_enough or candidates
@@ -185,10 +189,9 @@ def _choose_lead(candidates: list[_Story], config: RankingConfig) -> _Story:
     pool = [s for s in pool if s.article.priority == top]
     pictured = [s for s in pool if s.article.image]
     lead = min(pictured or pool, key=_Story.key)
-    why = "best score" + (" with an image" if pictured else "")
-    why += f" among {config.lead_min_words}+ word articles" if long_enough else \
-        " (no article is long enough for a lead)"
-    lead.reason = why + (f"; {lead.reason}" if lead.reason else "")
+    follow_up = lead.reason_args.get("day") if lead.reason == reasons.FOLLOW_UP else None
+    lead.explain(reasons.BEST_SCORE, image=bool(pictured), min_words=config.lead_min_words,
+                 long_enough=bool(long_enough), **({"follow_up": follow_up} if follow_up else {}))
     return lead
 
 
@@ -210,15 +213,15 @@ def _choose_blurbs(others: list[_Story], config: RankingConfig) -> list[_Story]:
     for story in deferred:  # no other category had candidates left
         if len(chosen) == config.blurbs:
             break
-        story.reason = (f"over ranking.max_per_category = {config.max_per_category}, "
-                        "taken for lack of others")
+        story.explain(reasons.OVER_CATEGORY_TAKEN, max=config.max_per_category)
         chosen.append(story)
     for story in ordered:
-        if story not in chosen and not story.follow_up:
-            story.reason = story.reason or (
-                f"over ranking.max_per_category = {config.max_per_category} "
-                f"for {story.article.category}"
-                if story in deferred else f"beyond ranking.blurbs = {config.blurbs}")
+        if story not in chosen and not story.follow_up and not story.reason:
+            if story in deferred:
+                story.explain(reasons.OVER_CATEGORY, max=config.max_per_category,
+                              category=story.article.category)
+            else:
+                story.explain(reasons.BEYOND_BLURBS, blurbs=config.blurbs)
     return sorted(chosen, key=_Story.key)
 
 
@@ -231,13 +234,16 @@ def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story
     for story in shown_order:
         role = Role.LEAD if story is lead else Role.BLURB if story in blurbs else (
             story.role or Role.LEFT_OUT)
-        reason = story.reason or ("best score" if role == Role.LEAD else
-                                  f"score rank {blurbs.index(story) + 1} among the others"
-                                  if role == Role.BLURB else "")
+        code, args = story.reason, story.reason_args
+        if not code and role == Role.LEAD:
+            code, args = reasons.BEST_SCORE, {}
+        elif not code and role == Role.BLURB:
+            code, args = reasons.SCORE_RANK, {"rank": blurbs.index(story) + 1}
         others = tuple(m[0] for m in story.members if m is not story.shown)
         article, score, parts = story.shown
-        ranked = Ranked(article, score, parts, len(considered) + 1, role, reason, story.number,
-                        others, story.follow_up)
+        ranked = Ranked(article, score, parts, len(considered) + 1, role,
+                        reasons.reason_text(code, args), story.number, others, story.follow_up,
+                        code, args)
         considered.append(ranked)
         if role == Role.LEAD:
             lead_ranked = ranked
@@ -246,8 +252,10 @@ def _edition(day: date, lead: _Story, blurbs: list[_Story], stories: list[_Story
         for member in story.members:
             if member is story.shown:
                 continue
+            same = {"title": article.title}
             considered.append(Ranked(member[0], member[1], member[2], len(considered) + 1,
-                                     Role.SAME_STORY, f"same story as «{article.title}»",
-                                     story.number))
+                                     Role.SAME_STORY, reasons.reason_text(reasons.SAME_STORY, same),
+                                     story.number, reason_code=reasons.SAME_STORY,
+                                     reason_args=same))
     assert lead_ranked is not None  # the lead comes first in shown_order
     return Edition(day, lead_ranked, tuple(blurb_ranked), tuple(considered), window)

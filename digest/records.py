@@ -5,15 +5,20 @@ from __future__ import annotations
 from digest.config import Config
 from digest.models import Edition, Ranked
 from digest.pipeline import Build
+from digest.reasons import reason_text
 
 
-def article_record(ranked: Ranked, excerpt_chars: int) -> dict:
-    """One article as edition.json and `digest rank --json` show it."""
+def article_record(ranked: Ranked, excerpt_chars: int, locale: str = "en") -> dict:
+    """One article as edition.json and `digest rank --json` show it: the reason as a stable code
+    (`reason_code`) and in words in the newsletter's language (`reason`)."""
     article = ranked.article
+    reason = (reason_text(ranked.reason_code, ranked.reason_args, locale) if ranked.reason_code
+              else ranked.reason)
     return {
         "position": ranked.position,
         "role": ranked.role,
-        "reason": ranked.reason,
+        "reason": reason,
+        "reason_code": ranked.reason_code,
         "title": article.title,
         "url": article.url,
         "date": article.date.isoformat(),
@@ -49,7 +54,7 @@ def edition_record(result: Build, config: Config) -> dict:
     edition = result.edition
 
     def record(ranked: Ranked) -> dict:
-        return article_record(ranked, config.ranking.excerpt_chars)
+        return article_record(ranked, config.ranking.excerpt_chars, config.newsletter.locale)
 
     return {
         "date": edition.date.isoformat(),
@@ -76,6 +81,7 @@ def ranking_record(edition: Edition, config: Config) -> dict:
     """`digest rank --json`: every article considered, and the groups."""
     return {
         "date": edition.date.isoformat(),
-        "articles": [article_record(r, config.ranking.excerpt_chars) for r in edition.considered],
+        "articles": [article_record(r, config.ranking.excerpt_chars, config.newsletter.locale)
+                     for r in edition.considered],
         "groups": groups_record(edition),
     }

@@ -7,8 +7,10 @@ theme, file by file, so an editor overrides one partial without copying the othe
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from datetime import date
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,7 +22,15 @@ from digest.dates import local_date, long_date
 from digest.errors import TemplateError
 from digest.labels import labels_for
 from digest.models import Edition, Email, Ranked
-from digest.text import html_typography, reading_minutes, squash, typography
+from digest.text import (
+    excerpt,
+    html_to_text,
+    html_typography,
+    reading_minutes,
+    squash,
+    typography,
+    wrap,
+)
 from digest.urls import with_tracking
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
@@ -28,6 +38,9 @@ HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 # Invisible characters after the preheader keep inboxes from filling the preview with body text.
 PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 40)
+LAYOUT_WIDTH = 640  # the email's column (mj-body width)
+GUTTER = 24  # the cards' side padding
+TEXT_WIDTH = LAYOUT_WIDTH - 2 * GUTTER  # the widest an image inside a card is shown
 
 
 @lru_cache(maxsize=8)
@@ -35,7 +48,7 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader(
         [jinja2.FileSystemLoader(templates_dir), jinja2.FileSystemLoader(BUILTIN_TEMPLATES)]
     )
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=loader,
         autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2", "html.j2")),
         undefined=jinja2.StrictUndefined,
@@ -44,27 +57,56 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=True,
     )
+    env.filters["mjml_attr"] = mjml_attr
+    env.filters["wrap"] = wrap
+    return env
+
+
+def mjml_attr(value: object) -> Markup:
+    """Text for an MJML attribute or <mj-title>, escaped so that MRML keeps it: MRML writes
+    whitespace other than the space, invisible and combining characters, and backslashes of
+    attribute values as Rust escapes (`\\u{202f}`), which screen readers then read out. As
+    character references they reach the HTML intact."""
+    import unicodedata
+
+    escaped = str(jinja2.utils.markupsafe.escape(value))
+    return Markup("".join(
+        f"&#{ord(c)};" if c == "\\" or not c.isprintable()
+        or unicodedata.category(c).startswith("M") else c
+        for c in escaped
+    ))
 
 
 def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: date) -> dict:
     """What templates see of one article: display-ready, escaped by autoescape where text."""
+    from digest.body import outline, sized_images
+
     article = ranked.article
     locale = config.newsletter.locale
     minutes = reading_minutes(article.text)
+    # sanitized by the reader; typography never touches code, attributes or URLs
+    body_html = html_typography(sized_images(outline(article.body_html), TEXT_WIDTH), locale)
+    text = html_to_text(body_html)
+    summary = typography(article.summary, locale)
     return {
         "title": typography(article.title, locale),
         "url": with_tracking(article.url, config.links, day),
-        "category": article.category,
-        "author": article.author,
+        "category": typography(article.category, locale),
+        "author": typography(article.author, locale),
         "image": article.image,
-        "image_alt": article.image_alt or article.title,
+        "image_alt": typography(article.image_alt or article.title, locale),
+        "image_width": min(article.image_width or TEXT_WIDTH, TEXT_WIDTH),
+        "image_caption": typography(article.image_caption, locale),
+        "image_credit": typography(article.image_credit, locale),
         "date": article.date,
         "date_long": long_date(local_date(article.date, config.tz), locale),
         "reading_minutes": minutes,
         "reading_time": labels["reading_time"].format(minutes=minutes),
-        "excerpt": typography(article.excerpt(config.ranking.excerpt_chars), locale),
-        "body_html": Markup(html_typography(article.body_html, locale)),  # sanitized by the reader
-        "paragraphs": typography(article.text, locale).split("\n"),
+        "standfirst": typography(article.standfirst, locale) or summary,
+        "excerpt": summary or excerpt(text, config.ranking.excerpt_chars),
+        "body_html": Markup(body_html),
+        "truncated": False,
+        "paragraphs": text.split("\n"),
         "source": article.source,
         "score": ranked.score,
         "follow_up": ranked.follow_up,
@@ -79,7 +121,7 @@ def context(edition: Edition, config: Config, web: bool = False) -> dict:
     """Everything templates see. `web` is the archive's copy: no per-reader links."""
     newsletter = config.newsletter
     labels = labels_for(newsletter.locale, config.labels)
-    lead = article_view(edition.lead, config, labels, edition.date)
+    lead = lead_view(article_view(edition.lead, config, labels, edition.date), config)
     date_long = long_date(edition.date, newsletter.locale)
     return {
         "newsletter": newsletter,
@@ -94,7 +136,19 @@ def context(edition: Edition, config: Config, web: bool = False) -> dict:
         "preheader_padding": PREHEADER_PADDING,
         "archive_url": f"{newsletter.archive_base}/{edition.date.isoformat()}.html",
         "unsubscribe_url": newsletter.unsubscribe_url,
+        # where readers write to: the Reply-To address, else the sender's
+        "contact": parseaddr(newsletter.reply_to or newsletter.sender)[1],
+        "archive_nav": Markup(""),  # the archive's links between editions: digest.output
     }
+
+
+def lead_view(lead: dict, config: Config) -> dict:
+    """The lead as `lead.paragraphs` shows it, and its blocks for the plain-text part."""
+    from digest.body import first_paragraphs, text_blocks
+
+    body, truncated = first_paragraphs(str(lead["body_html"]), config.lead.paragraphs)
+    return {**lead, "body_html": Markup(body), "truncated": truncated,
+            "blocks": text_blocks(body)}
 
 
 def render(edition: Edition, config: Config) -> Email:
@@ -194,6 +248,11 @@ def mjml_to_html(source: str, config: Config) -> str:
         ) from None
 
 
+# Attributes that are not HTML on an image: MRML's height="auto" (CSS says so already) and the
+# bgcolor premailer derives from the blocked-image background.
+_IMG_NOT_HTML = re.compile(r'(<img\b[^>]*?)\s+(?:height="auto"|bgcolor="[^"]*")')
+
+
 def inline_css(html: str) -> str:
     """Move CSS rules into style attributes; media queries stay in a <style> block.
 
@@ -208,9 +267,14 @@ def inline_css(html: str) -> str:
         remove_classes=False,  # MJML's responsive classes are still needed by the media queries
         strip_important=False,
         disable_validation=True,
+        # the width and height attributes are MJML's and ours, in pixels: premailer would copy
+        # CSS widths into them ("100%"), which Outlook for Windows reads from the file's size
+        disable_basic_attributes=["width", "height"],
         cssutils_logging_level=logging.CRITICAL,  # cssutils warns on every mso-/-webkit- property
     )
     inlined = inliner.transform()
+    while _IMG_NOT_HTML.search(inlined):
+        inlined = _IMG_NOT_HTML.sub(r"\1", inlined)
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = "<!doctype html>\n" + inlined
     return inlined

@@ -47,14 +47,14 @@ def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStat
         handled = ledger.statuses(entry.edition_id, entry.round)
         remaining = sum(1 for key in keys if handled.get(key) not in DONE)
         if entry.dry_run:
-            state = "dry run"
+            round_state = "dry run"
         elif current[entry.day] not in (None, (entry.edition_id, entry.round)):
-            state = "superseded"
+            round_state = "superseded"
         else:
-            state = "partial" if remaining else "complete"
+            round_state = "partial" if remaining else "complete"
         rows.append(EditionStatus(entry.day, entry.edition_id, entry.round, entry.subject,
                                   entry.sent, entry.failed, entry.refused, entry.unknown,
-                                  remaining, state))
+                                  remaining, round_state))
     return rows
 
 

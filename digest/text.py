@@ -1,4 +1,4 @@
-"""Text helpers: HTML to plain text, excerpts, reading time and French typography."""
+"""Text helpers: HTML to plain text, excerpts, reading time, typography and wrapping."""
 
 from __future__ import annotations
 
@@ -90,24 +90,86 @@ _SPACE_BEFORE = re.compile(r"[ \u00a0\u202f]*([;:!?»])")
 _SPACE_AFTER = re.compile(r"(«)[ \u00a0\u202f]*")
 # A ; : ! ? glued to a word and followed by a space or the end ("Enfin!"), but not "12:30".
 _GLUED = re.compile(r"(?<=[^\W\d_])([;:!?]+)(?=\s|$)")
+# Thousands typed with spaces: "6 000", "1 462 000" (not "2028 300": a year, then a number).
+_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)")
+_PERCENT_FR = re.compile(r"(\d)[ \u00a0\u202f]?([%€])")
+_PERCENT_EN = re.compile(r"(\d)[ \u00a0\u202f]([%€])")
+# French ordinals: 1er, 1re, 93e (also typed 93ème, 93è), 2es.
+_ORDINAL = re.compile(r"\b(\d+)(?:(er)|(re|ère)|(es|èmes|emes)|(e|ème|eme|è))(?![^\W_])")
+_OPENING_CONTEXT = set(" \t\n\u00a0\u202f([{«‹“‘—–-/")
+SUP_E, SUP_R, SUP_S = "\u1d49", "\u02b3", "\u02e2"
 
 
 def french_typography(text: str) -> str:
-    """Narrow no-break spaces before ; : ! ? » and after «, leaving URLs and times alone."""
-    out = []
+    """French typography: `typography(text, "fr")`."""
+    return typography(text, "fr")
+
+
+def typography(text: str, locale: str, before: str = " ") -> str:
+    """Typographic apostrophes and quotes, no-break spaces in numbers and before % and €, and in
+    French ordinals (93ᵉ, 1ᵉʳ) and narrow no-break spaces before ; : ! ? » and after «. URLs,
+    addresses and times ("12:30") are left alone. `before` is the character the text follows
+    (from an earlier HTML text node), which tells an opening quote from a closing one."""
+    out: list[str] = []
     position = 0
     for match in _URL.finditer(text):
-        out.append(_fix_french(text[position : match.start()]))
+        out.append(_fix(text[position : match.start()], locale, _last(out, before)))
         out.append(match.group())
         position = match.end()
-    out.append(_fix_french(text[position:]))
+    out.append(_fix(text[position:], locale, _last(out, before)))
     return "".join(out)
 
 
-def _fix_french(text: str) -> str:
-    text = _GLUED.sub(NNBSP + r"\1", text)
-    text = _SPACE_BEFORE.sub(_before, text)
-    return _SPACE_AFTER.sub(r"\1" + NNBSP, text)
+def _last(parts: list[str], before: str) -> str:
+    for part in reversed(parts):
+        if part:
+            return part[-1]
+    return before
+
+
+def _fix(text: str, locale: str, before: str) -> str:
+    if not text:
+        return text
+    text = _quotes(text, locale, before)
+    text = _THOUSANDS.sub(lambda m: re.sub(r"[ \u00a0]", NNBSP, m.group()), text)
+    if locale == "fr":
+        text = _PERCENT_FR.sub("\\1" + NNBSP + "\\2", text)
+        text = _ORDINAL.sub(_ordinal, text)
+        text = _GLUED.sub(NNBSP + r"\1", text)
+        text = _SPACE_BEFORE.sub(_before, text)
+        text = _SPACE_AFTER.sub(r"\1" + NNBSP, text)
+    else:
+        text = _PERCENT_EN.sub("\\1\u00a0\\2", text)
+    return text
+
+
+def _quotes(text: str, locale: str, before: str) -> str:
+    """Straight quotes as typographic ones: « » (fr) or “ ” (en), and ’ for apostrophes."""
+    if "'" not in text and '"' not in text:
+        return text
+    out = []
+    previous = before
+    for char in text:
+        if char in "'\"":
+            opening = previous in _OPENING_CONTEXT
+            if char == '"':
+                char = ("«" if opening else "»") if locale == "fr" else ("“" if opening else "”")
+            else:
+                char = "‘" if opening and locale == "en" else "’"
+        out.append(char)
+        previous = char
+    return "".join(out)
+
+
+def _ordinal(match: re.Match) -> str:
+    number, first_m, first_f, plural, _ = match.groups()
+    if first_m and number == "1":
+        return f"1{SUP_E}{SUP_R}"
+    if first_f and number == "1":
+        return f"1{SUP_R}{SUP_E}"
+    if first_m or first_f:
+        return match.group()  # "2er" is not an ordinal
+    return number + SUP_E + (SUP_S if plural else "")
 
 
 def _before(match: re.Match) -> str:
@@ -117,24 +179,60 @@ def _before(match: re.Match) -> str:
     return NNBSP + match.group(1)
 
 
-def typography(text: str, locale: str) -> str:
-    return french_typography(text) if locale == "fr" else text
-
-
-_TEXT_NODE = re.compile(r">([^<]+)<")
+# Text inside these elements is code or preformatted: typography never touches it.
+_VERBATIM = {"code", "pre", "kbd", "samp", "tt", "var", "script", "style"}
+# Inline elements continue the text around them ("<em>mot</em>" after a quote); others start anew.
+_INLINE = {"a", "abbr", "b", "cite", "del", "em", "i", "ins", "mark", "q", "s", "small", "span",
+           "strong", "sub", "sup", "u"}
+_TOKEN = re.compile(r"<!--.*?-->|<[^>]*>|[^<]+", re.DOTALL)
+_TAG_NAME = re.compile(r"<\s*(/?)\s*([a-zA-Z][a-zA-Z0-9]*)")
 
 
 def html_typography(html: str, locale: str) -> str:
-    """`typography` applied to the text between tags, never to tags, attributes or entities."""
-    if locale != "fr":
-        return html
-
-    def fix(match: re.Match) -> str:
-        return ">" + escape(french_typography(unescape(match.group(1))), quote=False) + "<"
-
-    return _TEXT_NODE.sub(fix, html)
+    """`typography` applied to the text between tags, never to tags, attributes, entities or
+    the content of code, pre, kbd and samp."""
+    out: list[str] = []
+    verbatim = 0
+    before = " "
+    for match in _TOKEN.finditer(html):
+        token = match.group()
+        if token.startswith("<"):
+            out.append(token)
+            tag = _TAG_NAME.match(token)
+            if tag:
+                closing, name = tag.group(1), tag.group(2).lower()
+                if name in _VERBATIM and not token.rstrip().endswith("/>"):
+                    verbatim = max(0, verbatim + (-1 if closing else 1))
+                if name not in _INLINE:
+                    before = " "
+                elif name in _VERBATIM:
+                    before = "x"  # text after code continues a word
+            continue
+        if verbatim:
+            out.append(token)
+            before = "x"
+            continue
+        text = unescape(token)
+        fixed = typography(text, locale, before)
+        out.append(escape(fixed, quote=False))
+        before = fixed[-1] if fixed else before
+    return "".join(out)
 
 
 def slugify(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "article"
+
+
+TEXT_WIDTH = 76  # columns of the plain-text part
+
+
+def wrap(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
+    """Lines of at most `width` columns, broken only at spaces: never inside a hyphenated word
+    ("Marie-Thérèse"), a URL or at a no-break space. A word longer than the width stays whole."""
+    import textwrap
+
+    wrapper = textwrap.TextWrapper(width=width, break_long_words=False, break_on_hyphens=False,
+                                   subsequent_indent=indent)
+    return "\n".join(wrapper.fill(line) if line.strip() else line
+                     for line in str(text).split("\n"))

@@ -5,6 +5,7 @@
 #   - Debian's chromium (driven by Playwright for the browser tests: no browser download),
 #     faketime (the cron tests run `digest send` at a given hour) and spamassassin; apt waits for
 #     a lock another apt holds instead of failing
+#   - axe-core (injected into Chromium) and html-validate from npm, in .ci/node
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,10 @@ if ((${#missing[@]})); then
   $sudo_cmd apt-get "${apt_options[@]}" update
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get "${apt_options[@]}" install -y "${missing[@]}" \
     >/dev/null
+fi
+
+if [ ! -d .ci/node/node_modules/axe-core ] || [ ! -d .ci/node/node_modules/html-validate ]; then
+  npm install --prefix .ci/node --no-audit --no-fund --no-save --silent --loglevel=error
 fi
 
 exec .venv/bin/python -m pytest "$@"

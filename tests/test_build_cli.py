@@ -31,7 +31,7 @@ def test_eml_is_multipart_alternative_text_then_html(sample):
     message = email.message_from_bytes(raw, policy=policy.default)
     assert message.get_content_type() == "multipart/alternative"
     assert message["MIME-Version"] == "1.0"
-    assert message["Subject"] == "Berges de la Sorelle\u202f: le conseil municipal vote un plan de 14 millions d'euros"
+    assert message["Subject"] == "Berges de la Sorelle\u202f: le conseil municipal vote un plan de 14 millions d’euros"  # typographic apostrophe
     assert message["From"].addresses[0].addr_spec == "redaction@courrier-valsorel.example"
     assert message["From"].addresses[0].display_name == "La rédaction du Courrier"
     assert message["Reply-To"] == "courrier@courrier-valsorel.example"
@@ -59,7 +59,11 @@ def test_edition_json_explains_every_score(sample):
     assert [(g["shown"][:20], len(g["articles"]), g["sources"]) for g in edition["groups"]] == [
         ("Berges de la Sorelle", 2, 2), ("Orages : le départem", 2, 2)]
     assert edition["lead"]["title"].startswith("Berges de la Sorelle")
-    assert edition["lead"]["reason"] == "pinned as lead"
+    # reasons: a stable code, and words in the newsletter's language (French here)
+    assert edition["lead"]["reason_code"] == "pinned"
+    assert edition["lead"]["reason"] == "épinglé en une"
+    assert edition["blurbs"][0]["reason_code"] == "score_rank"
+    assert edition["blurbs"][0]["reason"] == "rang 1 au score parmi les autres"
     assert len(edition["blurbs"]) == 6
     for record in edition["articles_considered"]:
         assert set(record) >= {"title", "url", "excerpt", "score", "components", "position", "role"}

@@ -65,8 +65,11 @@ def test_init_then_build_works_at_once(tmp_path, locale, read_more):
     (html,) = (folder / "out").glob("*/digest.html")
     assert read_more in html.read_text()
     checked = run_digest("check", cwd=folder)
-    assert checked.returncode == 0, checked.stdout
-    assert checked.stdout == ""
+    # the one thing init cannot know: the publisher's postal address, which the footer needs
+    assert checked.returncode == 1, checked.stdout
+    assert checked.stdout.splitlines() == [line for line in checked.stdout.splitlines()
+                                           if line.startswith("digest.toml: newsletter.address")]
+    assert len(checked.stdout.splitlines()) == 1
 
 
 def test_init_refuses_to_overwrite(tmp_path):

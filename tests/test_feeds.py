@@ -284,7 +284,7 @@ def test_full_text_lead_comes_from_its_page(newsletter, server):
     result = build(load(newsletter), DAY)
     lead = result.edition.lead.article
     assert lead.title == "Dépêche 1"
-    assert "Premier paragraphe de l'article complet" in result.email.html
+    assert "Premier paragraphe de l’article complet" in result.email.html
     assert "Un sous-titre dans la page" in result.email.html
     assert "MENU DU SITE" not in result.email.html and "PIED DE PAGE" not in result.email.html
     assert "<script" not in result.email.html and "onclick" not in result.email.html
@@ -297,6 +297,6 @@ def test_full_text_failure_keeps_the_summary_with_a_warning(newsletter, server):
     entry["link"] = server.url + "/absente.html"
     add_feeds(newsletter, (server.add("/r.xml", body=rss([entry])), {"full_text": True}))
     result = build(load(newsletter), DAY)
-    assert "Un résumé d'une phrase." in result.email.html
+    assert "Un résumé d’une phrase." in result.email.html
     assert [str(p) for p in result.problems] == [
         f"full text of {server.url}/absente.html: HTTP 404 Not Found; the feed's summary is used"]

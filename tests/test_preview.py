@@ -242,3 +242,29 @@ def test_the_watcher_ignores_state_output_and_editors_files(tmp_path):
         assert not is_source(str(root / ignored), root), ignored
     for kept in ("digest.toml", "articles/une.md", "articles/2025/deux.md", "templates/lead.mjml.j2"):
         assert is_source(str(root / kept), root), kept
+
+
+def test_the_page_speaks_the_newsletters_language(newsletter):
+    newsletter.set_config('[newsletter]\nlocale = "en"\n')
+    newsletter.article("a", "A story. " * 40, title="Big news", lead=True)
+    newsletter.article("b", title="Other news")
+    server = Preview(newsletter.root, "--date", "2025-04-22")
+    try:
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(server.url + "/?date=2025-04-22")
+            page.wait_for_selector("#ranking tbody tr")
+            wait_for(lambda: page.evaluate("document.documentElement.lang") == "en",
+                     what="the English interface")
+            assert page.locator("#ranking summary").inner_text().startswith("Ranking:")
+            assert page.locator("button[data-width='desktop']").inner_text() == "Desktop"
+            assert page.locator("#size").inner_text().endswith("/ 102 KB")
+            assert page.locator("#date").get_attribute("aria-label") == "Edition date"
+            # the reasons too: in the newsletter's language
+            reasons = page.locator("#ranking tbody tr td:last-child").all_inner_texts()
+            assert reasons[0] == "pinned as lead"
+            body = page.locator("body").inner_text()
+            for french in ("Classement", "Bureau", "Pourquoi", "Ko"):
+                assert french not in body
+    finally:
+        server.stop()

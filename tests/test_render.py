@@ -24,7 +24,8 @@ def test_title_with_script_shows_as_text(newsletter):
     assert "<script" not in email.html
     assert "&lt;script&gt;" in email.html
     assert "<img src=x" not in email.html and "&lt;img src=x onerror=alert(1)&gt;" in email.html
-    assert '<script>alert("x")</script> Titre & co' in email.text  # plain text stays plain
+    # plain text stays plain (with French quotes: typography applies to titles)
+    assert '<script>alert(«\u202fx\u202f»)</script> Titre & co' in email.text
 
 
 def test_body_html_is_sanitized(newsletter):
@@ -59,7 +60,11 @@ def test_email_structure(sample):
     assert "%unsubscribe_url%" in html
     # the preheader: the lead's excerpt, hidden, first in the body
     body = html[html.index("<body"):]
-    assert re.search(r'<div style="display:none[^"]*">Après deux ans de concertation', body)
+    preheader = re.search(r'<div class="preheader" style="(display:none[^"]*)">Après deux ans', body)
+    assert preheader, body[:600]
+    # hidden without tiny or low-contrast text, which spam filters score
+    assert "mso-hide:all" in preheader.group(1)
+    assert "color" not in preheader.group(1) and "font-size" not in preheader.group(1)
     # the lead has its sub-headings
     assert html.count("<h2") >= 3
     # blurbs end with " ..." unless they fit

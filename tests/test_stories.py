@@ -133,7 +133,8 @@ def test_memory_leaves_out_a_story_already_sent_and_marks_follow_ups():
 
     edition = rank([first, other], DAY, PARIS, RankingConfig(lead_min_words=0), past)
     sent = next(r for r in edition.considered if r.article is first)
-    assert sent.role == "already sent" and sent.reason == "déjà envoyé le 2025-04-21"
+    assert sent.role == "already sent" and sent.reason == "already sent on 2025-04-21"
+    assert sent.reason_code == "already_sent" and sent.reason_args == {"day": "2025-04-21"}
 
     edition = rank([first, second, other], DAY, PARIS, RankingConfig(lead_min_words=0), past)
     follow = next(r for r in (edition.lead, *edition.blurbs) if r.follow_up)
@@ -155,7 +156,9 @@ def test_memory_through_send_and_the_next_day(newsletter):
     assert result.returncode == 0, result.stderr
     records = {r["title"]: r for r in json.loads(result.stdout)["articles"]}
     assert records[POPE[1][0]]["follow_up"] is True
-    assert "follow-up of a story sent on 2025-04-21" in records[POPE[1][0]]["reason"]
+    # edition.json and rank --json: a stable code, and words in the newsletter's language (fr)
+    assert records[POPE[1][0]]["reason_code"] in ("follow_up", "best_score", "score_rank")
+    assert "suite d\u2019un sujet envoyé le 2025-04-21" in records[POPE[1][0]]["reason"]
     explained = newsletter.run("rank", "--date", "2025-04-22", "--explain")
     assert "Suite" in explained.stdout and "2025-04-21" in explained.stdout
     html = build(load(newsletter), DAY).email.html

@@ -89,3 +89,65 @@ def test_html_to_text_keeps_paragraphs_and_drops_scripts():
     html = "<h2>Titre</h2><p>Un <b>deux</b>\n trois</p><script>alert(1)</script><ul><li>quatre</li></ul>"
     assert html_to_text(html) == "Titre\nUn deux trois\nquatre"
     assert html_to_text("<p>A &amp; B&nbsp;C</p>") == "A & B\u00a0C"
+
+
+# -- typography in both languages ------------------------------------------------------------
+
+from digest.text import typography, wrap  # noqa: E402
+
+NBSP = "\u00a0"
+
+
+def test_apostrophes_and_quotes():
+    assert typography("l'âge d'État", "fr") == "l’âge d’État"
+    assert typography('Il dit "oui" et part', "fr") == f"Il dit «{NNBSP}oui{NNBSP}» et part"
+    assert typography("the readers' choice, it's", "en") == "the readers’ choice, it’s"
+    assert typography('He said "yes" and \'no\'', "en") == "He said “yes” and ‘no’"
+
+
+def test_no_break_spaces_in_numbers_and_before_percent_and_euro():
+    assert typography("6 000 mètres et 1 462 000 habitants", "fr") == \
+        f"6{NNBSP}000 mètres et 1{NNBSP}462{NNBSP}000 habitants"
+    assert typography("12 % et 40 €, 15%", "fr") == f"12{NNBSP}% et 40{NNBSP}€, 15{NNBSP}%"
+    assert typography("en 2028 300 personnes", "fr") == "en 2028 300 personnes"  # a year first
+    assert typography("6 000 people, 12 % and 40 €; 15%", "en") == \
+        f"6{NNBSP}000 people, 12{NBSP}% and 40{NBSP}€; 15%"
+
+
+def test_french_ordinals():
+    assert typography("la 93e minute, le 1er mai, la 1re fois, le 2ème, les 3es", "fr") == \
+        "la 93ᵉ minute, le 1ᵉʳ mai, la 1ʳᵉ fois, le 2ᵉ, les 3ᵉˢ"
+    assert typography("1rem, 3e5, 2er", "fr") == "1rem, 3e5, 2er"  # not ordinals
+    assert typography("the 93e", "en") == "the 93e"
+
+
+def test_urls_addresses_and_times_are_left_alone():
+    for locale in ("fr", "en"):
+        text = "Voir https://x.example/a?b='c'&d=\"e\" à 12:30, 50 % sur www.x.example/'a'"
+        fixed = typography(text, locale)
+        assert "https://x.example/a?b='c'&d=\"e\"" in fixed and "www.x.example/'a'" in fixed
+        assert "12:30" in fixed
+
+
+def test_code_pre_and_attributes_are_left_alone_in_html():
+    html = ('<p title="l\'a : 12 %">Tapez <code>lead : true</code> puis '
+            '<kbd>"q"</kbd> l\'âge.</p><pre>x : "y" 6 000</pre><p>"<em>Oui</em>"</p>')
+    for locale, quote in (("fr", f"«{NNBSP}<em>Oui</em>{NNBSP}»"), ("en", "“<em>Oui</em>”")):
+        fixed = html_typography(html, locale)
+        assert 'title="l\'a : 12 %"' in fixed
+        assert "<code>lead : true</code>" in fixed and '<kbd>"q"</kbd>' in fixed
+        assert '<pre>x : "y" 6 000</pre>' in fixed
+        assert "l’âge" in fixed and quote in fixed
+
+
+def test_wrap_at_76_never_inside_a_hyphenated_word_or_a_url():
+    text = ("Les habitants de Marie-Thérèse-sur-Sorelle, de Saint-Jean-de-Luz et de Val-Sorel "
+            "liront https://www.example.org/un/tres/long/chemin/qui/depasse/la/largeur/permise "
+            "avant 12 %.")
+    wrapped = wrap(text)
+    lines = wrapped.split("\n")
+    assert all(len(line) <= 76 or " " not in line for line in lines)
+    assert "Marie-Thérèse-sur-Sorelle," in wrapped and "Saint-Jean-de-Luz" in wrapped
+    assert any(line == "https://www.example.org/un/tres/long/chemin/qui/depasse/la/largeur/permise"
+               or "https://www.example.org/un/tres/long" in line for line in lines)
+    assert " ".join(lines) == text

@@ -24,8 +24,10 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 FIELDS = (
     "title", "date", "category", "author", "url", "image", "image_alt", "summary", "lead",
-    "priority",
+    "priority", "standfirst", "image_width", "image_height", "image_caption", "image_credit",
 )
+# Images an article may carry as a file beside it (copied to out/<date>/assets/).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 _FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
@@ -48,7 +50,8 @@ def read_folder(config: Config, window: Window, gathered: Gathered) -> None:
     for path in sorted(folder.rglob("*.md")):
         shown = _display(path, config)
         try:
-            front, body = split_front_matter(path.read_bytes())
+            raw = path.read_bytes()
+            front, body = split_front_matter(raw)
             fields, warnings = parse_fields(front, config.tz)
         except ArticleFileError as exc:
             gathered.problems.append(Problem(_at(shown, exc.line), f"{exc}; skipped",
@@ -58,7 +61,33 @@ def read_folder(config: Config, window: Window, gathered: Gathered) -> None:
             gathered.problems.append(Problem(_at(shown, _line_of(front, key)), message))
         gathered.dates.add(local_date(fields["date"], config.tz))
         if window.contains(fields["date"]):
-            gathered.articles.append(make_article(fields, body, path, shown, config))
+            source = raw.decode("utf-8-sig").replace("\r\n", "\n")
+            article, problems = make_article(fields, body, path, shown, config, source)
+            gathered.articles.append(article)
+            for line, message in problems:
+                line = line or _line_of(front, "image")
+                gathered.problems.append(Problem(_at(shown, line), message))
+
+
+def image_problems(config: Config) -> list[Problem]:
+    """The images of every article, whatever its date, that cannot go out (`digest check`)."""
+    folder = config.resolve(config.sources.articles)
+    problems: list[Problem] = []
+    for path in sorted(folder.rglob("*.md")) if folder.is_dir() else ():
+        shown = _display(path, config)
+        try:
+            raw = path.read_bytes()
+            front, body = split_front_matter(raw)
+            fields, _ = parse_fields(front, config.tz)
+        except ArticleFileError:
+            continue  # reported by the reading itself
+        if "image_file" not in fields and "<img" not in body and "![" not in body:
+            continue
+        source = raw.decode("utf-8-sig").replace("\r\n", "\n")
+        _, found = make_article(fields, body, path, shown, config, source)
+        problems += [Problem(_at(shown, line or _line_of(front, "image")), message)
+                     for line, message in found]
+    return problems
 
 
 def _at(shown: str, line: int | None) -> str:
@@ -125,7 +154,8 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
         "title": squash(str(title)),
         "date": parse_date(data["date"], tz, _line_of(front, "date")),
     }
-    for key in ("category", "author", "image_alt", "summary"):
+    for key in ("category", "author", "image_alt", "summary", "standfirst", "image_caption",
+                "image_credit"):
         value = data.get(key)
         if value is None:
             continue
@@ -137,11 +167,22 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
         value = data.get(key)
         if value is None:
             continue
+        if key == "image" and isinstance(value, str) and _is_relative(value):
+            fields["image_file"] = value.strip()  # a file beside the article: see make_article
+            continue
         url = safe_url(value) if isinstance(value, str) else None
         if url is None or (key == "image" and url.startswith("mailto:")):
             warnings.append((key, f"{key}: {value!r} is not an http(s) address; ignored"))
         else:
             fields[key] = url
+    for key in ("image_width", "image_height"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            fields[key] = value
+        else:
+            warnings.append((key, f"{key}: expected a number of pixels, got {value!r}; ignored"))
     if "lead" in data:
         if isinstance(data["lead"], bool):
             fields["lead"] = data["lead"]
@@ -178,9 +219,17 @@ def parse_date(value: Any, tz: ZoneInfo, line: int | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, config: Config):
+def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, config: Config,
+                 source: str = "") -> tuple[Article, list[tuple[int | None, str]]]:
+    """The article, and (line, message) for each image that could not be used. `source` is the
+    whole file, to name the line of a body image."""
     html = clean_html(_markdown().render(body))
     url = fields.get("url") or f"{config.newsletter.url.rstrip('/')}/{slugify(path.stem)}"
+    images = _LocalImages(path, config, local_date(fields["date"], config.tz))
+    if "image_file" in fields:
+        fields["image"] = images.url(fields["image_file"], None) or ""
+    body_start = source.find(body[:80]) if body and source else 0
+    html = _IMG_SRC.sub(lambda m: images.body_image(m, source, max(body_start, 0)), html)
     return Article(
         title=fields["title"],
         date=fields["date"],
@@ -195,7 +244,69 @@ def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, conf
         summary=fields.get("summary", ""),
         lead=fields.get("lead", False),
         priority=fields.get("priority", 0),
-    )
+        standfirst=fields.get("standfirst", ""),
+        image_width=fields.get("image_width", 0),
+        image_height=fields.get("image_height", 0),
+        image_caption=fields.get("image_caption", ""),
+        image_credit=fields.get("image_credit", ""),
+        assets=tuple(images.assets),
+    ), images.problems
+
+
+_IMG_SRC = re.compile(r"""<img\b[^>]*?\ssrc="([^"]*)"[^>]*>""", re.IGNORECASE)
+
+
+def _is_relative(value: str) -> bool:
+    value = value.strip()
+    return bool(value) and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^//", value)
+
+
+class _LocalImages:
+    """Images given as paths beside an article: published under newsletter.assets_url, copied to
+    out/<date>/assets/ with the edition. Never a file outside the articles folder."""
+
+    def __init__(self, path: Path, config: Config, day: date) -> None:
+        self.path = path
+        self.folder = config.resolve(config.sources.articles)
+        self.base = config.newsletter.assets_base
+        self.day = day
+        self.assets: list[tuple[str, str]] = []
+        self.problems: list[tuple[int | None, str]] = []
+
+    def url(self, relative: str, line: int | None) -> str | None:
+        from urllib.parse import quote, unquote
+
+        target = (self.path.parent / unquote(relative)).resolve()
+        try:
+            name = target.relative_to(self.folder).as_posix()
+        except ValueError:
+            self.problems.append((line, f"image {relative!r} is outside the articles folder; "
+                                        "move it beside the articles; left out"))
+            return None
+        if target.suffix.lower() not in IMAGE_SUFFIXES or not target.is_file():
+            self.problems.append((line, f"image {relative!r}: no such image file "
+                                        f"({', '.join(IMAGE_SUFFIXES)}); left out"))
+            return None
+        if not self.base:
+            self.problems.append((line, f"image {relative!r} is a path, and the email needs an "
+                                        "address: set newsletter.assets_url in digest.toml to "
+                                        "where out/<date>/assets/ is published; left out"))
+            return None
+        self.assets.append((str(target), name))
+        return f"{self.base}/{self.day.isoformat()}/{quote(name)}"
+
+    def body_image(self, match: re.Match, source: str, body_start: int) -> str:
+        from html import unescape
+
+        src = unescape(match.group(1))
+        if not _is_relative(src):
+            return match.group()
+        at = source.find(src, body_start)
+        line = source[:at].count("\n") + 1 if at >= 0 else None
+        url = self.url(src, line)
+        if url is None:
+            return ""
+        return match.group().replace(match.group(1), url.replace("&", "&amp;"), 1)
 
 
 _MARKDOWN = None
