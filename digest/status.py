@@ -7,6 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from digest.errors import DigestError
+from digest.models import Leaving
 from digest.state.ledger import DONE
 
 if TYPE_CHECKING:
@@ -24,11 +25,16 @@ class EditionStatus:
     refused: int
     unknown: int
     remaining: int  # readers of the list who have not got this round yet
+    # addresses suppressed after this edition (the last one they got), by the events and syncs
+    bounced: int = 0
+    complained: int = 0
+    unsubscribed: int = 0
 
     def __str__(self) -> str:
         return (f"{self.day}  {self.edition_id}  round {self.round}: sent {self.sent}, "
                 f"failed {self.failed}, refused {self.refused}, unknown {self.unknown}, "
-                f"remaining {self.remaining}  ({self.subject})")
+                f"remaining {self.remaining}; after it: bounced {self.bounced}, complained "
+                f"{self.complained}, unsubscribed {self.unsubscribed}  ({self.subject})")
 
 
 def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStatus]:
@@ -39,13 +45,17 @@ def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStat
     ledger = state.ledger
     stats = ledger.stats(newsletter.config.newsletter.url, day.isoformat() if day else None)
     keys = [r.key for r in newsletter.readers(lambda problem: None)] if stats else []
+    leaving = state.suppressions.after_editions() if stats else {}
     rows = []
     for entry in stats:
         handled = ledger.statuses(entry.edition_id, entry.round)
         remaining = sum(1 for key in keys if handled.get(key) not in DONE)
+        after = leaving.get(entry.edition_id, {})
         rows.append(EditionStatus(entry.day, entry.edition_id, entry.round, entry.subject,
                                   entry.sent, entry.failed, entry.refused, entry.unknown,
-                                  remaining))
+                                  remaining, after.get(Leaving.BOUNCED, 0),
+                                  after.get(Leaving.COMPLAINED, 0),
+                                  after.get(Leaving.UNSUBSCRIBED, 0)))
     return rows
 
 
