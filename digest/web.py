@@ -163,14 +163,17 @@ class WebApp:
         return self.page(200, self.labels["unsubscribe_done"])
 
     def page(self, status: int, message: str, token: str = "") -> Response:
-        name = escape(self.name)
+        def text(value: str) -> str:  # quotes need no escaping between tags
+            return escape(value, quote=False)
+
+        name = text(self.name)
         form = ""
         if token:  # made of [A-Za-z0-9_.-] once verified; escaped all the same
             form = (f'<form method="post" action="?t={escape(token)}">'
-                    f'<button type="submit">{escape(self.labels["unsubscribe_button"])}</button>'
+                    f'<button type="submit">{text(self.labels["unsubscribe_button"])}</button>'
                     "</form>")
-        html = PAGE.format(lang=self.locale, title=escape(self.labels["unsubscribe_title"]),
-                           name=name, message=escape(message).replace("{newsletter}", name),
+        html = PAGE.format(lang=self.locale, title=text(self.labels["unsubscribe_title"]),
+                           name=name, message=text(message).replace("{newsletter}", name),
                            form=form)
         return Response(html, status, content_type="text/html; charset=utf-8")
 
