@@ -294,7 +294,8 @@ def serve(config_path: Path | None, host: str, port: int, threads: int,
     logging.getLogger("waitress").setLevel(logging.WARNING)
     try:
         server = create_server(application, host=host, port=port, threads=threads,
-                               ident="digest", max_request_body_size=EVENTS_LIMIT,
+                               # a little over ours, so that the application answers 413
+                               ident="digest", max_request_body_size=EVENTS_LIMIT + 2**20,
                                expose_tracebacks=False)
     except OSError as error:
         application.newsletter.close()
