@@ -15,6 +15,7 @@ one rewrite, not one each.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import tempfile
@@ -22,13 +23,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.models import Leaving, Suppression
 from digest.state.db import StateDatabase, StateError
 
 COLUMNS = ("email", "suppressed_at", "kind", "source", "reason", "edition")
+GROUP_WAIT_SECONDS = 0.005  # the longest a rewrite waits for additions under way to commit
 REASON_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 # a spreadsheet runs a cell that starts with one of these as a formula
@@ -53,9 +54,13 @@ class Suppressions:
     def __init__(self, db: StateDatabase, mirror: Path | None = None) -> None:
         self.db = db
         self.mirror = mirror  # the CSV kept in step with the table, if any
-        self._lock = threading.Lock()
-        self._committed = 0  # changes committed by this process
+        self._lock = threading.Lock()  # the connection: one statement or transaction at a time
+        self._mirroring = threading.Lock()  # one rewrite at a time
+        self._changes = threading.Condition()  # guards the three counters below
+        self._pending = 0  # additions under way in this process
+        self._committed = 0  # additions committed by this process
         self._mirrored = 0  # of those, how many the last rewrite covered
+        self._rendered = _Rendered()
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -110,42 +115,49 @@ class Suppressions:
         now = time.time()
         rows = [(s.key, str(s.kind), s.source, clean_reason(s.reason), s.at or now, s.edition_id)
                 for s in suppressions if s.key]
-        with self._lock, self.db.transaction():
-            self._import_list()  # the editors' lines first, in the order they wrote them
-            added = self.db.executemany(_INSERT, rows).rowcount if rows else 0
-            for name, value in (marks or {}).items():
-                self._set_mark(name, value)
-            if added:
-                self._committed += 1
-            ticket = self._committed
-        if added:
+        with self._changes:
+            self._pending += 1
+        added = 0
+        try:
+            with self._lock, self.db.transaction():
+                self._import_list()  # the editors' lines first, in the order they wrote them
+                added = self.db.executemany(_INSERT, rows).rowcount if rows else 0
+                for name, value in (marks or {}).items():
+                    self._set_mark(name, value)
+        finally:
+            with self._changes:
+                self._pending -= 1
+                self._committed += 1 if added > 0 else 0
+                ticket = self._committed
+                self._changes.notify_all()
+        if added > 0:
             self._mirror_covering(ticket)
         return max(added, 0)
 
     def remove(self, keys: Iterable[str]) -> int:
         """Forget these addresses (an editor's choice): the number removed."""
         keys = list(keys)
-        with self._lock, self._rewriting():
+        with self._mirroring, self._lock, self._rewriting():
             self._import_list()  # an address added to the CSV by hand goes too
             removed = self.db.executemany("DELETE FROM suppressions WHERE email = ?",
                                           ((k,) for k in keys)).rowcount if keys else 0
-            self._committed += 1
-            self._mirrored = self._committed
+            # rows went away: every process's rendered copy of the list is out of date
+            self._set_mark("generation", str(int(self._get_mark("generation") or 0) + 1))
         return max(removed, 0)
 
-    def rewrite_mirror(self) -> None:
-        """Write the CSV from the table now (and read the editors' lines into it first)."""
-        with self._lock, self._rewriting():
-            self._import_list()
-            self._mirrored = self._committed
-
     def _mirror_covering(self, ticket: int) -> None:
-        """Rewrite the CSV unless a rewrite that started after change `ticket` already did."""
-        with self._lock:
-            if self.mirror is None or self._mirrored >= ticket:
+        """Rewrite the CSV unless a rewrite that started after change `ticket` already did.
+        Only one thread rewrites at a time; it first lets the additions under way commit, so
+        that one rewrite covers them all."""
+        if self.mirror is None:
+            return
+        with self._mirroring:
+            if self._mirrored >= ticket:
                 return
-            target = self._committed
-            with self._rewriting():
+            with self._changes:
+                self._changes.wait_for(lambda: self._pending == 0, timeout=GROUP_WAIT_SECONDS)
+                target = self._committed
+            with self._lock, self._rewriting():
                 self._import_list()
             self._mirrored = target
 
@@ -153,14 +165,16 @@ class Suppressions:
     def _rewriting(self) -> Iterator[None]:
         """A transaction whose end writes the CSV from the table, under the write lock: no other
         process can commit between the read and the rename."""
-        with self.db.transaction():
-            yield
-            if self.mirror is not None:
-                rows = self.db.execute(
-                    "SELECT email, created_at, kind, source, reason, COALESCE(edition_id, '')"
-                    " FROM suppressions ORDER BY rowid").fetchall()
-                signature = _write_list(self.mirror, rows)
-                self._set_mark(f"mirror:{self.mirror}", signature)
+        try:
+            with self.db.transaction():
+                yield
+                if self.mirror is not None:
+                    lines = self._rendered.update(self.db, self._get_mark("generation") or "0")
+                    signature = _write_list(self.mirror, lines)
+                    self._set_mark(f"mirror:{self.mirror}", signature)
+        except BaseException:
+            self._rendered = _Rendered()  # it may hold rows of a transaction rolled back
+            raise
 
     def _import_list(self) -> None:
         """The CSV's addresses missing from the table, when the file is not the one digest wrote
@@ -170,10 +184,7 @@ class Suppressions:
             return
         from digest.recipients import read_suppressions
 
-        try:
-            listed = read_suppressions(path)
-        except Exception as error:  # unreadable: keep it as it is rather than lose its lines
-            raise StateError(f"{path}: {error}; fix the file, then run again") from None
+        listed = read_suppressions(path)  # unreadable: an error, rather than lose its lines
         if listed:
             now = time.time()
             self.db.executemany(_INSERT, ((key, str(Leaving.ADDED), "list", f"in {path.name}",
@@ -202,8 +213,50 @@ def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _write_list(path: Path, rows: list[tuple]) -> str:
-    """Replace `path` with the rows as CSV, atomically and durably; the new file's signature."""
+class _Rendered:
+    """The CSV lines of the table's rows, in rowid order, kept between rewrites: a rewrite only
+    renders the rows added since the last one. Rebuilt when rows were removed (the generation
+    mark changed) or when the count shows rows it did not see."""
+
+    def __init__(self) -> None:
+        self._reset(None)
+
+    def _reset(self, generation: str | None) -> None:
+        self.chunks: list[str] = []
+        self.rows = 0
+        self.last_rowid = 0
+        self.generation = generation
+
+    def update(self, db: StateDatabase, generation: str) -> list[str]:
+        if generation != self.generation:
+            self._reset(generation)
+        self._read(db)
+        (count,) = db.execute("SELECT COUNT(*) FROM suppressions").fetchone()
+        if count != self.rows:
+            self._reset(generation)
+            self._read(db)
+        if len(self.chunks) > 64:
+            self.chunks = ["".join(self.chunks)]
+        return self.chunks
+
+    def _read(self, db: StateDatabase) -> None:
+        rows = db.execute(
+            "SELECT rowid, email, created_at, kind, source, reason, COALESCE(edition_id, '')"
+            " FROM suppressions WHERE rowid > ? ORDER BY rowid", (self.last_rowid,)).fetchall()
+        if not rows:
+            return
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for _, key, created, kind, source, reason, edition in rows:
+            moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+            writer.writerow((key, moment, kind, source, _cell(reason), edition))
+        self.chunks.append(buffer.getvalue())
+        self.rows += len(rows)
+        self.last_rowid = rows[-1][0]
+
+
+def _write_list(path: Path, chunks: list[str]) -> str:
+    """Replace `path` with the CSV, atomically and durably; the new file's signature."""
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -215,11 +268,8 @@ def _write_list(path: Path, rows: list[tuple]) -> str:
                          "the folder's permissions") from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            for key, created, kind, source, reason, edition in rows:
-                moment = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                writer.writerow((key, moment, kind, source, _cell(reason), edition))
+            handle.write(",".join(COLUMNS) + "\n")
+            handle.writelines(chunks)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, mode)
@@ -229,15 +279,6 @@ def _write_list(path: Path, rows: list[tuple]) -> str:
             os.unlink(temporary)
         raise StateError(f"{path}: cannot write the suppression list ({error.strerror}); check "
                          "the disk and the file's permissions") from None
-    _sync_folder(folder)
+    # The folder is not synced: the rename may be lost to a power cut, leaving the previous list,
+    # but so may the database's last commits (WAL, synchronous=NORMAL), and it is the truth.
     return _signature(path)
-
-
-def _sync_folder(folder: Path) -> None:
-    """The rename itself survives a power cut once the folder is synced (POSIX only)."""
-    with suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
