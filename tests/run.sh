@@ -2,21 +2,22 @@
 # The test command: installs what the tests need, then runs them.
 #   - a virtualenv in .venv (Debian 12 and Ubuntu 24.04 refuse `pip install` into the system
 #     Python, PEP 668) with the package and its test extras (pytest, hypothesis, Playwright...)
-#   - Debian's chromium, driven by Playwright for the browser tests (no browser download); apt
-#     waits for a lock another apt holds instead of failing
+#   - Debian's chromium, driven by Playwright for the browser tests (no browser download), and
+#     Debian's spamassassin, which scores a reader's copy; apt waits for a lock another apt holds
+#     instead of failing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "Installing Debian's chromium for the browser tests..."
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/spamassassin ]; then
+  echo "Installing Debian's chromium and spamassassin for the tests..."
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   apt_options=(-o DPkg::Lock::Timeout=600 -qq)
   $sudo_cmd apt-get "${apt_options[@]}" update
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get "${apt_options[@]}" install -y chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get "${apt_options[@]}" install -y chromium spamassassin >/dev/null
 fi
 
 exec .venv/bin/python -m pytest "$@"
