@@ -117,22 +117,23 @@ class Suppressions:
                 for s in suppressions if s.key]
         with self._changes:
             self._pending += 1
-        added = 0
+        added = imported = 0
         try:
             with self._lock, self.db.transaction():
-                self._import_list()  # the editors' lines first, in the order they wrote them
-                added = self.db.executemany(_INSERT, rows).rowcount if rows else 0
+                # the editors' own lines first, in the order they wrote them
+                imported = self._import_list()
+                added = max(self.db.executemany(_INSERT, rows).rowcount if rows else 0, 0)
                 for name, value in (marks or {}).items():
                     self._set_mark(name, value)
         finally:
             with self._changes:
                 self._pending -= 1
-                self._committed += 1 if added > 0 else 0
+                self._committed += 1 if added or imported else 0
                 ticket = self._committed
                 self._changes.notify_all()
-        if added > 0:
+        if added or imported:
             self._mirror_covering(ticket)
-        return max(added, 0)
+        return added
 
     def remove(self, keys: Iterable[str]) -> int:
         """Forget these addresses (an editor's choice): the number removed."""
@@ -176,19 +177,22 @@ class Suppressions:
             self._rendered = _Rendered()  # it may hold rows of a transaction rolled back
             raise
 
-    def _import_list(self) -> None:
-        """The CSV's addresses missing from the table, when the file is not the one digest wrote
-        last: an editor added lines by hand."""
+    def _import_list(self) -> int:
+        """The CSV's addresses missing from the table, when the file is not the one digest read
+        or wrote last (an editor added lines by hand): how many were added."""
         path = self.mirror
-        if path is None or _signature(path) in ("", self._get_mark(f"mirror:{path}")):
-            return
+        signature = _signature(path) if path is not None else ""
+        if path is None or signature in ("", self._get_mark(f"mirror:{path}")):
+            return 0
         from digest.recipients import read_suppressions
 
         listed = read_suppressions(path)  # unreadable: an error, rather than lose its lines
-        if listed:
-            now = time.time()
-            self.db.executemany(_INSERT, ((key, str(Leaving.ADDED), "list", f"in {path.name}",
-                                           now, "") for key in sorted(listed)))
+        now = time.time()
+        imported = self.db.executemany(_INSERT, (
+            (key, str(Leaving.ADDED), "list", f"in {path.name}", now, "")
+            for key in sorted(listed))).rowcount if listed else 0
+        self._set_mark(f"mirror:{path}", signature)  # read once, not at every change
+        return max(imported, 0)
 
     def _get_mark(self, name: str) -> str | None:
         row = self.db.execute("SELECT value FROM suppression_marks WHERE name = ?",
