@@ -15,6 +15,7 @@ from digest.errors import EXIT_ERROR, DigestError, Problem
 
 if TYPE_CHECKING:
     from digest.newsletter import Newsletter
+    from digest.suppress import EditorChange
 
 class _Commands(TyperGroup):
     """Every command's user errors end here: one `error:` line each and the documented exit code.
@@ -357,7 +358,7 @@ def suppressions_list_command(config_path: ConfigOption = None) -> None:
     typer.echo(f"{len(entries)} suppressed address{'es' if len(entries) != 1 else ''}", err=True)
 
 
-def _show_change(change, done: str, unchanged: str) -> None:
+def _show_change(change: EditorChange, done: str, unchanged: str) -> None:
     for key in change.done:
         typer.echo(f"{key}: {done}")
     for key in change.unchanged:
