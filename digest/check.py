@@ -41,6 +41,7 @@ def check_newsletter(newsletter: Newsletter) -> list[str]:
     if not template_errors:
         template_errors = _template_branches(config)
         lines += template_errors
+    lines += _unsubscribe_link(config)
     lines += [str(p) for p in _recipients(newsletter)]
     lines += _identity(config)
     if not template_errors:
@@ -123,6 +124,21 @@ def _recipients(newsletter: Newsletter) -> list[Problem]:
     except DigestError as error:
         problems.append(Problem(config.delivery.recipients, str(error)))
     return problems
+
+
+def _unsubscribe_link(config: Config) -> list[str]:
+    """`{email}` in the link works, but lets anyone unsubscribe anyone and is scored as spam."""
+    if "{email}" not in config.delivery.unsubscribe_url:
+        return []
+    try:
+        text = config.path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        text = []
+    line = next((n for n, t in enumerate(text, 1) if "unsubscribe_url" in t and "{email}" in t), 0)
+    return [f"{config.path.name}:{line}: delivery.unsubscribe_url: {{email}} lets anyone "
+            "unsubscribe anyone by editing a link, and puts the address in clear where spam "
+            "filters score it; use {unsubscribe_token} and set DIGEST_SECRET (see README, "
+            "\"Leaving\")"]
 
 
 def _template_syntax(config: Config) -> list[str]:

@@ -16,6 +16,7 @@ from digest.errors import EXIT_ERROR, DigestError, Problem
 
 if TYPE_CHECKING:
     from digest.newsletter import Newsletter
+    from digest.suppress import EditorChange
 
 class _Commands(TyperGroup):
     """Every command's user errors end here: one `error:` line each and the documented exit code.
@@ -317,6 +318,9 @@ def init_command(
         typer.echo(f"created {path}")
     here = "" if folder == Path(".") else f"cd {folder} && "
     typer.echo(f"next: {here}digest build && digest preview")
+    from digest.tokens import SECRET_ADVICE
+
+    typer.echo(f"before sending: {SECRET_ADVICE}; it signs the unsubscribe links")
 
 
 @app.command("check")
@@ -331,6 +335,100 @@ def check_command(config_path: ConfigOption = None) -> None:
     summary = f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems found"
     typer.echo(summary, err=True)
     raise typer.Exit(1 if problems else 0)
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; keep a loopback "
+                    "address behind a reverse proxy.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free "
+                    "one).")] = 8080,
+    threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="Requests handled "
+                       "at once.")] = 8,
+    config_path: ConfigOption = None,
+) -> None:
+    """Serve the one-click unsubscribe page and SendGrid's event webhook (waitress)."""
+    from digest.web import serve
+
+    serve(config_path, host, port, threads, say=typer.echo, warn=warn)
+
+
+suppressions_app = typer.Typer(help="Addresses never sent to again: list, add, remove, or sync "
+                               "them from SendGrid.", no_args_is_help=True)
+app.add_typer(suppressions_app, name="suppressions")
+AddressesArgument = Annotated[list[str], typer.Argument(help="Addresses (or Name <address>).",
+                                                        metavar="EMAIL...")]
+
+
+@suppressions_app.command("list")
+def suppressions_list_command(config_path: ConfigOption = None) -> None:
+    """Every suppressed address: when, why (unsubscribed, bounced, complained, added), from
+    where, and the edition it followed."""
+    from datetime import UTC, datetime
+
+    with _open(config_path) as newsletter:
+        entries = newsletter.suppressions()
+    for entry in entries:
+        moment = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%d %H:%M")
+        edition = f"  after {entry.edition_id}" if entry.edition_id else ""
+        reason = f": {entry.reason}" if entry.reason else ""
+        typer.echo(f"{entry.key}  {moment}  {entry.kind} ({entry.source}{reason}){edition}")
+    typer.echo(f"{len(entries)} suppressed address{'es' if len(entries) != 1 else ''}", err=True)
+
+
+def _show_change(change: EditorChange, done: str, unchanged: str) -> None:
+    for key in change.done:
+        typer.echo(f"{key}: {done}")
+    for key in change.unchanged:
+        typer.echo(f"{key}: {unchanged}")
+    for address in change.invalid:
+        warn(f"{address!r} is not an address; skipped")
+
+
+@suppressions_app.command("add")
+def suppressions_add_command(
+    addresses: AddressesArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the record.")] = "",
+    config_path: ConfigOption = None,
+) -> None:
+    """Never send to these addresses again."""
+    with _open(config_path) as newsletter:
+        change = newsletter.suppress(addresses, reason)
+    _show_change(change, "suppressed", "already suppressed")
+    raise typer.Exit(EXIT_ERROR if change.invalid else 0)
+
+
+@suppressions_app.command("remove")
+def suppressions_remove_command(addresses: AddressesArgument,
+                                config_path: ConfigOption = None) -> None:
+    """Send to these addresses again (only if they asked to come back)."""
+    with _open(config_path) as newsletter:
+        change = newsletter.unsuppress(addresses)
+    _show_change(change, "removed", "was not suppressed")
+    raise typer.Exit(EXIT_ERROR if change.invalid else 0)
+
+
+@suppressions_app.command("sync")
+def suppressions_sync_command(config_path: ConfigOption = None) -> None:
+    """Read SendGrid's unsubscribes, bounces, blocks, spam reports and invalid addresses since
+    the last sync into the suppressions."""
+    with _open(config_path) as newsletter:
+        typer.echo(str(newsletter.sync_suppressions("sendgrid")))
+
+
+bounces_app = typer.Typer(help="Bounce reports received by an SMTP sender.", no_args_is_help=True)
+app.add_typer(bounces_app, name="bounces")
+
+
+@bounces_app.command("import")
+def bounces_import_command(
+    path: Annotated[Path, typer.Argument(help="An mbox file or a Maildir folder of bounces.")],
+    config_path: ConfigOption = None,
+) -> None:
+    """Suppress the hard bounces (5.x.x) of the delivery reports in a mailbox; count the soft
+    ones."""
+    with _open(config_path) as newsletter:
+        typer.echo(str(newsletter.import_bounces(path, warn)))
 
 
 def main() -> None:

@@ -136,6 +136,10 @@ class SendGridConfig:
     batch_size: int = 1000
     max_attempts: int = 5
     timeout: float = 30.0
+    # The Event Webhook's verification key (Mail Settings, signed webhook): a public key.
+    webhook_public_key: str = ""
+    # Read SendGrid's unsubscribes, bounces and spam reports into ours before each send.
+    sync_suppressions: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,8 @@ class DeliveryConfig:
     recipients: str = "recipients.csv"
     suppressions: str = "unsubscribed.csv"
     min_articles: int = 1
-    # Each reader's unsubscribe link; {email} is replaced by the reader's address, URL-encoded.
+    # Each reader's unsubscribe link: {unsubscribe_token} is his signed token (DIGEST_SECRET),
+    # {email} his address (which lets anyone unsubscribe anyone), or "{asm_unsubscribe_url}".
     unsubscribe_url: str = ""
     # An address for List-Unsubscribe by email, beside the link.
     unsubscribe_mailto: str = ""
@@ -189,6 +194,14 @@ class LeadConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """`digest serve`: the unsubscribe page and the providers' webhooks."""
+
+    # Host names it answers besides the unsubscribe link's own and loopback addresses.
+    hosts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
     edition: EditionConfig = field(default_factory=EditionConfig)
@@ -196,6 +209,7 @@ class Config:
     ranking: RankingConfig = field(default_factory=RankingConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     # Overrides of the email's words, e.g. read_more = "Continuer la lecture →".
     labels: dict[str, str] = field(default_factory=dict)
     lead: LeadConfig = field(default_factory=LeadConfig)
@@ -440,6 +454,17 @@ def _check_attempts(value: int) -> str | None:
     return None if 1 <= value <= 20 else f"expected 1 to 20, got {value}"
 
 
+def _check_public_key(value: str) -> str | None:
+    from digest.deliver.webhooks import EventVerifier
+
+    try:
+        EventVerifier(value)
+    except (ValueError, TypeError):
+        return ("not a public key; paste the verification key SendGrid shows under Mail Settings, "
+                "Event Webhook, Signature Verification")
+    return None
+
+
 def _check_url(value: str) -> str | None:
     if re.match(r"^https?://[^\s/]+", value):
         return None
@@ -466,7 +491,9 @@ _VALIDATORS: dict[tuple[str, ...], Callable[[Any], str | None]] = {
     ("delivery", "sendgrid", "batch_size"): _check_batch_size,
     ("delivery", "sendgrid", "max_attempts"): _check_attempts,
     ("delivery", "smtp", "max_attempts"): _check_attempts,
-    ("delivery", "unsubscribe_url"): lambda v: _check_url(v) if v else None,
+    ("delivery", "unsubscribe_url"):  # or SendGrid's own page: "{asm_unsubscribe_url}"
+        lambda v: _check_url(v) if v and not v.startswith("{asm_unsubscribe_url}") else None,
+    ("delivery", "sendgrid", "webhook_public_key"): lambda v: _check_public_key(v) if v else None,
     ("newsletter", "assets_url"): lambda v: _check_url(v) if v else None,
     ("lead", "paragraphs"): _check_positive,
 }

@@ -36,7 +36,10 @@ excerpt_chars = 200                      # longueur des extraits
 backend = "file"                         # file, sendgrid ou smtp
 recipients = "recipients.csv"
 suppressions = "unsubscribed.csv"
-unsubscribe_url = "https://www.example.org/desabonnement?email={{email}}"
+# Le lien de désabonnement de chaque lecteur, signé : `digest serve` (ou digest.web:app derrière
+# votre serveur web) y répond. La clé de signature vient de l'environnement, jamais d'un fichier :
+#   export DIGEST_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+unsubscribe_url = "https://lettre.example.org/unsubscribe?t={{unsubscribe_token}}"
 
 # [labels]                               # changer un libellé de l'email
 # read_more = "Lire l'article →"
@@ -74,7 +77,10 @@ excerpt_chars = 200                      # length of the excerpts
 backend = "file"                         # file, sendgrid or smtp
 recipients = "recipients.csv"
 suppressions = "unsubscribed.csv"
-unsubscribe_url = "https://www.example.org/unsubscribe?email={{email}}"
+# Each reader's signed unsubscribe link, answered by `digest serve` (or digest.web:app behind
+# your web server). The signing secret comes from the environment, never from a file:
+#   export DIGEST_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+unsubscribe_url = "https://newsletter.example.org/unsubscribe?t={{unsubscribe_token}}"
 
 # [labels]                               # change one of the email's words
 # read_more = "Continue reading →"

@@ -1,4 +1,4 @@
-"""Every word the email itself shows, per locale."""
+"""Every word the email itself shows, and the unsubscribe pages of `digest serve`, per locale."""
 
 from __future__ import annotations
 
@@ -20,6 +20,14 @@ LABELS: dict[str, dict[str, str]] = {
         "previous_edition": "← Édition précédente",
         "next_edition": "Édition suivante →",
         "contact": "Nous écrire",
+        "unsubscribe_title": "Désabonnement",
+        "unsubscribe_question": "Ne plus recevoir {newsletter} à cette adresse ?",
+        "unsubscribe_button": "Me désabonner",
+        "unsubscribe_done": "C'est fait : vous ne recevrez plus {newsletter}.",
+        "unsubscribe_invalid": "Ce lien de désabonnement n'est pas valable. Utilisez celui d'une "
+                               "lettre récente, ou répondez à l'une d'elles pour nous écrire.",
+        "unsubscribe_unavailable": "Le service est momentanément indisponible : réessayez dans "
+                                   "quelques minutes.",
     },
     "en": {
         "read_more": "Read more →",
@@ -36,6 +44,14 @@ LABELS: dict[str, dict[str, str]] = {
         "previous_edition": "← Previous edition",
         "next_edition": "Next edition →",
         "contact": "Contact us",
+        "unsubscribe_title": "Unsubscribe",
+        "unsubscribe_question": "Stop receiving {newsletter} at this address?",
+        "unsubscribe_button": "Unsubscribe me",
+        "unsubscribe_done": "Done: you will no longer receive {newsletter}.",
+        "unsubscribe_invalid": "This unsubscribe link is not valid. Use the one in a recent "
+                               "issue, or reply to one to write to us.",
+        "unsubscribe_unavailable": "The service is briefly unavailable: please try again in a "
+                                   "few minutes.",
     },
 }
 

@@ -156,3 +156,24 @@ class Outcome:
     status: Status  # sent, failed or refused
     provider_id: str = ""
     error: str = ""
+
+
+class Leaving(StrEnum):
+    """Why an address is suppressed: what `digest status` counts after each edition."""
+
+    UNSUBSCRIBED = "unsubscribed"  # the reader asked (a link, a provider's page)
+    BOUNCED = "bounced"  # the address does not take mail (a hard bounce, invalid, blocked)
+    COMPLAINED = "complained"  # the reader marked the email as spam
+    ADDED = "added"  # an editor added it (by hand, or in the suppression list)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """One address never to send to again, and why."""
+
+    key: str  # the address key, as the ledger stores readers
+    kind: Leaving
+    source: str  # who said so: link, sendgrid-events, sendgrid-sync, bounces, editor, list
+    reason: str = ""
+    at: float = 0.0  # Unix time; 0: now
+    edition_id: str = ""  # the edition it followed, when the source says

@@ -21,10 +21,13 @@ from digest.pipeline import Build, rank_day, render_edition
 from digest.sources import Gathered, gather
 
 if TYPE_CHECKING:
+    from digest.bounces import BounceReport
+    from digest.models import Suppression
     from digest.recipients import Recipient
     from digest.send import SendEvents, SendReport
     from digest.state import State
     from digest.status import EditionStatus
+    from digest.suppress import EditorChange, SyncReport
 
 
 class Newsletter:
@@ -78,7 +81,8 @@ class Newsletter:
         if self._state is None:
             from digest.state import State
 
-            self._state = State(self.state_path)
+            self._state = State(self.state_path,
+                                self.config.resolve(self.config.delivery.suppressions))
         return self._state
 
     def existing_state(self) -> State | None:
@@ -148,10 +152,13 @@ class Newsletter:
     # -- readers and sending ------------------------------------------------------------------
 
     def readers(self, report: Callable[[Problem], None]) -> Iterator[Recipient]:
-        """The readers of `delivery.recipients`, less those of `delivery.suppressions`."""
+        """The readers of `delivery.recipients`, less the suppressed ones: those of
+        `delivery.suppressions` and of the state database."""
         from digest.recipients import newsletter_readers
 
-        return newsletter_readers(self.config, report)
+        state = self.existing_state()
+        suppressed = state.suppressions.keys() if state is not None else set()
+        return newsletter_readers(self.config, report, suppressed)
 
     def send(self, day: date, *, backend: str | None = None, dry_run: bool = False,
              to: str | None = None, resend_unknown: bool = False, force: bool = False,
@@ -170,6 +177,32 @@ class Newsletter:
         from digest.status import cancel_scheduled
 
         return cancel_scheduled(self, day)
+
+    # -- readers who leave ---------------------------------------------------------------------
+
+    def suppressions(self) -> list[Suppression]:
+        state = self.existing_state()
+        return state.suppressions.entries() if state is not None else []
+
+    def suppress(self, addresses: list[str], reason: str = "") -> EditorChange:
+        from digest.suppress import add
+
+        return add(self, addresses, reason)
+
+    def unsuppress(self, addresses: list[str]) -> EditorChange:
+        from digest.suppress import remove
+
+        return remove(self, addresses)
+
+    def sync_suppressions(self, backend: str | None = None) -> SyncReport:
+        from digest.suppress import sync
+
+        return sync(self, backend)
+
+    def import_bounces(self, path: Path, report: Callable[[Problem], None]) -> BounceReport:
+        from digest.suppress import import_bounces
+
+        return import_bounces(self, path, report)
 
     def check(self) -> list[str]:
         from digest.check import check_newsletter

@@ -276,10 +276,13 @@ def read_recipients(
         yield Recipient(email=email, name=row.get("name", ""), fields=extra)
 
 
-def newsletter_readers(config: Config, report: Callable[[Problem], None]) -> Iterator[Recipient]:
-    """The readers of `delivery.recipients`, less those of `delivery.suppressions`."""
+def newsletter_readers(config: Config, report: Callable[[Problem], None],
+                       also_suppressed: set[str] | None = None) -> Iterator[Recipient]:
+    """The readers of `delivery.recipients`, less those of `delivery.suppressions` and the keys
+    of `also_suppressed` (the state database's)."""
     delivery = config.delivery
     suppressed = read_suppressions(config.resolve(delivery.suppressions))
+    suppressed |= also_suppressed or set()
     return read_recipients(config.resolve(delivery.recipients), delivery.recipients, suppressed,
                            report)
 

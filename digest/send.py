@@ -18,6 +18,7 @@ from digest.deliver import (
     Scheduling,
     UnknownOutcome,
     backend_class,
+    check_unsubscribe_link,
 )
 from digest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DigestError, NoArticlesError, Problem
 from digest.models import Status
@@ -25,6 +26,7 @@ from digest.pipeline import Build
 from digest.recipients import Recipient, check_address
 from digest.state.ledger import DONE, Ledger
 from digest.state.lock import send_lock
+from digest.tokens import Signer
 
 if TYPE_CHECKING:
     from digest.newsletter import Newsletter
@@ -97,6 +99,7 @@ def prepare(newsletter: Newsletter, day: date, events: SendEvents) -> tuple[Buil
         unsubscribe_url=delivery.unsubscribe_url,
         unsubscribe_mailto=delivery.unsubscribe_mailto,
         placeholder=config.newsletter.unsubscribe_url,
+        signer=Signer.for_link(delivery.unsubscribe_url, config.newsletter.url),
     )
     return result, outgoing
 
@@ -111,7 +114,8 @@ def send(newsletter: Newsletter, day: date, *, backend_name: str | None = None,
     if backend_type.needs_unsubscribe_link(config) and not config.delivery.unsubscribe_url:
         raise ConfigError("digest.toml: delivery.unsubscribe_url is required to send: every "
                           "email needs a working unsubscribe link (e.g. "
-                          '"https://example.org/unsubscribe?email={email}")')
+                          '"https://example.org/unsubscribe?t={unsubscribe_token}")')
+    check_unsubscribe_link(config, backend_type.name)  # a missing DIGEST_SECRET, before the build
     # held from the build on, so that two runs never write out/ or claim readers together; a
     # dry run or a test copy sends to no reader of the list and needs none
     recording = not (dry_run or to)
@@ -135,6 +139,9 @@ def _send(newsletter: Newsletter, day: date, backend_type, events: SendEvents, *
         if to:
             return _send_test_copy(open_backend, outgoing, to, report)
     else:
+        from digest.suppress import sync_before_send
+
+        sync_before_send(newsletter, backend_type.name, events.problem)  # the provider's leavers
         outgoing = _version_to_send(newsletter, day, outgoing, force)
         if outgoing.edition_id == report.edition_id:
             newsletter.write(result)  # out/ holds what readers get: not a version left unsent

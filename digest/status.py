@@ -7,6 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from digest.errors import DigestError
+from digest.models import Leaving
 from digest.state.ledger import DONE
 
 if TYPE_CHECKING:
@@ -25,11 +26,16 @@ class EditionStatus:
     unknown: int
     remaining: int  # readers of the list who have not got this round yet
     state: str  # complete, partial, superseded (a later round of the day started) or dry run
+    # addresses suppressed after this edition (the last one they got), by the events and syncs
+    bounced: int = 0
+    complained: int = 0
+    unsubscribed: int = 0
 
     def __str__(self) -> str:
         return (f"{self.day}  {self.edition_id}  round {self.round}: sent {self.sent}, "
                 f"failed {self.failed}, refused {self.refused}, unknown {self.unknown}, "
-                f"remaining {self.remaining}; {self.state}  ({self.subject})")
+                f"remaining {self.remaining}; {self.state}; after it: bounced {self.bounced}, "
+                f"complained {self.complained}, unsubscribed {self.unsubscribed}  ({self.subject})")
 
 
 def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStatus]:
@@ -42,6 +48,7 @@ def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStat
     keys = [r.key for r in newsletter.readers(lambda problem: None)] if stats else []
     name = newsletter.config.newsletter.url
     current = {entry.day: ledger.current_round(name, entry.day) for entry in stats}
+    leaving = state.suppressions.after_editions() if stats else {}
     rows = []
     for entry in stats:
         handled = ledger.statuses(entry.edition_id, entry.round)
@@ -52,9 +59,12 @@ def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStat
             round_state = "superseded"
         else:
             round_state = "partial" if remaining else "complete"
+        after = leaving.get(entry.edition_id, {})
         rows.append(EditionStatus(entry.day, entry.edition_id, entry.round, entry.subject,
                                   entry.sent, entry.failed, entry.refused, entry.unknown,
-                                  remaining, round_state))
+                                  remaining, round_state, after.get(Leaving.BOUNCED, 0),
+                                  after.get(Leaving.COMPLAINED, 0),
+                                  after.get(Leaving.UNSUBSCRIBED, 0)))
     return rows
 
 

@@ -3,6 +3,10 @@
 It checks the bearer token, validates every mail-send body against SendGrid's JSON schema
 (tests/data/sendgrid_mail_send.schema.json), records what it accepted, and can be scripted to
 answer 429, 5xx or 400, or to hang.
+
+It also serves the v3 suppression lists as SendGrid does: global unsubscribes, bounces, blocks,
+spam reports and invalid emails (newest first, `start_time`/`end_time` on `created`, pages of
+`limit` ≤ 500 from `offset`), and an unsubscribe group's addresses (a plain list, whole).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from feed_server import QuietServer
 
@@ -35,6 +40,13 @@ class FakeSendGrid:
         self.hang_seconds = 0.0
         self.batches: list[str] = []
         self.cancelled: list[dict] = []
+        # /v3/suppression/<list>: entries such as {"email": ..., "created": 1700000000, ...}
+        self.suppressions: dict[str, list[dict]] = {
+            name: [] for name in ("unsubscribes", "bounces", "blocks", "spam_reports",
+                                  "invalid_emails")}
+        self.group_suppressions: dict[int, list[str]] = {}
+        self.gets: list[tuple[str, dict]] = []  # (path, query) of every GET answered
+        self.scripted_gets: list[tuple[int, dict, dict]] = []  # answered to the next GETs
         self.lock = threading.Lock()
         self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -55,6 +67,10 @@ class FakeSendGrid:
     def answer(self, status: int, headers: dict | None = None, body: dict | None = None) -> None:
         """The next mail-send request gets this answer instead of 202."""
         self.scripted.append((status, headers or {}, body or {}))
+
+    def answer_get(self, status: int, headers: dict | None = None, body: dict | None = None) -> None:
+        """The next GET gets this answer instead of its list."""
+        self.scripted_gets.append((status, headers or {}, body or {}))
 
     def recipients(self) -> list[str]:
         """Every address that was accepted, once per copy received."""
@@ -82,6 +98,35 @@ class FakeSendGrid:
                     self.wfile.write(data)
                 except OSError:
                     pass  # the client went away
+
+            def do_GET(self):
+                if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    return self._reply(401, {"errors": [{"message": "authorization required", "field": None}]})
+                url = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                with fake.lock:
+                    scripted = fake.scripted_gets.pop(0) if fake.scripted_gets else None
+                    fake.gets.append((url.path, query))
+                if scripted:
+                    status, headers, body = scripted
+                    return self._reply(status, body, headers)
+                parts = url.path.strip("/").split("/")
+                if parts[:3] == ["v3", "asm", "groups"] and parts[4:] == ["suppressions"]:
+                    return self._reply(200, fake.group_suppressions.get(int(parts[3]), []))
+                if parts[:2] != ["v3", "suppression"] or len(parts) != 3 or parts[2] not in fake.suppressions:
+                    return self._reply(404, {"errors": [{"message": "not found"}]})
+                try:
+                    limit = int(query.get("limit", 500))
+                    offset = int(query.get("offset", 0))
+                    start = int(query.get("start_time", 0))
+                    end = int(query.get("end_time", 2**62))
+                except ValueError:
+                    return self._reply(400, {"errors": [{"field": "query", "message": "not an integer"}]})
+                if not 1 <= limit <= 500:
+                    return self._reply(400, {"errors": [{"field": "limit", "message": "limit must be between 1 and 500"}]})
+                listed = [e for e in fake.suppressions[parts[2]] if start <= e.get("created", 0) <= end]
+                listed.sort(key=lambda e: -e.get("created", 0))
+                self._reply(200, listed[offset:offset + limit])
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))

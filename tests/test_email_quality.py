@@ -247,18 +247,18 @@ def test_mrml_attribute_escapes_never_reach_the_html(newsletter):
 # -- the message -----------------------------------------------------------------------------
 
 def test_a_readers_copy_scores_low_with_spamassassin(tmp_path):
-    """A reader's copy as the file backend writes it. The unsubscribe link is a path with the
-    address in it: a `?email=` query is scored by GB_CUSTOM_HTM_URI (signed links will fix it)."""
+    """A reader's copy of the sample as the file backend writes it, with its signed unsubscribe
+    link (a `?email=` link would cost GB_CUSTOM_HTM_URI's 1.0)."""
     root = copy_sample(tmp_path / "sample")
-    config = root / "digest.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        'unsubscribe_url = "https://www.courrier-valsorel.example/desabonnement?email={email}"',
-        'unsubscribe_url = "https://www.courrier-valsorel.example/desabo/{email}"'))
-    result = run_digest("send", "--date", "2025-04-22", "--to", "lea@lecteurs.example", cwd=root)
+    assert "{unsubscribe_token}" in (root / "digest.toml").read_text(encoding="utf-8")
+    result = run_digest("send", "--date", "2025-04-22", "--to", "lea@lecteurs.example", cwd=root,
+                        env={"DIGEST_SECRET": "a-secret-for-the-sample-only"})
     assert result.returncode == 0, result.stderr
     message = (root / "out" / "2025-04-22" / "outbox" / "lea@lecteurs.example.eml").read_bytes()
     lines = message.split(b"\r\n") if b"\r\n" in message else message.split(b"\n")
-    assert max(len(line) for line in lines) <= 78, [ln for ln in lines if len(ln) > 78][:3]
+    # the one exception: a List-Unsubscribe address cannot be folded (a signed link is long)
+    long = [ln for ln in lines if len(ln) > 78]
+    assert all(re.fullmatch(rb" <https://[^\s>]+>,?", ln) and len(ln) < 998 for ln in long), long
     assert b"Content-Transfer-Encoding: quoted-printable" in message
     if not Path(SPAMASSASSIN).exists():
         pytest.skip(f"{SPAMASSASSIN} not installed (tests/run.sh installs Debian's spamassassin)")

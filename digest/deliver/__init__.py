@@ -5,29 +5,35 @@ that the ledger records as they come. It raises `TemporaryDeliveryError` when tr
 may work, `UnknownOutcome` when a request may or may not have reached the provider, and
 `DeliveryError` when the provider refused the request.
 
-What a backend can do beyond sending, it declares: `Scheduling` (send later, cancel before).
-Backends are found by name in `BACKENDS`; nothing outside this package imports their classes.
+What a backend can do beyond sending, it declares: `Scheduling` (send later, cancel before),
+`SuppressionSource` (the provider's own lists of who left or bounced). Backends are found by name
+in `BACKENDS`; nothing outside this package imports their classes.
 """
 
 from __future__ import annotations
 
 import importlib
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import quote
 
-from digest.errors import EXIT_TEMPFAIL, DigestError
-from digest.models import Email, Outcome
+from digest.errors import EXIT_TEMPFAIL, ConfigError, DigestError
+from digest.models import Email, Outcome, Suppression
 from digest.recipients import Recipient
+from digest.tokens import TOKEN, Signer
 
 if TYPE_CHECKING:
     from digest.config import Config
 
 BACKOFF_BASE_SECONDS = 0.5
+# `delivery.unsubscribe_url = "{asm_unsubscribe_url}"`: SendGrid's page for its unsubscribe group,
+# whose own tag SendGrid replaces per reader
+ASM_UNSUBSCRIBE = "{asm_unsubscribe_url}"
+SENDGRID_ASM_TAG = "<%asm_group_unsubscribe_raw_url%>"
 
 # name → "module:class", imported only when used (the SendGrid client is slow to import)
 BACKENDS = {
@@ -58,24 +64,38 @@ class Outgoing:
     email: Email
     edition_id: str
     newsletter: str
-    unsubscribe_url: str = ""  # with {email}
+    unsubscribe_url: str = ""  # with {unsubscribe_token}, {email} or {asm_unsubscribe_url}
     unsubscribe_mailto: str = ""
     placeholder: str = "%unsubscribe_url%"  # what templates put where the link goes
+    signer: Signer | None = None  # makes {unsubscribe_token}
+
+    @property
+    def provider_link(self) -> bool:
+        """The link is the provider's own page (SendGrid's group unsubscribe), the same tag for
+        every reader: the provider personalises it and adds its own List-Unsubscribe."""
+        return ASM_UNSUBSCRIBE in self.unsubscribe_url
 
     def unsubscribe_for(self, recipient: Recipient) -> str:
-        return self.unsubscribe_url.replace("{email}", quote(recipient.email, safe=""))
+        url = self.unsubscribe_url
+        if TOKEN in url:
+            if self.signer is None:
+                raise ConfigError(f"delivery.unsubscribe_url uses {TOKEN} but no secret signs it")
+            url = url.replace(TOKEN, self.signer.token(recipient.key))
+        url = url.replace(ASM_UNSUBSCRIBE, SENDGRID_ASM_TAG)
+        return url.replace("{email}", quote(recipient.email, safe=""))
 
     def list_unsubscribe(self, recipient: Recipient) -> dict[str, str]:
         """RFC 2369 List-Unsubscribe, with RFC 8058 one-click when there is a link."""
         targets = []
-        if self.unsubscribe_url:
+        link = bool(self.unsubscribe_url) and not self.provider_link
+        if link:
             targets.append(f"<{self.unsubscribe_for(recipient)}>")
         if self.unsubscribe_mailto:
             targets.append(f"<mailto:{self.unsubscribe_mailto}?subject=unsubscribe>")
         if not targets:
             return {}
         headers = {"List-Unsubscribe": ", ".join(targets)}
-        if self.unsubscribe_url:
+        if link:
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return headers
 
@@ -135,6 +155,35 @@ class Scheduling(Protocol):
 
     def cancel(self, batch_id: str) -> None:
         ...
+
+
+@runtime_checkable
+class SuppressionSource(Protocol):
+    """A provider that keeps its own lists of addresses not to send to (unsubscribes, bounces,
+    spam reports), which digest reads into its suppressions."""
+
+    @classmethod
+    def syncs_before_send(cls, config: Config) -> bool:
+        """Whether a send reads the lists first (delivery.sendgrid.sync_suppressions)."""
+        ...
+
+    def suppressions(self, since: Mapping[str, int]
+                     ) -> Iterator[tuple[str, int, list[Suppression]]]:
+        """For each list: (its name, the time it was read up to, its entries added since
+        `since[name]`, or all of them when the list was never read)."""
+        ...
+
+
+def check_unsubscribe_link(config: Config, backend_name: str) -> Signer | None:
+    """What `delivery.unsubscribe_url` needs to work with this backend, checked before anything
+    is built: the signer of {unsubscribe_token} (None when the link has none)."""
+    url = config.delivery.unsubscribe_url
+    if ASM_UNSUBSCRIBE in url and (backend_name != "sendgrid"
+                                   or not config.delivery.sendgrid.asm_group_id):
+        raise ConfigError(f"digest.toml: delivery.unsubscribe_url: {ASM_UNSUBSCRIBE} is "
+                          "SendGrid's page for an unsubscribe group: it needs the sendgrid backend "
+                          "and delivery.sendgrid.asm_group_id")
+    return Signer.for_link(url, config.newsletter.url)
 
 
 def backend_class(name: str) -> type[Backend]:

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from urllib.error import URLError
 
 from digest.config import Config, SendGridConfig
 from digest.deliver import (
+    SENDGRID_ASM_TAG,
     DeliveryError,
     Outgoing,
     TemporaryDeliveryError,
@@ -26,11 +27,22 @@ from digest.deliver import (
     backoff_seconds,
 )
 from digest.errors import ConfigError
-from digest.models import Outcome, Status
+from digest.models import Leaving, Outcome, Status, Suppression
 from digest.recipients import Recipient
+from digest.recipients import _suppression_key as suppression_key
 
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
 MAX_WAIT_SECONDS = 120  # a longer Retry-After stops the send: run it again later
+# SendGrid's own lists of addresses it no longer sends to: (name, API path, kind, what it is)
+SUPPRESSION_LISTS = (
+    ("unsubscribes", "suppression/unsubscribes", Leaving.UNSUBSCRIBED, "global unsubscribe"),
+    ("bounces", "suppression/bounces", Leaving.BOUNCED, "bounce"),
+    ("blocks", "suppression/blocks", Leaving.BOUNCED, "block"),
+    ("spam_reports", "suppression/spam_reports", Leaving.COMPLAINED, "spam report"),
+    ("invalid_emails", "suppression/invalid_emails", Leaving.BOUNCED, "invalid address"),
+)
+PAGE_SIZE = 500  # the most these endpoints give at once
+SYNC_OVERLAP_SECONDS = 300  # read again the last minutes of the previous sync: clocks differ
 
 
 def api_key() -> str:
@@ -55,21 +67,26 @@ def payload(outgoing: Outgoing, recipients: list[Recipient], config: SendGridCon
     email = outgoing.email
     sender_name, sender_address = parseaddr(email.sender)
     personalizations = []
+    shared = outgoing.provider_link  # the same tag for all, which SendGrid itself replaces
     for recipient in recipients:
         person: dict = {"to": [_person(recipient.email, recipient.name)]}
-        if outgoing.unsubscribe_url:
+        if outgoing.unsubscribe_url and not shared:
             person["substitutions"] = {outgoing.placeholder: outgoing.unsubscribe_for(recipient)}
         headers = outgoing.list_unsubscribe(recipient)
         if headers:
             person["headers"] = headers
         personalizations.append(person)
+    text, html = email.text, email.html
+    if shared:
+        text = text.replace(outgoing.placeholder, SENDGRID_ASM_TAG)
+        html = html.replace(outgoing.placeholder, SENDGRID_ASM_TAG)
     body: dict = {
         "personalizations": personalizations,
         "from": _person(sender_address, sender_name),
         "subject": email.subject,
         "content": [
-            {"type": "text/plain", "value": email.text},
-            {"type": "text/html", "value": email.html},
+            {"type": "text/plain", "value": text},
+            {"type": "text/html", "value": html},
         ],
         "categories": list(dict.fromkeys([*config.categories, "digest"]))[:10],
         "custom_args": {"edition": outgoing.edition_id, "newsletter": outgoing.newsletter},
@@ -142,6 +159,10 @@ class SendGridBackend:
     def needs_unsubscribe_link(cls, config: Config) -> bool:
         return not config.delivery.sendgrid.asm_group_id  # else SendGrid adds its own link
 
+    @classmethod
+    def syncs_before_send(cls, config: Config) -> bool:
+        return config.delivery.sendgrid.sync_suppressions
+
     def close(self) -> None:
         pass
 
@@ -212,9 +233,68 @@ class SendGridBackend:
         self._call(lambda: self.api.client.user.scheduled_sends.post(request_body=body),
                    "the cancellation", may_duplicate=False)
 
+    def suppressions(self, since: Mapping[str, int]
+                     ) -> Iterator[tuple[str, int, list[Suppression]]]:
+        """SendGrid's suppression lists, each read page by page (limit/offset) up to now, from
+        `since[name]` on when it was read before; then the unsubscribe group's list, which the API
+        gives whole and undated."""
+        now = int(time.time())
+        for name, path, kind, label in SUPPRESSION_LISTS:
+            query = {"end_time": now, "limit": PAGE_SIZE}
+            if name in since:
+                query["start_time"] = max(0, since[name] - SYNC_OVERLAP_SECONDS)
+            found: list[Suppression] = []
+            offset = 0
+            while True:
+                page = self._list(path, {**query, "offset": offset}, f"the {label} list")
+                found += [entry for item in page if (entry := _listed(item, kind, label))]
+                if len(page) < PAGE_SIZE:
+                    break
+                offset += PAGE_SIZE
+            yield name, now, found
+        group = self.config.asm_group_id
+        if group:
+            page = self._list(f"asm/groups/{group}/suppressions", None,
+                              f"the unsubscribe group {group} list")
+            yield f"group_{group}", now, [
+                entry for item in page
+                if (entry := _listed({"email": item}, Leaving.UNSUBSCRIBED,
+                                     f"group {group} unsubscribe"))]
+
+    def _list(self, path: str, query: dict | None, what: str) -> list:
+        def request():
+            node = self.api.client
+            for part in path.split("/"):
+                node = node._(part)
+            return node.get(query_params=query) if query else node.get()
+
+        response = self._call(request, what, may_duplicate=False)
+        try:
+            data = json.loads(response.body or b"[]")
+        except ValueError:
+            data = None
+        if not isinstance(data, list):
+            raise TemporaryDeliveryError(f"SendGrid's answer for {what} is not a list; run again "
+                                         "later")
+        return data
+
     def send(self, outgoing: Outgoing, recipients: list[Recipient]) -> Iterator[list[Outcome]]:
         body = payload(outgoing, recipients, self.config, self.scheduled)
         response = self._call(lambda: self.api.client.mail.send.post(request_body=body),
                               f"a batch of {len(recipients)}", may_duplicate=True)
         message_id = (response.headers or {}).get("X-Message-Id", "")
         yield [Outcome(r.key, Status.SENT, provider_id=message_id) for r in recipients]
+
+
+def _listed(item, kind: Leaving, label: str) -> Suppression | None:
+    """One entry of a SendGrid list, or None when it holds no usable address."""
+    if not isinstance(item, dict) or not isinstance(item.get("email"), str):
+        return None
+    key = suppression_key(item["email"])
+    if key is None:
+        return None
+    detail = " ".join(str(item[f]) for f in ("status", "reason") if item.get(f))
+    created = item.get("created")
+    at = float(created) if isinstance(created, int | float) and created > 0 else 0.0
+    return Suppression(key, kind, "sendgrid-sync", f"SendGrid {label}" + (f": {detail}"
+                                                                           if detail else ""), at)

@@ -1,7 +1,7 @@
 """The newsletter's state, `.digest/state.db`: the only code that opens it.
 
-`State` is the open database with one view per concern: the send ledger, the feed cache and the
-memory of sent stories, each a module of its own over the same connection.
+`State` is the open database with one view per concern: the send ledger, the feed cache, the
+memory of sent stories and the suppressions, each a module of its own over the same connection.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from digest.state.db import StateDatabase, StateError
 from digest.state.feeds import FeedStore
 from digest.state.ledger import Ledger
 from digest.state.memory import StoryMemory
+from digest.state.suppressions import Suppressions
 
 __all__ = ["State", "StateError"]
 
 
 class State:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, suppression_list: Path | None = None) -> None:
         self.db = StateDatabase(path)
+        self.suppression_list = suppression_list  # the CSV the suppressions are mirrored to
 
     def close(self) -> None:
         self.db.close()
@@ -35,3 +37,7 @@ class State:
     @cached_property
     def memory(self) -> StoryMemory:
         return StoryMemory(self.db)
+
+    @cached_property
+    def suppressions(self) -> Suppressions:
+        return Suppressions(self.db, self.suppression_list)

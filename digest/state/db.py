@@ -97,6 +97,23 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE editions ADD COLUMN window_end TEXT;
     ALTER TABLE editions ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: addresses never to send to again (who left, whose mail bounced or who complained), with
+    # the edition each followed; the index finds the editions a reader got
+    """
+    CREATE TABLE IF NOT EXISTS suppressions (
+        email TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        edition_id TEXT
+    );
+    CREATE TABLE IF NOT EXISTS suppression_marks (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS deliveries_by_email ON deliveries (email, updated_at);
+    """,
 )
 
 

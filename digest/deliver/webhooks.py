@@ -1,0 +1,102 @@
+"""SendGrid's Event Webhook: a signed batch of events about sent emails, some of which mean the
+address must not get another one (a bounce, a spam report, an unsubscribe).
+
+SendGrid signs `timestamp + body` with ECDSA P-256; the public key is the "verification key" of
+Mail Settings → Event Webhook (`delivery.sendgrid.webhook_public_key`). The sendgrid package's
+`EventWebhook` helper checks the signature; a timestamp outside a few minutes of now is refused
+too, so a batch caught on its way cannot be played again later.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from digest.models import Leaving, Suppression
+from digest.recipients import _suppression_key as suppression_key
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+REPLAY_WINDOW_SECONDS = 300
+# dropped: SendGrid did not even try, because of what it knows of the address (other reasons,
+# such as an invalid SMTPAPI header, are about the message and suppress nobody)
+DROPPED = {
+    "bounced address": Leaving.BOUNCED,
+    "invalid": Leaving.BOUNCED,
+    "spam reporting address": Leaving.COMPLAINED,
+    "unsubscribed address": Leaving.UNSUBSCRIBED,
+}
+EVENTS = {
+    "bounce": Leaving.BOUNCED,
+    "spamreport": Leaving.COMPLAINED,
+    "unsubscribe": Leaving.UNSUBSCRIBED,
+    "group_unsubscribe": Leaving.UNSUBSCRIBED,
+}
+
+
+class WebhookRefused(Exception):
+    """The request is not a batch SendGrid signed just now: answer 403, change nothing."""
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    events: int
+    suppressions: list[Suppression]
+
+
+class EventVerifier:
+    def __init__(self, public_key: str) -> None:
+        from sendgrid.helpers.eventwebhook import EventWebhook
+
+        self._webhook = EventWebhook(bare_key(public_key))  # ValueError: not a key
+
+    def verified(self, body: bytes, signature: str, timestamp: str, now: float) -> EventBatch:
+        """The batch's suppressions, once its signature and age are checked."""
+        try:
+            moment = int(timestamp)
+        except ValueError:
+            raise WebhookRefused("no timestamp") from None
+        if math.fabs(now - moment) > REPLAY_WINDOW_SECONDS:
+            raise WebhookRefused(f"timestamp {int(now - moment)} s away from now")
+        try:
+            text = body.decode("utf-8")
+            valid = bool(signature) and self._webhook.verify_signature(text, signature, timestamp)
+        except (ValueError, TypeError):  # not UTF-8, not base64, not a DER signature
+            valid = False
+        if not valid:
+            raise WebhookRefused("bad signature")
+        try:
+            events = json.loads(text)
+        except ValueError:
+            raise WebhookRefused("signed, but not JSON") from None
+        if not isinstance(events, list):
+            raise WebhookRefused("signed, but not a list of events")
+        found = [s for event in events if isinstance(event, dict) and (s := _suppression(event))]
+        return EventBatch(len(events), found)
+
+
+def bare_key(text: str) -> str:
+    """The key as SendGrid shows it (base64, one line), also when pasted as PEM."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    return "".join(line for line in lines if line and not line.startswith("-----"))
+
+
+def _suppression(event: dict) -> Suppression | None:
+    name = str(event.get("event", ""))
+    kind = EVENTS.get(name)
+    reason = " ".join(str(event[f]) for f in ("type", "status", "reason") if event.get(f))
+    if name == "dropped":
+        kind = DROPPED.get(str(event.get("reason", "")).strip().lower())
+    elif name == "group_unsubscribe" and event.get("asm_group_id"):
+        reason = f"group {event['asm_group_id']}"
+    address = event.get("email")
+    key = suppression_key(address) if kind and isinstance(address, str) else None
+    if key is None or kind is None:
+        return None
+    moment = event.get("timestamp")
+    at = float(moment) if isinstance(moment, int | float) and moment > 0 else 0.0
+    edition = event.get("edition")  # the custom_args of the send come back with each event
+    return Suppression(key, kind, "sendgrid-events", f"SendGrid {name}" +
+                       (f": {reason}" if reason else ""), at,
+                       edition if isinstance(edition, str) else "")

@@ -1,0 +1,137 @@
+"""Who must not get the digest again, whoever says so: a reader's one-click link (`digest serve`),
+SendGrid's events and lists, bounce reports from a mailbox, an editor.
+
+Every address is keyed as a reader's is (the recipients' key: case, IDNA both ways, `Name <addr>`),
+and recorded in the state database, which mirrors it to `delivery.suppressions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from digest.errors import DigestError, Problem
+from digest.models import Leaving, Suppression
+from digest.recipients import _suppression_key
+
+if TYPE_CHECKING:
+    from digest.bounces import BounceReport
+    from digest.newsletter import Newsletter
+
+def address_key(text: str) -> str | None:
+    """The key of an address as an editor or a provider writes it; None when it is no address."""
+    return _suppression_key(text)
+
+
+@dataclass
+class EditorChange:
+    done: list[str] = field(default_factory=list)  # the keys added or removed
+    unchanged: list[str] = field(default_factory=list)  # already so
+    invalid: list[str] = field(default_factory=list)  # not addresses
+
+
+def _keys(addresses: Iterable[str], change: EditorChange) -> list[str]:
+    keys = []
+    for address in addresses:
+        key = address_key(address)
+        if key is None:
+            change.invalid.append(address)
+        elif key not in keys:
+            keys.append(key)
+    return keys
+
+
+def add(newsletter: Newsletter, addresses: Iterable[str], reason: str) -> EditorChange:
+    change = EditorChange()
+    store = newsletter.state.suppressions
+    for key in _keys(addresses, change):
+        added = store.add([Suppression(key, Leaving.ADDED, "editor", reason)])
+        (change.done if added else change.unchanged).append(key)
+    return change
+
+
+def remove(newsletter: Newsletter, addresses: Iterable[str]) -> EditorChange:
+    change = EditorChange()
+    keys = _keys(addresses, change)
+    store = newsletter.state.suppressions
+    present = store.keys()
+    store.remove(keys)
+    for key in keys:
+        (change.done if key in present else change.unchanged).append(key)
+    return change
+
+
+# -- providers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncReport:
+    backend: str
+    lists: list[tuple[str, int, int]] = field(default_factory=list)  # (name, listed, new)
+
+    @property
+    def added(self) -> int:
+        return sum(new for _, _, new in self.lists)
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{name} {listed}" for name, listed, _ in self.lists)
+        return (f"{self.backend}: {self.added} new suppression{'s' if self.added != 1 else ''} "
+                f"(listed since the last sync: {shown or 'none'})")
+
+
+def sync(newsletter: Newsletter, backend_name: str | None = None) -> SyncReport:
+    """The provider's suppression lists, read since the last sync, into ours. Each list's entries
+    and the time it was read up to are recorded together: an interrupted sync starts that list
+    again, never skips what it did not record."""
+    from digest.deliver import SuppressionSource, backend_class
+
+    config = newsletter.config
+    name = backend_name or config.delivery.backend
+    backend = backend_class(name).open(config, newsletter.out_root)
+    try:
+        if not isinstance(backend, SuppressionSource):
+            raise DigestError(f"the {name} backend keeps no suppression lists to sync; only "
+                              "sendgrid does")
+        store = newsletter.state.suppressions
+        prefix = f"sync:{name}:"
+        since = {mark.removeprefix(prefix): int(value)
+                 for mark, value in store.marks(prefix).items()}
+        report = SyncReport(name)
+        for list_name, until, entries in backend.suppressions(since):
+            new = store.add(entries, marks={prefix + list_name: str(until)})
+            report.lists.append((list_name, len(entries), new))
+        return report
+    finally:
+        backend.close()
+
+
+def sync_before_send(newsletter: Newsletter, backend_name: str,
+                     report: Callable[[Problem], None]) -> SyncReport | None:
+    """The automatic sync at the start of a send, when the backend has lists and the newsletter
+    wants it. A failure is a warning: the provider enforces its own lists anyway."""
+    from digest.deliver import SuppressionSource, backend_class
+
+    backend_type = backend_class(backend_name)
+    if not (issubclass(backend_type, SuppressionSource)
+            and backend_type.syncs_before_send(newsletter.config)):
+        return None
+    try:
+        return sync(newsletter, backend_name)
+    except DigestError as error:
+        report(Problem(f"{backend_name} suppressions", f"not synced ({error}); sending on: "
+                       f"{backend_name} keeps applying its own lists"))
+        return None
+
+
+# -- bounces ------------------------------------------------------------------------------------
+
+
+def import_bounces(newsletter: Newsletter, path: Path,
+                   report: Callable[[Problem], None]) -> BounceReport:
+    from digest.bounces import read_bounces
+
+    result = read_bounces(path, report)
+    result.added = newsletter.state.suppressions.add(result.hard) if result.hard else 0
+    return result

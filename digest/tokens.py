@@ -1,0 +1,105 @@
+"""Signed unsubscribe links: `{unsubscribe_token}` in `delivery.unsubscribe_url`.
+
+A token is the reader's address key, base64url-encoded, a dot, and the HMAC-SHA256 of the
+newsletter and that key under `DIGEST_SECRET` (from the environment only). Nobody can make one for
+another address without the secret, a token of another newsletter does not fit this one, and the
+link carries no address in clear (which spam filters score: GB_CUSTOM_HTM_URI). Links signed with
+`DIGEST_SECRET_PREVIOUS` keep working while a new secret is rolled out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Mapping
+
+from digest.errors import ConfigError
+
+SECRET_VARIABLE = "DIGEST_SECRET"
+PREVIOUS_VARIABLE = "DIGEST_SECRET_PREVIOUS"
+MIN_SECRET_CHARS = 16
+TOKEN = "{unsubscribe_token}"
+MAX_TOKEN_CHARS = 600  # a 254-byte address and its signature fit with room to spare
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}")
+_CONTEXT = b"digest unsubscribe\0"  # these MACs mean nothing anywhere else
+SECRET_ADVICE = (f"export {SECRET_VARIABLE}=\"$(python3 -c 'import secrets; "
+                 "print(secrets.token_urlsafe(32))')\" in the environment of cron and of "
+                 "digest serve (never in a file of the repository)")
+
+
+def _encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Signer:
+    """Makes and checks the unsubscribe tokens of one newsletter."""
+
+    def __init__(self, newsletter: str, secrets: list[str]) -> None:
+        if not secrets:
+            raise ValueError("at least one secret")
+        self.newsletter = newsletter.encode("utf-8")
+        self._keys = [s.encode("utf-8") for s in secrets]  # the first one signs
+
+    @classmethod
+    def from_environment(cls, newsletter: str,
+                         environ: Mapping[str, str] | None = None) -> Signer:
+        """The signer of `DIGEST_SECRET` (and `DIGEST_SECRET_PREVIOUS`); a ConfigError naming
+        the variable when it is missing or too short."""
+        environ = os.environ if environ is None else environ
+        secrets = []
+        for variable in (SECRET_VARIABLE, PREVIOUS_VARIABLE):
+            value = environ.get(variable, "").strip()
+            if not value and variable == SECRET_VARIABLE:
+                raise ConfigError(f"{SECRET_VARIABLE} is not set: unsubscribe links "
+                                  f"({TOKEN}) are signed with it; {SECRET_ADVICE}")
+            if value and len(value) < MIN_SECRET_CHARS:
+                raise ConfigError(f"{variable} is {len(value)} characters long, too short to "
+                                  f"sign links; use at least 32 random ones: {SECRET_ADVICE}")
+            if value:
+                secrets.append(value)
+        return cls(newsletter, secrets)
+
+    @classmethod
+    def for_link(cls, url: str, newsletter: str) -> Signer | None:
+        """The signer an unsubscribe link needs: None when it has no {unsubscribe_token}."""
+        return cls.from_environment(newsletter) if TOKEN in url else None
+
+    def _mac(self, key: bytes, address_key: bytes) -> bytes:
+        return hmac.new(key, _CONTEXT + self.newsletter + b"\0" + address_key,
+                        hashlib.sha256).digest()
+
+    def token(self, address_key: str) -> str:
+        """The token of a reader's address key (`Recipient.key`)."""
+        data = address_key.encode("utf-8")
+        return f"{_encode(data)}.{_encode(self._mac(self._keys[0], data))}"
+
+    def verify(self, token: str) -> str | None:
+        """The address key a token was made for, or None when no secret of ours made it for
+        this newsletter. The whole token is compared in constant time with the one each secret
+        gives, so a character changed anywhere (even in base64's unused bits) fails."""
+        if len(token) > MAX_TOKEN_CHARS or not _TOKEN.fullmatch(token):
+            return None
+        try:
+            data = _decode(token.partition(".")[0])
+            address_key = data.decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+        payload = _encode(data)
+        matched = False
+        for key in self._keys:
+            expected = f"{payload}.{_encode(self._mac(key, data))}"
+            matched |= hmac.compare_digest(expected.encode("ascii"), token.encode("ascii"))
+        return address_key if matched and address_key else None
+
+
+def reference(address_key: str) -> str:
+    """A short, stable name for a reader in logs, which are never to hold addresses."""
+    return hashlib.sha256(address_key.encode("utf-8")).hexdigest()[:12]
