@@ -28,6 +28,8 @@ class Article:
     priority: int = 0
     guid: str = ""  # the source's own id for it (a feed entry's id), for deduplication
     full_text: bool = False  # when it leads, read its text from its page (feed's full_text)
+    group: bool = True  # `group: false`: the editors keep it apart from every other article
+    same_story: tuple[str, ...] = ()  # `same_story:`: addresses or file names it is told with
 
     @property
     def words(self) -> int:
@@ -92,6 +94,8 @@ class Edition:
     blurbs: tuple[Ranked, ...]
     considered: tuple[Ranked, ...]
     window: Window | None = None  # the publication times the articles were taken from
+    # why articles were grouped, and why the closest pair that was not stayed apart
+    grouping: tuple[str, ...] = ()
 
     @property
     def stories(self) -> int:

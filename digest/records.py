@@ -78,4 +78,5 @@ def ranking_record(edition: Edition, config: Config) -> dict:
         "date": edition.date.isoformat(),
         "articles": [article_record(r, config.ranking.excerpt_chars) for r in edition.considered],
         "groups": groups_record(edition),
+        "grouping": list(edition.grouping),
     }

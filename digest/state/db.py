@@ -97,6 +97,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE editions ADD COLUMN window_end TEXT;
     ALTER TABLE editions ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: sentence vectors for grouping, by the text's hash and the model's version
+    """
+    CREATE TABLE IF NOT EXISTS embeddings (
+        text_hash TEXT NOT NULL,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (text_hash, model)
+    );
+    """,
 )
 
 
