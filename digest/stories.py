@@ -200,6 +200,9 @@ class GroupingSettings:
     # apart, but cost a third of the recall on the English tuning part (entity headlines:
     # "Chiquita to acquire Fyffes" / "Fyffes and Chiquita team up").
     names_only_meaning: float = 0.0
+    # However many words and names two articles share, they tell one story only if what they
+    # say is this close: a town or an institution in common is not an event in common.
+    min_meaning: float = 0.45
 
 
 @dataclass(frozen=True)
@@ -367,6 +370,8 @@ class _Pairwise:
             why = "both placed by the editors (lead or priority): never one under the other"
         elif not shared and not names:
             why = "no rare word, name or number in common"
+        elif meaning < s.min_meaning:
+            why = f"meanings too far apart ({meaning:.2f} < {s.min_meaning:g})"
         elif not ordinary and meaning < s.names_only_meaning:
             why = (f"only names and numbers in common, and the meanings differ "
                    f"({meaning:.2f} < {s.names_only_meaning:g})")
