@@ -7,7 +7,8 @@ pure-Python reader, about ten times faster to load). Loaded once per process, on
 a day with a single article never pays for it.
 
 `general_commonness` gives how common a word is in general French or English (wordfreq's Zipf
-scale), the prior that tells "people" from "earthquake" when the day has too few articles to say.
+scale), the prior that tells "people" from "earthquake" when the day has too few articles to say;
+both are cached in the state database by `CachedEmbedder` and `CachedCommonness`.
 """
 
 from __future__ import annotations
@@ -60,10 +61,39 @@ def loaded() -> bool:
     return _backend.cache_info().currsize > 0
 
 
-def general_commonness(word: str, lang: str) -> float:
+def general_commonness(words: list[tuple[str, str]]) -> list[float]:
+    """wordfreq's Zipf frequency of each (word, language)."""
     from wordfreq import zipf_frequency
 
-    return zipf_frequency(word, lang)
+    return [zipf_frequency(word, lang) for word, lang in words]
+
+
+def commonness_version() -> str:
+    return f"wordfreq/{version('wordfreq')}"
+
+
+class CachedCommonness:
+    """`general_commonness` through the same store as the vectors (by "lang:word"), so that a
+    day already seen does not load wordfreq's tables again."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def __call__(self, words: list[tuple[str, str]]) -> list[float]:
+        import struct
+
+        keys = [f"{lang}:{word}" for word, lang in words]
+        model = commonness_version()
+        known = {k: struct.unpack("<f", v)[0]
+                 for k, v in (self.store.get(model, keys) if self.store else {}).items()}
+        missing = [(w, k) for w, k in zip(words, keys, strict=True) if k not in known]
+        if missing:
+            values = general_commonness([w for w, _ in missing])
+            fresh = {k: v for (_, k), v in zip(missing, values, strict=True)}
+            if self.store is not None:
+                self.store.put(model, {k: struct.pack("<f", v) for k, v in fresh.items()})
+            known.update(fresh)
+        return [known[k] for k in keys]
 
 
 class CachedEmbedder:

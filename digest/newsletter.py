@@ -131,12 +131,13 @@ class Newsletter:
         return state.memory.before(self.config.newsletter.url, day, self.config.ranking.memory_days)
 
     def signals(self) -> Signals:
-        """What grouping compares articles with: sentence vectors (cached in the state database;
-        the model is loaded only for texts never seen) and general word frequencies."""
-        from digest.meaning import CachedEmbedder, general_commonness
+        """What grouping compares articles with: sentence vectors and general word frequencies,
+        both cached in the state database (the model is loaded only for texts never seen)."""
+        from digest.meaning import CachedCommonness, CachedEmbedder
         from digest.stories import Signals
 
-        return Signals(CachedEmbedder(_LazyEmbeddings(self)), general_commonness)
+        cache = _LazyEmbeddings(self)
+        return Signals(CachedEmbedder(cache), CachedCommonness(cache))
 
     def edition(self, day: date, strict: bool = False) -> tuple[Edition, Gathered]:
         """The ranked edition of `day` (before rendering), and what the sources gave."""

@@ -221,10 +221,12 @@ class Item:
 @dataclass(frozen=True)
 class Signals:
     """What comes from outside: the sentence vectors (one row per text, unit length) and how
-    common a word is in general language (0 for unknown, up to about 8 for "the")."""
+    common words are in general language, for (word, language) pairs (0 for unknown, up to
+    about 8 for "the")."""
 
     embed: Callable[[list[str]], Sequence[Sequence[float]]]
-    commonness: Callable[[str, str], float] = lambda word, lang: 0.0
+    commonness: Callable[[list[tuple[str, str]]], list[float]] = \
+        lambda words: [0.0] * len(words)
 
 
 @dataclass(frozen=True)
@@ -502,7 +504,10 @@ def _word_weights(features: list[_Features], signals: Signals) -> list[dict[str,
             frequency[term] = frequency.get(term, 0) + 1
     total = len(features)
     common = max(5, total // 5)
-    rarity: dict[tuple[str, str], float] = {}
+    wanted = sorted({(word, f.lang) for f in features for term, word in f.words.items()
+                     if frequency[term] <= common})
+    rarity = {key: _rarity(value)
+              for key, value in zip(wanted, signals.commonness(wanted), strict=True)}
     weights = []
     for f in features:
         mine = {}
@@ -510,9 +515,6 @@ def _word_weights(features: list[_Features], signals: Signals) -> list[dict[str,
             df = frequency[term]
             if df > common:
                 continue
-            key = (word, f.lang)
-            if key not in rarity:
-                rarity[key] = _rarity(signals.commonness(word, f.lang))
-            mine[term] = (math.log((total + 1) / (df + 1)) + 1.0) * rarity[key]
+            mine[term] = (math.log((total + 1) / (df + 1)) + 1.0) * rarity[(word, f.lang)]
         weights.append(mine)
     return weights

@@ -1,5 +1,6 @@
-"""Sentence vectors already computed, so that a day is embedded once: keyed by the text's hash
-and the model's version (a new model never reuses an old model's vectors)."""
+"""Sentence vectors (and general word frequencies) already computed, so that a day is embedded
+once: keyed by the text's hash and the model's version (a new model never reuses an old model's
+vectors)."""
 
 from __future__ import annotations
 
