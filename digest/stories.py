@@ -451,7 +451,8 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     # candidates: pairs close enough in meaning and in time, best first
     sub = vectors[needed]
     similarity = sub @ sub.T
-    rows, cols = np.nonzero(np.triu(similarity >= MEANING_FLOOR, k=1))
+    floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
+    rows, cols = np.nonzero(np.triu(similarity >= floor, k=1))
     candidates = [pairwise(needed[r], needed[c]) for r, c in zip(rows.tolist(), cols.tolist(),
                                                                    strict=True)]
     candidates.sort(key=lambda e: (-e.score, e.first, e.second))
