@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import statistics
 import subprocess
@@ -92,7 +91,6 @@ def main() -> None:
               f"{statistics.median(warm):.2f} s (medians of {args.runs}), peak "
               f"{max(peaks):.0f} MB")
         shutil.rmtree(root)
-    del resource
 
 
 if __name__ == "__main__":

@@ -325,10 +325,11 @@ def _rarity(commonness: float) -> float:
 class _Pairwise:
     """The evidence between two articles, computed on demand and kept."""
 
-    def __init__(self, items: Sequence[Item], features: list[_Features], vectors,
+    def __init__(self, items: Sequence[Item], features: list[_Features], similarity,
                  weights: list[dict[str, float]], settings: GroupingSettings) -> None:
-        self.items, self.features, self.vectors = items, features, vectors
+        self.items, self.features, self.similarity = items, features, similarity
         self.weights, self.settings = weights, settings
+        self.totals = [sum(w.values()) for w in weights]
         self.cache: dict[tuple[int, int], Evidence] = {}
 
     def __call__(self, a: int, b: int) -> Evidence:
@@ -340,12 +341,11 @@ class _Pairwise:
     def _evidence(self, a: int, b: int) -> Evidence:
         s, fa, fb = self.settings, self.features[a], self.features[b]
         ia, ib = self.items[a], self.items[b]
-        meaning = float(sum(x * y for x, y in zip(self.vectors[a], self.vectors[b],
-                                                  strict=True)))
+        meaning = float(self.similarity[a, b])
         wa, wb = self.weights[a], self.weights[b]
         shared = wa.keys() & wb.keys()
         overlap = sum(min(wa[t], wb[t]) for t in shared)
-        union = sum(wa.values()) + sum(wb.values()) - overlap
+        union = self.totals[a] + self.totals[b] - overlap
         words = overlap / union if union else 0.0
         names = (fa.names & fb.names) | (fa.numbers & fb.numbers)
         # a name or number one side has and the other lacks, when both name or count something
@@ -361,8 +361,6 @@ class _Pairwise:
         # shared words that are not names: what the two say happened, not only who or where
         name_words = {fold(w)[:NAME_KEY] for w in names}
         ordinary = [t for t in shared if fa.words[t][:NAME_KEY] not in fa.names | name_words]
-        evidence = Evidence(a, b, meaning, tuple(fa.words[t] for t in strong),
-                            tuple(sorted(names)), tuple(sorted(conflicts)), score, False, "")
         why = ""
         if ia.alone or ib.alone:
             why = "kept alone by the editors (group: false)"
@@ -379,9 +377,9 @@ class _Pairwise:
                    f"({meaning:.2f} < {s.names_only_meaning:g})")
         elif score < s.threshold:
             why = f"below the threshold {s.threshold:g}"
-        if why:
-            return _with(evidence, why=why)
-        return _with(evidence, grouped=True, why="same story")
+        return Evidence(a, b, meaning, tuple(fa.words[t] for t in strong),
+                        tuple(sorted(names)), tuple(sorted(conflicts)), score, not why,
+                        why or "same story")
 
 
 def _with(evidence: Evidence, **changes) -> Evidence:
@@ -446,13 +444,14 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     vectors[needed] = embedded
     features = [_features(item.title, item.text) for item in items]
     weights = _word_weights(features, signals)
-    pairwise = _Pairwise(items, features, vectors, weights, settings)
 
     # candidates: pairs close enough in meaning and in time, best first
-    sub = vectors[needed]
-    similarity = sub @ sub.T
+    similarity = vectors @ vectors.T
+    pairwise = _Pairwise(items, features, similarity, weights, settings)
     floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
-    rows, cols = np.nonzero(np.triu(similarity >= floor, k=1))
+    close = similarity >= floor
+    sub = close[np.ix_(needed, needed)]
+    rows, cols = np.nonzero(np.triu(sub, k=1))
     candidates = [pairwise(needed[r], needed[c]) for r, c in zip(rows.tolist(), cols.tolist(),
                                                                    strict=True)]
     candidates.sort(key=lambda e: (-e.score, e.first, e.second))
@@ -467,9 +466,15 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
         if not evidence.grouped:
             best_miss = best_miss or evidence
             continue
-        # complete linkage: every pair across the two groups must be the same story too
-        blocking = next((pairwise(x, y) for x in members[a] for y in members[b]
-                         if not pairwise(x, y).grouped), None)
+        # complete linkage: every pair across the two groups must be the same story too (the
+        # meanings, checked at once, rule most merges out before any pair is scored)
+        cross = close[np.ix_(members[a], members[b])]
+        if not cross.all():
+            x, y = np.argwhere(~cross)[0].tolist()
+            blocking: Evidence | None = pairwise(members[a][x], members[b][y])
+        else:
+            blocking = next((pairwise(x, y) for x in members[a] for y in members[b]
+                             if not pairwise(x, y).grouped), None)
         if blocking is None:
             blocking = _two_placed(items, members[a] + members[b])
         if blocking is not None:
@@ -484,6 +489,13 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
             members[keep].append(i)
         grouping.pairs.append(evidence)
     grouping.labels[:] = owner
+    if best_miss is None and len(needed) > 1:  # no candidate was refused: the closest pair apart
+        labels = np.asarray(owner)[needed]
+        apart = np.triu(similarity[np.ix_(needed, needed)], k=1)
+        apart[(labels[:, None] == labels[None, :]) | ~np.triu(np.ones_like(sub), k=1)] = -2.0
+        r, c = np.unravel_index(int(np.argmax(apart)), apart.shape)
+        if apart[r, c] > -2.0:
+            best_miss = pairwise(needed[int(r)], needed[int(c)])
     grouping.closest_miss = best_miss
 
 
