@@ -455,6 +455,11 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     candidates = [pairwise(needed[r], needed[c]) for r, c in zip(rows.tolist(), cols.tolist(),
                                                                    strict=True)]
     candidates.sort(key=lambda e: (-e.score, e.first, e.second))
+    # every pair that could be the same story is a candidate, so their verdicts are all known
+    same = np.zeros(close.shape, dtype=bool)
+    for evidence in candidates:
+        if evidence.grouped:
+            same[evidence.first, evidence.second] = same[evidence.second, evidence.first] = True
 
     members = {i: [i] for i in range(len(items))}
     owner = list(range(len(items)))
@@ -466,15 +471,12 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
         if not evidence.grouped:
             best_miss = best_miss or evidence
             continue
-        # complete linkage: every pair across the two groups must be the same story too (the
-        # meanings, checked at once, rule most merges out before any pair is scored)
-        cross = close[np.ix_(members[a], members[b])]
+        # complete linkage: every pair across the two groups must be the same story too
+        cross = same[np.ix_(members[a], members[b])]
+        blocking: Evidence | None = None
         if not cross.all():
             x, y = np.argwhere(~cross)[0].tolist()
-            blocking: Evidence | None = pairwise(members[a][x], members[b][y])
-        else:
-            blocking = next((pairwise(x, y) for x in members[a] for y in members[b]
-                             if not pairwise(x, y).grouped), None)
+            blocking = pairwise(members[a][x], members[b][y])
         if blocking is None:
             blocking = _two_placed(items, members[a] + members[b])
         if blocking is not None:
