@@ -176,7 +176,12 @@ def rank_command(
 
     from digest.explain import ranking_table
 
-    Console(width=None if sys.stdout.isatty() else 200).print(ranking_table(edition, explain))
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(ranking_table(edition, explain))
+    if explain and edition.grouping:
+        typer.echo("Grouping:")
+        for note in edition.grouping:
+            typer.echo(f"  {note}")
 
 
 @app.command("send")

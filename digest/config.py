@@ -115,8 +115,10 @@ class RankingConfig:
     blurbs: int = 6
     excerpt_chars: int = 200
     weights: RankingWeights = field(default_factory=RankingWeights)
-    # Two articles whose similarity reaches this tell the same story (0 to 1; see README).
-    group_threshold: float = 0.12
+    # Two articles whose combined evidence (meaning, shared words, names) reaches this tell
+    # the same story (0 to 1; see README).
+    group_threshold: float = 0.5
+    group_hours: float = 48.0  # articles published further apart than this never group
     max_per_category: int = 3  # blurbs of one category, while others have candidates
     lead_min_words: int = 150  # an unpinned lead needs this much text
     memory_days: int = 3  # a story sent in the last N editions is not sent again
@@ -479,6 +481,8 @@ _VALIDATORS: dict[tuple[str, ...], Callable[[Any], str | None]] = {
     ("labels",): _check_labels,
     ("ranking", "group_threshold"):
         lambda v: None if 0 < v <= 1 else f"expected a number above 0 and up to 1, got {v}",
+    ("ranking", "group_hours"):
+        lambda v: None if v > 0 else f"expected a number of hours above 0, got {v}",
     ("ranking", "max_per_category"): lambda v: None if v >= 1 else f"expected 1 or more, got {v}",
     ("ranking", "memory_days"): _check_positive,
     ("sources", "concurrency"): lambda v: None if 1 <= v <= 64 else f"expected 1 to 64, got {v}",

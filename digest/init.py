@@ -122,6 +122,7 @@ pour modifier le pied de page. `digest preview` affiche le résultat à chaque e
 title: "Un deuxième article pour la liste « À lire aussi »"
 date: {day}T09:30:00
 category: Exemple
+group: false  # jamais regroupé avec un autre article, même s'il parle du même sujet
 ---
 
 Les articles qui ne sont pas à la une apparaissent sous forme de brèves : un titre, les premiers
@@ -158,6 +159,7 @@ change the footer. `digest preview` shows the result every time you save.
 title: "A second story for the list below the lead"
 date: {day}T09:30:00
 category: Example
+group: false  # never grouped with another story, even one on the same subject
 ---
 
 Stories that are not the lead appear as short items: a headline, the first words of the story and

@@ -35,6 +35,8 @@ class Article:
     image_credit: str = ""
     # Local images to publish with the edition: (file on disk, its name under assets/).
     assets: tuple[tuple[str, str], ...] = ()
+    group: bool = True  # `group: false`: the editors keep it apart from every other article
+    same_story: tuple[str, ...] = ()  # `same_story:`: addresses or file names it is told with
 
     @property
     def words(self) -> int:
@@ -101,6 +103,8 @@ class Edition:
     blurbs: tuple[Ranked, ...]
     considered: tuple[Ranked, ...]
     window: Window | None = None  # the publication times the articles were taken from
+    # why articles were grouped, and why the closest pair that was not stayed apart
+    grouping: tuple[str, ...] = ()
 
     @property
     def stories(self) -> int:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from digest.send import SendEvents, SendReport
     from digest.state import State
     from digest.status import EditionStatus
+    from digest.stories import Signals
     from digest.suppress import EditorChange, SyncReport
 
 
@@ -133,10 +134,20 @@ class Newsletter:
             return ()
         return state.memory.before(self.config.newsletter.url, day, self.config.ranking.memory_days)
 
+    def signals(self) -> Signals:
+        """What grouping compares articles with: sentence vectors and general word frequencies,
+        both cached in the state database (the model is loaded only for texts never seen)."""
+        from digest.meaning import CachedCommonness, CachedEmbedder
+        from digest.stories import Signals
+
+        cache = _LazyEmbeddings(self)
+        return Signals(CachedEmbedder(cache), CachedCommonness(cache))
+
     def edition(self, day: date, strict: bool = False) -> tuple[Edition, Gathered]:
         """The ranked edition of `day` (before rendering), and what the sources gave."""
         gathered = self.gather(day)
-        return rank_day(self.config, gathered, day, self.history(day), strict), gathered
+        return rank_day(self.config, gathered, day, self.history(day), strict,
+                        self.signals()), gathered
 
     def build(self, day: date, strict: bool = False) -> Build:
         """The edition of `day` and its email. Bad inputs are in `problems`, not exceptions."""
@@ -208,3 +219,16 @@ class Newsletter:
         from digest.check import check_newsletter
 
         return check_newsletter(self)
+
+
+class _LazyEmbeddings:
+    """The state database's vector cache, opened only when grouping asks for vectors."""
+
+    def __init__(self, newsletter: Newsletter) -> None:
+        self.newsletter = newsletter
+
+    def get(self, model: str, texts: list[str]) -> dict[str, bytes]:
+        return self.newsletter.state.embeddings.get(model, texts)
+
+    def put(self, model: str, vectors: dict[str, bytes]) -> None:
+        self.newsletter.state.embeddings.put(model, vectors)

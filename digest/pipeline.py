@@ -16,6 +16,7 @@ from digest.models import GMAIL_CLIP_BYTES, Edition, Email, PastStory
 from digest.rank import rank
 from digest.render import render
 from digest.sources import Gathered
+from digest.stories import Signals
 
 
 @dataclass
@@ -33,7 +34,7 @@ class StrictError(DigestError):
 
 
 def rank_day(config: Config, gathered: Gathered, day: date, history: tuple[PastStory, ...],
-             strict: bool = False) -> Edition:
+             strict: bool = False, signals: Signals | None = None) -> Edition:
     """The edition of `day` before rendering: ranked, grouped, explained."""
     if strict and gathered.problems:
         count = len(gathered.problems)
@@ -45,7 +46,8 @@ def rank_day(config: Config, gathered: Gathered, day: date, history: tuple[PastS
     if not gathered.articles:
         raise NoArticlesError(no_articles_message(day, gathered.dates, gathered.window, config.tz),
                               frozenset(gathered.dates), gathered.problems)
-    return rank(gathered.articles, day, config.tz, config.ranking, history, gathered.window)
+    return rank(gathered.articles, day, config.tz, config.ranking, history, gathered.window,
+                signals)
 
 
 def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Build:

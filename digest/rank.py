@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 from collections import defaultdict
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -24,7 +25,10 @@ from digest.dates import Window, calendar_window
 from digest.models import Article, Edition, PastStory, Ranked, Role
 from digest.stories import (
     Document,
+    Grouping,
     GroupingSettings,
+    Item,
+    Signals,
     Weighted,
     compare,
     document,
@@ -60,11 +64,19 @@ def _order(article: Article, score: float) -> tuple:
     return (-score, -article.date.timestamp(), article.title, article.url)
 
 
+def _representative(member: tuple[Article, float, dict]) -> tuple:
+    """The article that stands for its story: pinned first, then the highest priority, then the
+    most complete (the longest, with a picture), then the best score."""
+    article, score = member[0], member[1]
+    return (not article.lead, -article.priority, -article.words, not article.image,
+            *_order(article, score))
+
+
 class _Story:
-    """The articles of one story, best first."""
+    """The articles of one story, the one that stands for it first."""
 
     def __init__(self, members: list[tuple[Article, float, dict]], number: int) -> None:
-        self.members = sorted(members, key=lambda m: _order(m[0], m[1]))
+        self.members = sorted(members, key=_representative)
         self.number = number
         self.shown = self.members[0]
         self.role: Role | None = None  # set when memory leaves it out; else chosen at the end
@@ -101,21 +113,43 @@ def _collector_paused():
 
 
 def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig,
-         history: tuple[PastStory, ...] = (), window: Window | None = None) -> Edition:
+         history: tuple[PastStory, ...] = (), window: Window | None = None,
+         signals: Signals | None = None) -> Edition:
     """The edition for `day`: one lead, up to `config.blurbs` blurbs, every article explained.
     Recency is measured across `window`, the publication times the articles were taken from
-    (default: the calendar day)."""
+    (default: the calendar day). Articles are grouped by meaning only with `signals` (the
+    sentence vectors, which the pipeline always gives); without, only the editors'
+    `same_story:` groups them."""
     if not articles:
         raise ValueError("rank() needs at least one article")
     with _collector_paused():
-        return _rank(articles, day, window or calendar_window(day, tz), config, history)
+        return _rank(articles, day, window or calendar_window(day, tz), config, history, signals)
+
+
+def grouping_items(articles: list[Article]) -> list[Item]:
+    """What grouping needs of each article, editors' overrides included."""
+    def keys(article: Article) -> tuple[str, ...]:
+        found = [normalize_url(article.url)]
+        if article.guid:
+            found.append(article.guid)
+        if not article.outlet:  # a Markdown file: its name, with or without .md
+            name = article.source.replace("\\", "/").rsplit("/", 1)[-1]
+            found += [name, name.removesuffix(".md")]
+        return tuple(found)
+
+    return [Item(keys=keys(a), title=a.title, text=a.text, date=a.date, alone=not a.group,
+                 same_as=tuple(normalize_url(v) if "://" in v else v for v in a.same_story),
+                 placed=a.lead or a.priority > 0)
+            for a in articles]
 
 
 def _rank(articles: list[Article], day: date, window: Window, config: RankingConfig,
-          history: tuple[PastStory, ...]) -> Edition:
+          history: tuple[PastStory, ...], signals: Signals | None) -> Edition:
     articles = sorted(articles, key=lambda a: (a.date, a.title, a.url, a.source))  # input order
     documents = [document(a.title, a.text) for a in articles]
-    groups = group(documents, GroupingSettings(threshold=config.group_threshold))
+    settings = GroupingSettings(threshold=config.group_threshold, hours=config.group_hours)
+    grouping = group(grouping_items(articles), signals, settings)
+    groups = grouping.labels
 
     by_group: dict[int, list[int]] = defaultdict(list)
     for index, number in enumerate(groups):
@@ -140,7 +174,19 @@ def _rank(articles: list[Article], day: date, window: Window, config: RankingCon
             story.role = None
     lead = _choose_lead(candidates, config)
     blurbs = _choose_blurbs([s for s in candidates if s is not lead], config)
-    return _edition(day, lead, blurbs, [story for story, _ in stories], window)
+    edition = _edition(day, lead, blurbs, [story for story, _ in stories], window)
+    return replace(edition, grouping=_grouping_notes(grouping, articles))
+
+
+def _grouping_notes(grouping: Grouping, articles: list[Article]) -> tuple[str, ...]:
+    """`digest rank --explain`: why each pair was grouped, and the closest pair that was not."""
+    notes = [f"«{articles[e.first].title}» + «{articles[e.second].title}»: {e.describe()}"
+             for e in grouping.pairs]
+    miss = grouping.closest_miss
+    if miss is not None:
+        notes.append(f"closest not grouped: «{articles[miss.first].title}» / "
+                     f"«{articles[miss.second].title}»: {miss.describe()}")
+    return tuple(notes)
 
 
 def _remember(stories, documents: list[Document], history, config: RankingConfig) -> None:

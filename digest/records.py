@@ -84,4 +84,5 @@ def ranking_record(edition: Edition, config: Config) -> dict:
         "articles": [article_record(r, config.ranking.excerpt_chars, config.newsletter.locale)
                      for r in edition.considered],
         "groups": groups_record(edition),
+        "grouping": list(edition.grouping),
     }

@@ -97,3 +97,17 @@ def test_cli_reports_config_errors_without_traceback(newsletter):
     assert result.returncode == EXIT_CONFIG
     assert result.stderr.strip() == 'error: digest.toml:2: ranking.blurbs: expected an integer, got "six"'
     assert "Traceback" not in result.stderr
+
+
+def test_group_hours_must_be_positive(tmp_path):
+    from digest.config import load_config
+    from digest.errors import ConfigError
+
+    path = tmp_path / "digest.toml"
+    path.write_text("[ranking]\ngroup_hours = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "digest.toml:2: ranking.group_hours: expected a number of hours above 0" in str(
+        caught.value)
+    path.write_text("[ranking]\ngroup_hours = 12\n", encoding="utf-8")
+    assert load_config(path).ranking.group_hours == 12

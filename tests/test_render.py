@@ -123,8 +123,10 @@ def write_template(newsletter, name, content):
 
 
 def test_a_partial_can_be_overridden_alone(newsletter):
-    newsletter.article("a", title="Article A")
-    newsletter.article("b", title="Article B", date="2025-04-22T07:00:00+02:00")
+    # two different stories: two near-identical placeholder texts would be grouped as one
+    newsletter.article("a", "Le marché couvert rouvre samedi.", title="Article A")
+    newsletter.article("b", "La chorale donne son concert d'été.", title="Article B",
+                       date="2025-04-22T07:00:00+02:00")
     write_template(newsletter, "blurb.mjml.j2",
                    '<mj-text css-class="blurb">PERSO {{ blurb.title }}</mj-text>\n')
     html = built(newsletter).email.html

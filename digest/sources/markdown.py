@@ -25,6 +25,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 FIELDS = (
     "title", "date", "category", "author", "url", "image", "image_alt", "summary", "lead",
     "priority", "standfirst", "image_width", "image_height", "image_caption", "image_credit",
+    "group", "same_story",
 )
 # Images an article may carry as a file beside it (copied to out/<date>/assets/).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -197,6 +198,20 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
             warnings.append(
                 ("priority", f"priority: expected an integer, got {value!r}; using 0")
             )
+    if "group" in data:
+        if isinstance(data["group"], bool):
+            fields["group"] = data["group"]
+        else:
+            warnings.append(
+                ("group", f"group: expected true or false, got {data['group']!r}; ignored"))
+    if "same_story" in data:
+        value = data["same_story"]
+        values = value if isinstance(value, list) else [value]
+        if values and all(isinstance(v, str) and v.strip() for v in values):
+            fields["same_story"] = tuple(v.strip() for v in values)
+        else:
+            warnings.append(("same_story", "same_story: expected an address or a file name "
+                             f"(or a list of them), got {value!r}; ignored"))
     return fields, warnings
 
 
@@ -250,6 +265,8 @@ def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, conf
         image_caption=fields.get("image_caption", ""),
         image_credit=fields.get("image_credit", ""),
         assets=tuple(images.assets),
+        group=fields.get("group", True),
+        same_story=fields.get("same_story", ()),
     ), images.problems
 
 

@@ -1,7 +1,8 @@
 """The newsletter's state, `.digest/state.db`: the only code that opens it.
 
 `State` is the open database with one view per concern: the send ledger, the feed cache, the
-memory of sent stories and the suppressions, each a module of its own over the same connection.
+memory of sent stories, the suppressions and the cache of sentence vectors, each a module of
+its own over the same connection.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from digest.state.db import StateDatabase, StateError
+from digest.state.embeddings import EmbeddingCache
 from digest.state.feeds import FeedStore
 from digest.state.ledger import Ledger
 from digest.state.memory import StoryMemory
@@ -41,3 +43,7 @@ class State:
     @cached_property
     def suppressions(self) -> Suppressions:
         return Suppressions(self.db, self.suppression_list)
+
+    @cached_property
+    def embeddings(self) -> EmbeddingCache:
+        return EmbeddingCache(self.db)

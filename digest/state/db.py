@@ -114,6 +114,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS deliveries_by_email ON deliveries (email, updated_at);
     """,
+    # 5: sentence vectors for grouping, by the text's hash and the model's version
+    """
+    CREATE TABLE IF NOT EXISTS embeddings (
+        text_hash TEXT NOT NULL,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (text_hash, model)
+    );
+    """,
 )
 
 

