@@ -87,6 +87,10 @@ class SourcesConfig:
     stale_after: int = 3  # failed runs in a row before a feed is reported as stale
     # Seconds during which a feed read successfully is not fetched again (the preview uses 60).
     refetch_after: float = 0.0
+    max_article_bytes: int = 1_000_000  # a larger file in articles/ is skipped
+    # Fetch from loopback, private, link-local and reserved addresses too (an intranet's feeds);
+    # off, a feed or a page cannot make digest read the newsroom's internal services.
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)

@@ -94,14 +94,19 @@ class Newsletter:
         in the newsletter's time zone."""
         from datetime import timedelta
 
+        from digest.dates import usable_day
+
         if isinstance(value, date):
-            return value
+            return usable_day(value)
         return self.today() - timedelta(days=1 if value == "yesterday" else 0)
 
     # -- building -----------------------------------------------------------------------------
 
     def gather(self, day: date) -> Gathered:
         """The articles of `day` from every source, and what went wrong reading them."""
+        from digest.dates import usable_day
+
+        usable_day(day)
         return gather(self.config, day, self.state.feeds if self.config.sources.feeds else None)
 
     def history(self, day: date) -> tuple[PastStory, ...]:

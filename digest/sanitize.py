@@ -6,6 +6,8 @@ import re
 
 import nh3
 
+from digest.text import encodable
+
 SAFE_SCHEMES = {"http", "https", "mailto"}
 
 # Ammonia's defaults minus what an email cannot use or should not carry.
@@ -24,7 +26,7 @@ _ATTRIBUTES = {
 def clean_html(html: str) -> str:
     """An allow-list sanitized copy of `html`: no script, no event handler, no unsafe URL."""
     return nh3.clean(
-        html,
+        encodable(html),
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         url_schemes=SAFE_SCHEMES,
@@ -34,12 +36,14 @@ def clean_html(html: str) -> str:
 
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+# whitespace (Unicode's too), controls, and surrogates no encoder accepts
+_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def safe_url(url: str) -> str | None:
     """`url` when it is an absolute http(s) or mailto address, otherwise None."""
     url = url.strip()
     match = _SCHEME.match(url)
-    if not match or match.group(1).lower() not in SAFE_SCHEMES or any(c.isspace() for c in url):
+    if not match or match.group(1).lower() not in SAFE_SCHEMES or _UNSAFE.search(url):
         return None
     return url

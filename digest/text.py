@@ -43,12 +43,22 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data.replace("\n", " "))
 
 
-_ASCII_SPACES = re.compile(r"[ \t\r\f\v]+")
+# ASCII whitespace, C0 and C1 controls (NEL among them), and the Unicode line and paragraph
+# separators: a header refuses them and str.splitlines() cuts at most of them.
+_BREAKS = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")  # a JSON "\ud800" escape; UTF-8 cannot carry one
 
 
 def squash(text: str) -> str:
-    """Runs of ordinary whitespace as one space; no-break spaces are the author's, and stay."""
-    return _ASCII_SPACES.sub(" ", text.replace("\n", " ")).strip()
+    """One line: runs of whitespace, control characters and line or paragraph separators become
+    one space; no-break spaces are the author's, and stay."""
+    return encodable(_BREAKS.sub(" ", text).strip())
+
+
+def encodable(text: str) -> str:
+    """`text` with each lone surrogate (from a JSON "\\ud800" escape) as U+FFFD: UTF-8 cannot
+    carry one, and neither can a Rust string."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def html_to_text(html: str) -> str:
