@@ -41,31 +41,43 @@ EDITOR_FILES = (".#lead.md",)
 SEPARATOR_TITLE = "Titre\u2028sur\u2029deux\x85lignes\x1c\x1d\x1e fin"
 
 
-def write_bad_articles(articles: Path, outside: Path) -> None:
-    """One file of each hostile kind in `articles`; `outside` is a folder beside it."""
+def write_bad_articles(articles: Path, outside: Path, only: tuple[str, ...] = ()) -> None:
+    """One file of each hostile kind (or of the kinds named in `only`) in `articles`; `outside`
+    is a folder beside it."""
     articles.mkdir(parents=True, exist_ok=True)
     outside.mkdir(parents=True, exist_ok=True)
-    (articles / "date-impossible.md").write_text(front("Impossible", "2025-02-30") + "x\n")
-    (articles / "date-hour-25.md").write_text(front("Heure", "2025-04-22T25:00:00") + "x\n")
-    (articles / "date-offset-25.md").write_text(
-        front("Décalage", "2025-04-22T08:00:00+25:00") + "x\n")
-    (articles / "date-year-1.md").write_text(front("An un", "0001-01-01T00:00:00+14:00") + "x\n")
-    (articles / "date-year-9999.md").write_text(
-        front("An 9999", "9999-12-31T23:00:00-14:00") + "x\n")
-    os.symlink(articles / "nowhere.md", articles / "dangling.md")
-    # Emacs's lock file: a dangling link named .#<file>
-    os.symlink("editor@host.4242:1745300000", articles / ".#lead.md")
-    (articles / "dossier.md").mkdir()
-    os.mkfifo(articles / "tube.md")
-    os.symlink("/dev/zero", articles / "zero.md")
     secret = outside / "secret.md"
     secret.write_text(front("Le fichier secret") + "Ne doit pas être publié.\n")
-    os.symlink(secret, articles / "ailleurs.md")
-    (articles / "bombe.md").write_text("---\n" + alias_bomb() + f"date: {GOOD_DATE}\n---\n\nx\n")
-    with (articles / "enorme.md").open("w") as handle:
+    writers = {
+        "date-impossible.md": lambda p: p.write_text(front("Impossible", "2025-02-30") + "x\n"),
+        "date-hour-25.md": lambda p: p.write_text(front("Heure", "2025-04-22T25:00:00") + "x\n"),
+        "date-offset-25.md": lambda p: p.write_text(
+            front("Décalage", "2025-04-22T08:00:00+25:00") + "x\n"),
+        "date-year-1.md": lambda p: p.write_text(
+            front("An un", "0001-01-01T00:00:00+14:00") + "x\n"),
+        "date-year-9999.md": lambda p: p.write_text(
+            front("An 9999", "9999-12-31T23:00:00-14:00") + "x\n"),
+        "dangling.md": lambda p: os.symlink(articles / "nowhere.md", p),
+        "dossier.md": lambda p: p.mkdir(),
+        "tube.md": os.mkfifo,
+        "zero.md": lambda p: os.symlink("/dev/zero", p),
+        "ailleurs.md": lambda p: os.symlink(secret, p),
+        "bombe.md": lambda p: p.write_text(f"---\n{alias_bomb()}date: {GOOD_DATE}\n---\n\nx\n"),
+        "enorme.md": _write_huge,
+    }
+    assert set(writers) == set(BAD_ARTICLES)
+    for name, write in writers.items():
+        if not only or name in only:
+            write(articles / name)
+    # Emacs's lock file: a dangling link named .#<file>
+    os.symlink("editor@host.4242:1745300000", articles / ".#lead.md")
+
+
+def _write_huge(path: Path, megabytes: int = 50) -> None:
+    with path.open("w") as handle:
         handle.write(front("Énorme"))
         line = "Un paragraphe très long qui se répète sans fin. " * 20 + "\n\n"
-        for _ in range(50 * 1024 * 1024 // len(line)):
+        for _ in range(megabytes * 1024 * 1024 // len(line)):
             handle.write(line)
 
 
