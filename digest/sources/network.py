@@ -54,11 +54,12 @@ def refusal(address: str) -> str:
             inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if inner is not None:
             return refusal(str(inner))
-    kinds = (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-             ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
-             ("private", ip.is_private), ("reserved", ip.is_reserved),
-             ("not public", not ip.is_global))
-    return next((f"a {kind} address" for kind, found in kinds if found), "")
+    kinds = (("a loopback address", ip.is_loopback), ("a link-local address", ip.is_link_local),
+             ("a multicast address", ip.is_multicast), ("an unspecified address",
+                                                        ip.is_unspecified),
+             ("a private address", ip.is_private), ("a reserved address", ip.is_reserved),
+             ("not a public address", not ip.is_global))
+    return next((kind for kind, found in kinds if found), "")
 
 
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
