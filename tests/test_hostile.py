@@ -326,3 +326,48 @@ def test_ssrf_through_full_text(tmp_path, allow):
             assert "refused: 127.0.0.1 is a loopback address" in run["stderr"], run
             assert "the feed's summary is used" in run["stderr"]
     assert report["redirect"]["public_article_requests"] == 1  # the first hop was made
+
+
+# -- found by hand and by test_fuzz.py: inputs that cost quadratic time or broke a parser -----
+# A timeout bounds each run (minutes before the fix, a second or two after); no timer is asserted.
+
+def test_a_title_of_one_huge_word(newsletter):
+    newsletter.article("mot", "Texte. " * 200, title="Mot" * 70_000)  # 210 KB, no space
+    result = newsletter.run("build", "--date", "2025-04-22", process=True)
+    assert result.returncode == 0, result.stderr
+    assert edition(newsletter)["lead"]["title"] == "Mot" * 70_000
+
+
+def test_html_nested_deeper_than_any_page_is_kept_as_text(newsletter):
+    newsletter.article("profond", "<div>" * 150_000 + "Le texte <script>alert(1)</script>fin.",
+                       title="Profond")
+    result = newsletter.run("build", "--date", "2025-04-22", process=True)
+    assert result.returncode == 0, result.stderr
+    html = (newsletter.root / "out" / "2025-04-22" / "digest.html").read_text()
+    assert "Le texte" in html and "alert(1)" not in html
+
+
+def test_a_feed_entry_of_unclosed_image_tags(newsletter, tmp_path):
+    newsletter.article("locale", "Texte. " * 200)
+    feed = tmp_path / "images.json"
+    feed.write_text(json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": [
+        {"id": "1", "url": "https://fil.example/1", "title": "Images",
+         "content_html": "<img" * 200_000, "date_published": "2025-04-22T07:00:00+02:00"}]}))
+    add_feed(newsletter, str(feed))
+    result = newsletter.run("build", "--date", "2025-04-22", process=True)
+    assert result.returncode == 0, result.stderr
+    assert "Images" in {a["title"] for a in edition(newsletter)["articles_considered"]}
+
+
+def test_a_character_reference_to_a_surrogate_breaks_feedparser_not_the_edition(newsletter,
+                                                                                 tmp_path):
+    newsletter.article("locale", "Texte. " * 200)
+    feed = tmp_path / "fil.xml"
+    feed.write_bytes(rss([{"title": "Titre", "link": "https://rss.example/1", "date": MORNING}])
+                     .replace(b"<title>Titre", b"<title>Titre &#xD800;"))
+    add_feed(newsletter, str(feed))
+    result = newsletter.run("build", "--date", "2025-04-22")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "not a readable feed (feedparser failed: UnicodeEncodeError" in line

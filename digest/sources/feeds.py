@@ -177,7 +177,8 @@ def _struct_to_datetime(value) -> datetime | None:
         return None
 
 
-_IMG = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
+# [^<>]: a scan for src stops at the next tag, so "<img<img<img…" costs linear time
+_IMG = re.compile(r"<img\b[^<>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
 
 
 def _first_image(*candidates: str) -> str:
