@@ -26,7 +26,7 @@ from digest.records import edition_record
 
 DAY = date(2025, 4, 22)
 ON_THE_DAY = "2025-04-22T08:00:00+02:00"
-FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=60,
+FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=80,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # what breaks a line, a header, a parser or an encoder

@@ -371,3 +371,13 @@ def test_a_character_reference_to_a_surrogate_breaks_feedparser_not_the_edition(
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.splitlines()
     assert "not a readable feed (feedparser failed: UnicodeEncodeError" in line
+
+
+def test_every_fetch_goes_through_the_guarded_client():
+    """Only sources/network.py speaks HTTP for the readers; SendGrid's backend, to its own API."""
+    from test_state import modules
+
+    users = {name for name, found in modules().items()
+             if any(m == "httpx" or m.startswith(("httpx.", "urllib.request", "requests"))
+                    for m in found)}
+    assert users == {"sources/network.py", "deliver/sendgrid.py"}, users
