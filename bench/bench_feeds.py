@@ -38,7 +38,8 @@ def newsletter(root: Path, urls: list[str], concurrency: int = 8) -> Path:
     (root / "articles").mkdir(parents=True, exist_ok=True)
     feeds = "".join(f'[[sources.feeds]]\nurl = "{u}"\n' for u in urls)
     (root / "digest.toml").write_text(
-        f'[newsletter]\nname = "Banc"\n[sources]\nconcurrency = {concurrency}\n{feeds}')
+        f'[newsletter]\nname = "Banc"\n[sources]\nconcurrency = {concurrency}\n'
+        f'allow_private = true\n{feeds}')  # the feeds are served on 127.0.0.1
     return root / "digest.toml"
 
 

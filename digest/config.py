@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import re
 import tomllib
 import typing
@@ -98,6 +99,10 @@ class SourcesConfig:
     stale_after: int = 3  # failed runs in a row before a feed is reported as stale
     # Seconds during which a feed read successfully is not fetched again (the preview uses 60).
     refetch_after: float = 0.0
+    max_article_bytes: int = 1_000_000  # a larger file in articles/ is skipped
+    # Fetch from loopback, private, link-local and reserved addresses too (an intranet's feeds);
+    # off, a feed or a page cannot make digest read the newsroom's internal services.
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -376,7 +381,7 @@ def _build(
                 f"got {_describe(value)}"
             )
             continue
-        message = _VALIDATORS.get(here, lambda v: None)(checked)
+        message = _finite(checked) or _VALIDATORS.get(here, lambda v: None)(checked)
         if message:
             problems.append(f"{_where(here, lines)}: {message}")
             continue
@@ -413,8 +418,15 @@ def _check_scalar(kind: type, value: Any) -> Any:
     if isinstance(value, bool):
         return None
     if kind is float and isinstance(value, int | float):
-        return float(value)
+        return float(value)  # nan and inf pass here: _finite refuses them with their own words
     return value if isinstance(value, kind) else None
+
+
+def _finite(value: Any) -> str | None:
+    """nan and inf are TOML numbers, but no duration, weight or size can be one."""
+    numbers = value.values() if isinstance(value, dict) else [value]
+    wrong = next((n for n in numbers if isinstance(n, float) and not math.isfinite(n)), None)
+    return None if wrong is None else f"expected a finite number, got {_describe(wrong)}"
 
 
 def _check_timezone(name: str) -> str | None:
@@ -430,16 +442,64 @@ def _check_positive(value: int) -> str | None:
 
 
 def _check_labels(labels: dict[str, str]) -> str | None:
-    from digest.labels import LABELS
+    from digest.labels import LABELS, placeholders
 
     known = list(LABELS["fr"])
-    for key in labels:
+    for key, text in labels.items():
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = (f'; did you mean "{close[0]}"?' if close
                     else f"; known labels: {', '.join(known)}")
             return f'unknown label "{key}"{hint}'
+        allowed = placeholders(LABELS["fr"][key])
+        if not allowed:  # a label without placeholders is never formatted: its braces are text
+            continue
+        try:
+            used = placeholders(text)
+        except ValueError as error:  # a lone "{" or "}"
+            return f'label "{key}": {error}; write {{{{ and }}}} for a brace'
+        if used - allowed:
+            offered = ", ".join(f"{{{name}}}" for name in sorted(allowed)) or "none"
+            return (f'label "{key}": unknown placeholder {{{sorted(used - allowed)[0]}}}; '
+                    f"this label has: {offered}")
     return None
+
+
+def _check_one_line(value: str) -> str | None:
+    if re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", value):
+        return "expected one line, without control characters or line separators"
+    return None
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if value == int(value) else f"{value:g}"
+
+
+def _between(low: float, high: float, unit: str = "") -> Callable[[Any], str | None]:
+    def check(value: float) -> str | None:
+        if low <= value <= high:
+            return None
+        return f"expected {_number(low)} to {_number(high)}{unit}, got {_number(value)}"
+
+    return check
+
+
+def _above_zero_up_to(high: float) -> Callable[[Any], str | None]:
+    def check(value: float) -> str | None:
+        if 0 < value <= high:
+            return None
+        return f"expected more than 0 and up to {_number(high)} seconds, got {_number(value)}"
+
+    return check
+
+
+def _weights(values: dict[str, float]) -> str | None:
+    wrong = next((v for v in values.values() if abs(v) > WEIGHT_LIMIT), None)
+    return None if wrong is None else \
+        f"expected -{WEIGHT_LIMIT:,} to {WEIGHT_LIMIT:,}, got {_number(wrong)}"
+
+
+WEIGHT_LIMIT = 1000  # a weight or category's points beyond this only makes scores overflow
 
 
 def _check_time(value: str) -> str | None:
@@ -484,9 +544,20 @@ _VALIDATORS: dict[tuple[str, ...], Callable[[Any], str | None]] = {
     ("ranking", "group_hours"):
         lambda v: None if v > 0 else f"expected a number of hours above 0, got {v}",
     ("ranking", "max_per_category"): lambda v: None if v >= 1 else f"expected 1 or more, got {v}",
-    ("ranking", "memory_days"): _check_positive,
+    ("ranking", "memory_days"): _between(0, 3650, " days"),
+    ("ranking", "categories"): _weights,
+    **{("ranking", "weights", name): _between(-WEIGHT_LIMIT, WEIGHT_LIMIT)
+       for name in ("priority", "recency", "length", "image", "coverage")},
     ("sources", "concurrency"): lambda v: None if 1 <= v <= 64 else f"expected 1 to 64, got {v}",
-    ("sources", "max_bytes"): lambda v: None if v >= 1024 else f"expected at least 1024, got {v}",
+    ("sources", "max_bytes"): _between(1024, 1e10, " bytes"),
+    ("sources", "max_article_bytes"): _between(1024, 1e10, " bytes"),
+    ("sources", "timeout"): _above_zero_up_to(3600),
+    ("sources", "refetch_after"): _between(0, 86400 * 366, " seconds"),
+    ("newsletter", "sender"): _check_one_line,
+    ("newsletter", "reply_to"): _check_one_line,
+    ("delivery", "sendgrid", "timeout"): _above_zero_up_to(3600),
+    ("delivery", "smtp", "timeout"): _above_zero_up_to(3600),
+    ("delivery", "smtp", "port"): _between(1, 65535),
     ("delivery", "min_articles"): _check_positive,
     ("delivery", "lock_wait"): lambda v: None if 0 <= v <= 86400 else
     f"expected seconds between 0 and 86400, got {v}",

@@ -6,6 +6,31 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from digest.errors import UsageError
+
+# The editions digest makes: every date in between, its day before and after and the
+# `ranking.memory_days` before it convert between time zones without leaving datetime's range.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
+def usable_day(day: date) -> date:
+    """`day` when an edition can have that date; raises UsageError otherwise."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise UsageError(f"{day.isoformat()}: an edition's date goes from {FIRST_DAY} to "
+                         f"{LAST_DAY}")
+    return day
+
+
+def usable_moment(moment: datetime) -> str:
+    """Why an article's date cannot be used ("" when it can): editions exist for its day."""
+    try:
+        usable_day(moment.astimezone(UTC).date())
+    except (OverflowError, UsageError):
+        return f"{moment.isoformat()} is out of range; dates go from {FIRST_DAY} to {LAST_DAY}"
+    return ""
+
+
 WINDOWS = ("day", "previous_day", "since_last")
 
 

@@ -22,6 +22,12 @@ class DigestError(Exception):
     problems: tuple = ()
 
 
+class UsageError(DigestError):
+    """A command-line value that cannot be used (a date out of range)."""
+
+    exit_code = EXIT_USAGE
+
+
 class ConfigError(DigestError):
     exit_code = EXIT_CONFIG
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 from digest.text import typography
 
 LABELS: dict[str, dict[str, str]] = {
@@ -60,3 +62,10 @@ def labels_for(locale: str, overrides: dict[str, str] | None = None) -> dict[str
     """The locale's labels with the newsletter's overrides, in the locale's typography."""
     merged = {**LABELS[locale], **(overrides or {})}
     return {key: typography(value, locale) for key, value in merged.items()}
+
+
+def placeholders(text: str) -> set[str]:
+    """The {fields} a label fills in, as written ("{author}" → "author", "{0:>9}" → "0:>9");
+    raises ValueError for a lone brace."""
+    return {name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            for _, name, spec, conversion in string.Formatter().parse(text) if name is not None}

@@ -98,8 +98,10 @@ class Newsletter:
     def day(self, value: date | str | None) -> date:
         """An edition date from the command line: a date, "today" (the default) or "yesterday",
         in the newsletter's time zone."""
+        from digest.dates import usable_day
+
         if isinstance(value, date):
-            return value
+            return usable_day(value)
         return self.today() - timedelta(days=1 if value == "yesterday" else 0)
 
     # -- building -----------------------------------------------------------------------------
@@ -124,6 +126,9 @@ class Newsletter:
 
     def gather(self, day: date) -> Gathered:
         """The articles of the edition of `day` from every source, and what went wrong."""
+        from digest.dates import usable_day
+
+        usable_day(day)
         feeds = self.state.feeds if self.config.sources.feeds else None
         return gather(self.config, day, self.window(day), feeds)
 

@@ -69,8 +69,8 @@ def write_archive(result: Build, out_root: Path, config: Config) -> None:
             record = json.loads(record_path.read_text(encoding="utf-8"))
             day = date.fromisoformat(record["date"])
             title = str(record["lead"]["title"])
-        except (ValueError, KeyError, TypeError, OSError):
-            continue  # a folder that is not an edition
+        except (ValueError, KeyError, TypeError, OSError, RecursionError):
+            continue  # a folder that is not an edition, or a damaged edition.json
         if (archive / f"{day.isoformat()}.html").is_file():
             editions.append({
                 "date": day.isoformat(),

@@ -8,7 +8,10 @@ and server-sent events that tell the page to refresh.
 from __future__ import annotations
 
 import json
+import re
+import sys
 import threading
+import traceback
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,7 +94,9 @@ class Previewer:
         with self.building:
             try:
                 newsletter = self._newsletter()
-            except DigestError as error:
+            except Exception as error:  # noqa: BLE001 - a DigestError, or a bug: in the overlay
+                if not isinstance(error, DigestError):
+                    traceback.print_exc(file=sys.stderr)
                 return Snapshot(version, day or date.today(), state=_error_state(version, error))
             explicit = day or self.default_day
             day = explicit or newsletter.today()
@@ -128,6 +133,9 @@ class Previewer:
             return Snapshot(version, day, state=state)
         except DigestError as error:
             return Snapshot(version, day, state={**_error_state(version, error), **base})
+        except Exception as error:  # noqa: BLE001 - a bug: in the overlay, and its traceback here
+            traceback.print_exc(file=sys.stderr)
+            return Snapshot(version, day, state={**_error_state(version, error), **base})
         record = edition_record(result, config)
         state = {
             **base,
@@ -159,8 +167,9 @@ def _for_preview(config):
     return dataclasses.replace(config, sources=sources)
 
 
-def _error_state(version: int, error: DigestError) -> dict:
-    message = str(error)
+def _error_state(version: int, error: Exception) -> dict:
+    message = str(error) if isinstance(error, DigestError) else \
+        f"a bug in digest ({error.__class__.__name__}: {error}); the terminal shows the details"
     return {"version": version, "error": {"message": message}, "problems": [], "ranking": [],
             "dates": [], "size": 0, "size_level": "green", "subject": "", "preheader": ""}
 
@@ -197,6 +206,9 @@ def make_handler(previewer: Previewer):
             self.do_GET()
 
         def do_GET(self):
+            if not _known_host(self.headers.get("Host", ""), self.server.server_address):
+                # a page elsewhere whose name was made to point here (DNS rebinding): no drafts
+                return self._send(403, b"forbidden: unknown Host\n", "text/plain; charset=utf-8")
             url = urlsplit(self.path)
             query = parse_qs(url.query)
             routes = {
@@ -270,17 +282,36 @@ def bind(host: str, port: int, handler, tries: int = 20) -> tuple[PreviewServer,
                       "pass --port with a free one")
 
 
-def is_source(path: str, root: Path) -> bool:
-    """A change worth a rebuild: not the state the build itself writes (.digest/, out/ under the
-    newsletter's `root`), not a hidden file, not an editor's lock, backup or temporary file."""
-    changed = Path(path)
-    parts = changed.relative_to(root).parts if changed.is_relative_to(root) else (changed.name,)
-    name = parts[-1]
-    return not (
-        any(part in (".digest", "out") or part.startswith(".") for part in parts[:-1])
-        or name.startswith((".", "#", "sed")) or name.endswith(("~", ".swp", ".swx", ".tmp"))
-        or name == "4913"  # vim's probe that a folder is writable
-    )
+def _known_host(host: str, address: tuple) -> bool:
+    """The Host header names the preview itself: its address, localhost or 127.0.0.1, and
+    its port."""
+    bound, port = address[0], address[1]
+    names = {"localhost", "127.0.0.1", f"[{bound}]" if ":" in bound else bound}
+    return host.lower() in {f"{name}:{port}" for name in names} | (names if port == 80 else set())
+
+
+# Editors' lock, swap, backup and temporary files: vim's 4913 and .x.swp, Emacs's .#x and #x#,
+# sed -i's sedXXXXXX, JetBrains' x___jb_tmp___, backups x~; and every hidden file.
+_EDITOR_FILES = re.compile(r"^\.|^#.*#$|~$|^sed[A-Za-z0-9]{6}$|^4913$|___jb_\w+___$"
+                           r"|\.(sw[a-p]x?|tmp|bak|orig|kate-swp)$")
+
+
+def edits_only(root: Path):
+    """The watcher's filter: an editor's saves count; what digest writes itself (.digest/,
+    out/) never does, so a rebuild cannot trigger another, nor do editors' temporary files."""
+    from watchfiles import DefaultFilter
+
+    default = DefaultFilter()
+    own = (root / ".digest", root / "out")
+
+    def counts(change, name: str) -> bool:
+        path = Path(name)
+        if any(path == folder or folder in path.parents for folder in own):
+            return False
+        inside = path.relative_to(root).parts if path.is_relative_to(root) else (path.name,)
+        return default(change, name) and not any(_EDITOR_FILES.search(p) for p in inside)
+
+    return counts
 
 
 def watch(previewer: Previewer, stop: threading.Event, on_change) -> threading.Thread:
@@ -290,7 +321,7 @@ def watch(previewer: Previewer, stop: threading.Event, on_change) -> threading.T
 
     def run() -> None:
         for changes in watch_files(*previewer.watched_paths(), stop_event=stop,
-                                   watch_filter=lambda change, path: is_source(path, root),
+                                   watch_filter=edits_only(root),
                                    debounce=150, step=50, rust_timeout=500):
             previewer.invalidate()
             on_change(sorted({Path(p).name for _, p in changes}))

@@ -216,6 +216,10 @@ def render_template(env: jinja2.Environment, name: str, values: dict, config: Co
         return env.get_template(name).render(values)
     except jinja2.TemplateError as exc:
         raise _template_error(exc, name, config) from None
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        # what a template's own expression raised ("{0}".format(), a division by zero...)
+        raise TemplateError(f"{_template_frame(exc, name, config)}: {exc.__class__.__name__}: "
+                            f"{exc}") from None
 
 
 def _template_frame(exc: Exception, name: str, config: Config) -> str:

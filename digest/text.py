@@ -43,12 +43,22 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data.replace("\n", " "))
 
 
-_ASCII_SPACES = re.compile(r"[ \t\r\f\v]+")
+# ASCII whitespace, C0 and C1 controls (NEL among them), and the Unicode line and paragraph
+# separators: a header refuses them and str.splitlines() cuts at most of them.
+_BREAKS = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")  # a JSON "\ud800" escape; UTF-8 cannot carry one
 
 
 def squash(text: str) -> str:
-    """Runs of ordinary whitespace as one space; no-break spaces are the author's, and stay."""
-    return _ASCII_SPACES.sub(" ", text.replace("\n", " ")).strip()
+    """One line: runs of whitespace, control characters and line or paragraph separators become
+    one space; no-break spaces are the author's, and stay."""
+    return encodable(_BREAKS.sub(" ", text).strip())
+
+
+def encodable(text: str) -> str:
+    """`text` with each lone surrogate (from a JSON "\\ud800" escape) as U+FFFD: UTF-8 cannot
+    carry one, and neither can a Rust string."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def html_to_text(html: str) -> str:
@@ -85,8 +95,12 @@ def reading_minutes(text: str) -> int:
     return max(1, math.ceil(len(text.split()) / WORDS_PER_MINUTE))
 
 
-_URL = re.compile(r"(?:https?|ftp|mailto):\S+|www\.\S+|\S+@\S+\.\S+")
-_SPACE_BEFORE = re.compile(r"[ \u00a0\u202f]*([;:!?»])")
+# Every pattern here runs in linear time, whatever the text (a title of 100,000 letters without a
+# space took minutes with \S+@): an address starts a word and its parts are bounded, a run of
+# spaces is read from its start only.
+_URL = re.compile(r"(?:https?|ftp|mailto):\S+|www\.\S+"
+                  r"|(?<![^\s(\[«\"'])[^\s@]{1,64}@[^\s@]{1,255}\.\S+")
+_SPACE_BEFORE = re.compile(r"(?<![ \u00a0\u202f])[ \u00a0\u202f]*([;:!?»])")
 _SPACE_AFTER = re.compile(r"(«)[ \u00a0\u202f]*")
 # A ; : ! ? glued to a word and followed by a space or the end ("Enfin!"), but not "12:30".
 _GLUED = re.compile(r"(?<=[^\W\d_])([;:!?]+)(?=\s|$)")

@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# The sample signs its unsubscribe links; tests that need the secret missing say so themselves.
+os.environ.setdefault("DIGEST_SECRET", "a-secret-for-the-tests-only-not-for-any-newsletter")
 
 MINIMAL_TOML = """\
 [newsletter]

@@ -39,6 +39,7 @@ class FakeSendGrid:
         self.scripted: list[tuple[int, dict, dict]] = []  # (status, headers, body) answered first
         self.hang_seconds = 0.0
         self.batches: list[str] = []
+        self.batch_answer: bytes | None = None  # answers the batch id request instead, when set
         self.cancelled: list[dict] = []
         # /v3/suppression/<list>: entries such as {"email": ..., "created": 1700000000, ...}
         self.suppressions: dict[str, list[dict]] = {
@@ -133,6 +134,12 @@ class FakeSendGrid:
                 raw = self.rfile.read(length)
                 if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                     return self._reply(401, {"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked", "field": None, "help": None}]})
+                if self.path == "/v3/mail/batch" and fake.batch_answer is not None:
+                    self.send_response(201)
+                    self.send_header("Content-Length", str(len(fake.batch_answer)))
+                    self.end_headers()
+                    self.wfile.write(fake.batch_answer)
+                    return
                 if self.path == "/v3/mail/batch":
                     batch_id = uuid.uuid4().hex
                     fake.batches.append(batch_id)

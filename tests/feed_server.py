@@ -19,6 +19,7 @@ class Route:
     delay: float = 0.0
     redirect: str | None = None
     gzip: bool = False
+    headers: dict = field(default_factory=dict)  # sent as they are (a pre-compressed body...)
     hits: list = field(default_factory=list)  # the request headers of every hit
 
 
@@ -33,15 +34,17 @@ class QuietServer(ThreadingHTTPServer):
 
 
 class FeedServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
-        self.server = QuietServer(("127.0.0.1", 0), self._handler())
+        self.host = host
+        self.requests = 0  # every request received, whatever its path
+        self.server = QuietServer((host, 0), self._handler())
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://{self.host}:{self.server.server_address[1]}"
 
     def add(self, path: str, route: Route | None = None, **options) -> str:
         self.routes[path] = route or Route(**options)
@@ -53,6 +56,7 @@ class FeedServer:
 
     def _handler(self):
         routes = self.routes
+        feeds = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -61,6 +65,7 @@ class FeedServer:
                 pass
 
             def do_GET(self):
+                feeds.requests += 1
                 route = routes.get(self.path)
                 if route is None:
                     return self._reply(404, b"not found", "text/plain")
@@ -85,6 +90,7 @@ class FeedServer:
                 if route.etag:
                     extra["ETag"] = route.etag
                 extra["Last-Modified"] = formatdate(usegmt=True)
+                extra.update(route.headers)
                 self._reply(route.status, body, route.content_type, extra)
 
             def _reply(self, status, body, content_type, extra=None):

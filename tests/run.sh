@@ -6,17 +6,22 @@
 #     faketime (the cron tests run `digest send` at a given hour) and spamassassin; apt waits for
 #     a lock another apt holds instead of failing
 #   - axe-core (injected into Chromium) and html-validate from npm, in .ci/node
+#   - iproute2 and util-linux (ip, unshare, setpriv): a network namespace of its own gives a test
+#     feed host a public address; setpriv makes root respect a read-only folder
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-# Debian packages the tests drive: the browser, a clock for the cron tests, SpamAssassin
+# Debian packages the tests drive: the browser, a clock for the cron tests, SpamAssassin, and
+# ip, unshare and setpriv
 missing=()
 for tool in chromium faketime spamassassin; do
   [ -x "/usr/bin/$tool" ] || missing+=("$tool")
 done
+command -v ip >/dev/null || missing+=(iproute2)
+{ command -v unshare && command -v setpriv; } >/dev/null || missing+=(util-linux)
 if ((${#missing[@]})); then
   echo "Installing Debian's ${missing[*]} for the tests..."
   sudo_cmd=""

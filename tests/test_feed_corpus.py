@@ -51,6 +51,7 @@ def run_pipeline(tmp_path: Path, url: str, web: bool) -> tuple[str, str] | None:
     (root / "articles").mkdir(parents=True, exist_ok=True)
     (root / "digest.toml").write_text(
         '[newsletter]\nname = "Corpus"\n[ranking]\nblurbs = 50\n'
+        '[sources]\nallow_private = true  # the corpus is served on 127.0.0.1\n'
         f'[[sources.feeds]]\nurl = "{url}"\nundated = "first_seen"\n', encoding="utf-8")
     config = load_config(root / "digest.toml")
     try:

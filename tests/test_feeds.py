@@ -30,7 +30,12 @@ def story(n, **extra):
             "date": MORNING, "description": f"<p>Le texte de la dépêche {n}. " * 20 + "</p>", **extra}
 
 
-def add_feeds(newsletter, *urls_and_options):
+def add_feeds(newsletter, *urls_and_options, allow_private=True):
+    """[[sources.feeds]] tables; the feed server is on 127.0.0.1, which digest refuses to read
+    unless sources.allow_private is on."""
+    if allow_private:
+        newsletter.set_config(newsletter.config.read_text().replace(
+            "[sources]", "[sources]\nallow_private = true", 1))
     blocks = []
     for url, options in urls_and_options:
         lines = [f'url = "{url}"'] + [f"{k} = {json.dumps(v)}" for k, v in options.items()]

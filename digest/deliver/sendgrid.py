@@ -1,21 +1,25 @@
-"""SendGrid's v3 mail-send API, through the official `sendgrid` client.
+"""SendGrid's v3 mail-send API, over httpx.
 
 What the API really needs, as django-anymail learnt it: one personalization per recipient (so no
 reader sees another's address), at most 1,000 personalizations a request, string-only
 `custom_args`, and display names quoted when they hold a comma or a semicolon.
+
+Each request has a total deadline, `delivery.sendgrid.timeout`: a server that answers a byte at a
+time cannot hold the send, whatever it sends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import socket
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
-from urllib.error import URLError
 
 from digest.config import Config, SendGridConfig
 from digest.deliver import (
@@ -30,6 +34,7 @@ from digest.errors import ConfigError
 from digest.models import Leaving, Outcome, Status, Suppression
 from digest.recipients import Recipient
 from digest.recipients import _suppression_key as suppression_key
+from digest.text import squash
 
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
 MAX_WAIT_SECONDS = 120  # a longer Retry-After stops the send: run it again later
@@ -43,6 +48,8 @@ SUPPRESSION_LISTS = (
 )
 PAGE_SIZE = 500  # the most these endpoints give at once
 SYNC_OVERLAP_SECONDS = 300  # read again the last minutes of the previous sync: clocks differ
+MAX_ANSWER_BYTES = 1_000_000  # SendGrid's answers are a few hundred bytes
+BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 def api_key() -> str:
@@ -104,30 +111,32 @@ def payload(outgoing: Outgoing, recipients: list[Recipient], config: SendGridCon
 
 
 def _error_messages(body: bytes) -> str:
+    """SendGrid's own words about a refused request, on one line."""
+    text = squash(body.decode("utf-8", "replace"))[:300]
     try:
         errors = json.loads(body.decode("utf-8", "replace")).get("errors", [])
         messages = [
             f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
             for e in errors
         ]
-        return "; ".join(f'"{m}"' for m in messages) or body.decode("utf-8", "replace")[:300]
-    except (ValueError, AttributeError):
-        return body.decode("utf-8", "replace")[:300]
+    except (ValueError, AttributeError, TypeError, RecursionError):
+        return text
+    return "; ".join(f'"{squash(m)[:300]}"' for m in messages) or text
 
 
-def _wait_seconds(headers, attempt: int) -> float:
-    """How long to wait before the next attempt: the server's word, else backoff with jitter."""
-    headers = headers or {}
-    retry_after = headers.get("Retry-After")
+def _wait_seconds(headers: dict[str, str], attempt: int) -> float:
+    """How long to wait before the next attempt: the server's word, else backoff with jitter.
+    `headers` has its names in lower case."""
+    retry_after = headers.get("retry-after")
     if retry_after:
         try:
             return max(0.0, float(retry_after))
         except ValueError:
             try:
                 return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, IndexError, OverflowError):
                 pass
-    reset = headers.get("X-RateLimit-Reset")
+    reset = headers.get("x-ratelimit-reset")
     if reset:
         try:
             return max(0.0, float(reset) - time.time())
@@ -136,19 +145,63 @@ def _wait_seconds(headers, attempt: int) -> float:
     return backoff_seconds(attempt)
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+
+class Api:
+    """SendGrid's v3 API: one POST at a time, each within `timeout` seconds in all."""
+
+    def __init__(self, base_url: str, key: str, timeout: float) -> None:
+        import httpx
+
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {key}", "User-Agent": "digest"}
+        self.timeout = timeout
+        self.tls = httpx.create_ssl_context()  # once: loading the CA bundle takes 50 ms
+
+    def request(self, method: str, path: str, body: dict | None = None,
+                query: dict | None = None) -> Answer:
+        """SendGrid's answer, whatever its status; raises TimeoutError past the deadline and
+        httpx.HTTPError when no HTTP answer came."""
+        return asyncio.run(self._request(method, path, body, query))
+
+    async def _request(self, method: str, path: str, body: dict | None,
+                       query: dict | None) -> Answer:
+        import httpx
+
+        async with asyncio.timeout(self.timeout), \
+                httpx.AsyncClient(timeout=self.timeout, verify=self.tls) as client:
+            request = client.build_request(method, self.base_url + path, json=body,
+                                           params=query, headers=self.headers)
+            response = await client.send(request, stream=True)
+            try:
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        raise httpx.RemoteProtocolError(f"an answer over {MAX_ANSWER_BYTES:,} "
+                                                        "bytes")
+                    chunks.append(chunk)
+            finally:
+                await response.aclose()
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            return Answer(response.status_code, headers, b"".join(chunks))
+
+
 class SendGridBackend:
     name = "sendgrid"
 
     def __init__(self, config: SendGridConfig, sleep: Callable[[float], None] = time.sleep,
                  tz=None) -> None:
-        from sendgrid import SendGridAPIClient
-
         self.config = config
         self.tz = tz
         self.batch_size = config.batch_size
         self.sleep = sleep
-        self.api = SendGridAPIClient(api_key=api_key(), host=config.api_url.rstrip("/"))
-        self.api.client.timeout = config.timeout
+        self.api = Api(config.api_url, api_key(), config.timeout)
         self.scheduled: tuple[int, str] | None = None
 
     @classmethod
@@ -166,35 +219,35 @@ class SendGridBackend:
     def close(self) -> None:
         pass
 
-    def _call(self, request: Callable[[], object], what: str, may_duplicate: bool):
-        """One API call with retries on 429, 5xx and failed connections."""
-        from python_http_client.exceptions import HTTPError
+    def _call(self, path: str, body: dict | None, what: str, may_duplicate: bool,
+              method: str = "POST", query: dict | None = None) -> Answer:
+        """One API call with retries on 429, 5xx and failed connections. `may_duplicate`: the
+        request may take effect without an answer coming back (a batch of emails), so one that
+        left and got no answer is not tried again."""
+        import httpx
 
         attempts = self.config.max_attempts
         for attempt in range(attempts):
+            headers: dict[str, str] = {}
             try:
-                return request()
-            except HTTPError as exc:
-                status, headers = exc.status_code, exc.headers
-                if status != 429 and status < 500:
-                    raise DeliveryError(
-                        f"SendGrid refused {what} (HTTP {status}): {_error_messages(exc.body)}"
-                    ) from None
-                reason = f"HTTP {status}"
-            except URLError as exc:
-                if isinstance(exc.reason, (socket.timeout, TimeoutError)) and may_duplicate:
-                    raise UnknownOutcome(
-                        f"SendGrid did not answer {what} within {self.config.timeout:g} s; the "
-                        "request may have been accepted"
-                    ) from None
-                headers, reason = None, f"connection failed ({exc.reason})"
-            except (TimeoutError, ConnectionError) as exc:
+                answer = self.api.request(method, path, body, query)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing left: try again
+                reason = f"connection failed ({squash(str(exc)) or exc.__class__.__name__})"
+            except (TimeoutError, httpx.HTTPError) as exc:
+                lost = (f"SendGrid did not answer {what} within {self.config.timeout:g} s"
+                        if isinstance(exc, TimeoutError | httpx.TimeoutException) else
+                        f"SendGrid's answer to {what} was not HTTP "
+                        f"({squash(str(exc)) or exc.__class__.__name__})")
                 if may_duplicate:
-                    raise UnknownOutcome(
-                        f"connection to SendGrid lost during {what} ({exc.__class__.__name__}); "
-                        "the request may have been accepted"
-                    ) from None
-                headers, reason = None, f"connection failed ({exc})"
+                    raise UnknownOutcome(f"{lost}; the request may have been accepted") from None
+                reason = lost
+            else:
+                if answer.status < 300:
+                    return answer
+                if answer.status != 429 and answer.status < 500:
+                    raise DeliveryError(f"SendGrid refused {what} (HTTP {answer.status}): "
+                                        f"{_error_messages(answer.body)}")
+                headers, reason = answer.headers, f"HTTP {answer.status}"
             if attempt == attempts - 1:
                 break
             wait = _wait_seconds(headers, attempt)
@@ -218,20 +271,21 @@ class SendGridBackend:
     def schedule(self, send_at: int, batch_id: str | None) -> str:
         """Batches sent from now on go out at `send_at`, under a batch id that can cancel them."""
         if batch_id is None:
-            response = self._call(lambda: self.api.client.mail.batch.post(),
-                                  "the batch id request", may_duplicate=False)
+            answer = self._call("/v3/mail/batch", None, "the batch id request",
+                                may_duplicate=False)
             try:
-                batch_id = str(json.loads(response.body)["batch_id"])
-            except (ValueError, KeyError, TypeError):
+                batch_id = json.loads(answer.body)["batch_id"]
+            except (ValueError, KeyError, TypeError, RecursionError):
+                batch_id = None
+            if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
                 raise TemporaryDeliveryError("SendGrid's answer to the batch id request holds no "
-                                             "batch_id; run again later") from None
+                                             "usable batch_id; run again later")
         self.scheduled = (send_at, batch_id)
         return batch_id
 
     def cancel(self, batch_id: str) -> None:
         body = {"batch_id": batch_id, "status": "cancel"}
-        self._call(lambda: self.api.client.user.scheduled_sends.post(request_body=body),
-                   "the cancellation", may_duplicate=False)
+        self._call("/v3/user/scheduled_sends", body, "the cancellation", may_duplicate=False)
 
     def suppressions(self, since: Mapping[str, int]
                      ) -> Iterator[tuple[str, int, list[Suppression]]]:
@@ -262,13 +316,8 @@ class SendGridBackend:
                                      f"group {group} unsubscribe"))]
 
     def _list(self, path: str, query: dict | None, what: str) -> list:
-        def request():
-            node = self.api.client
-            for part in path.split("/"):
-                node = node._(part)
-            return node.get(query_params=query) if query else node.get()
-
-        response = self._call(request, what, may_duplicate=False)
+        response = self._call(f"/v3/{path}", None, what, may_duplicate=False, method="GET",
+                              query=query)
         try:
             data = json.loads(response.body or b"[]")
         except ValueError:
@@ -280,9 +329,9 @@ class SendGridBackend:
 
     def send(self, outgoing: Outgoing, recipients: list[Recipient]) -> Iterator[list[Outcome]]:
         body = payload(outgoing, recipients, self.config, self.scheduled)
-        response = self._call(lambda: self.api.client.mail.send.post(request_body=body),
-                              f"a batch of {len(recipients)}", may_duplicate=True)
-        message_id = (response.headers or {}).get("X-Message-Id", "")
+        answer = self._call("/v3/mail/send", body, f"a batch of {len(recipients)}",
+                            may_duplicate=True)
+        message_id = answer.headers.get("x-message-id", "")
         yield [Outcome(r.key, Status.SENT, provider_id=message_id) for r in recipients]
 
 

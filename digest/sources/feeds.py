@@ -1,8 +1,10 @@
-"""RSS, Atom, RDF, CDF (feedparser) and JSON Feed 1.1, fetched concurrently with httpx.
+"""RSS, Atom, RDF, CDF (feedparser) and JSON Feed 1.1, fetched concurrently.
 
-Every feed is fetched at once (bounded by `sources.concurrency`), with timeouts, a size cap,
-a bounded number of redirects and conditional GET. A feed that fails is one warning line, and its
-last good copy is used when there is one; the other sources go on.
+Every feed is fetched at once (bounded by `sources.concurrency`) through the guarded client of
+`network.py` (public addresses only, a total deadline, a size cap, a bounded number of
+redirects) with conditional GET. A feed that fails is one warning line, and its last good copy is
+used when there is one; the other sources go on. Each entry becomes an Article or one line saying
+why not: nothing a feed holds stops the edition.
 """
 
 from __future__ import annotations
@@ -17,20 +19,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from digest import __version__
 from digest.config import Config, FeedConfig
 from digest.dates import Window, local_date
 from digest.errors import Problem
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
 from digest.sources import Gathered
+from digest.sources.checks import checked
+from digest.sources.files import Unreadable, read_capped
 from digest.state.feeds import FeedStore
-from digest.text import excerpt, html_to_text, squash
-
-USER_AGENT = f"digest/{__version__} (daily newsletter builder; feed reader)"
-MAX_REDIRECTS = 5
-ACCEPT = ("application/feed+json, application/atom+xml, application/rss+xml, application/rdf+xml,"
-          " application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
+from digest.text import encodable, excerpt, html_to_text, squash
 
 
 class FeedError(Exception):
@@ -82,7 +80,7 @@ class FeedReport:
 # -- fetching --------------------------------------------------------------------------------
 
 async def _fetch_http(client, url: str, cached, limit: int, deadline: float) -> Fetched:
-    import httpx
+    from digest.sources.network import FetchError, get
 
     headers = {}
     if cached is not None and cached.body is not None:
@@ -91,65 +89,19 @@ async def _fetch_http(client, url: str, cached, limit: int, deadline: float) -> 
         if cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
     try:
-        async with asyncio.timeout(deadline):
-            async with client.stream("GET", url, headers=headers) as response:
-                if response.status_code == 304:
-                    return Fetched("not modified")
-                if response.status_code >= 400:
-                    raise FeedError(f"HTTP {response.status_code} {response.reason_phrase}")
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > limit:
-                    raise FeedError(f"too large: {int(declared):,} bytes, over the "
-                                    f"{limit:,} byte limit (sources.max_bytes)")
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        raise FeedError(f"too large: over the {limit:,} byte limit "
-                                        "(sources.max_bytes)")
-                    chunks.append(chunk)
-                return Fetched("ok", b"".join(chunks), response.headers.get("Content-Type", ""),
-                               response.headers.get("ETag"), response.headers.get("Last-Modified"))
-    except TimeoutError:
-        raise FeedError(f"no complete answer within {deadline:g} s") from None
-    except httpx.TooManyRedirects:
-        raise FeedError(f"more than {MAX_REDIRECTS} redirects") from None
-    except httpx.TimeoutException:
-        raise FeedError("timed out") from None
-    except httpx.HTTPError as exc:
-        raise FeedError(f"{exc.__class__.__name__}: {exc}".rstrip(": ")) from None
+        page = await get(client, url, limit, deadline, headers)
+    except FetchError as error:
+        raise FeedError(str(error)) from None
+    if page.body is None:
+        return Fetched("not modified")
+    return Fetched("ok", page.body, page.content_type, page.etag, page.last_modified)
 
 
 def _read_local(path: Path, limit: int) -> Fetched:
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise FeedError(f"too large: {size:,} bytes, over the {limit:,} byte limit "
-                            "(sources.max_bytes)")
-        return Fetched("ok", path.read_bytes())
-    except OSError as exc:
-        raise FeedError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def http_client(config: Config):
-    """The one HTTP client setup for feeds and pages: timeouts, redirects, who we are."""
-    import httpx
-
-    sources = config.sources
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(sources.timeout),
-        limits=httpx.Limits(max_connections=sources.concurrency),
-        follow_redirects=True,
-        max_redirects=MAX_REDIRECTS,
-        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
-    )
-
-
-async def fetch_page(url: str, config: Config) -> Fetched:
-    """One web page with the feeds' limits; raises FeedError."""
-    async with http_client(config) as client:
-        return await _fetch_http(client, url, None, config.sources.max_bytes,
-                                 config.sources.timeout * 3)
+        return Fetched("ok", read_capped(path, limit, "sources.max_bytes"))
+    except Unreadable as error:
+        raise FeedError(f"{path}: {error}") from None
 
 
 async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedStore,
@@ -159,6 +111,8 @@ async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedStore,
     remote = any(feed.is_remote for feed in feeds)
 
     # no HTTP client (nor its import) when every feed is a local file
+    if remote:
+        from digest.sources.network import http_client
     async with http_client(config) if remote else contextlib.nullcontext() as client:
         async def one(feed: FeedConfig) -> Fetched:
             async with semaphore:
@@ -223,7 +177,8 @@ def _struct_to_datetime(value) -> datetime | None:
         return None
 
 
-_IMG = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
+# [^<>]: a scan for src stops at the next tag, so "<img<img<img…" costs linear time
+_IMG = re.compile(r"<img\b[^<>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
 
 
 def _first_image(*candidates: str) -> str:
@@ -234,12 +189,16 @@ def _first_image(*candidates: str) -> str:
     return ""
 
 
-def _feedparser_entries(body: bytes, content_type: str) -> tuple[str, list[Entry]]:
+def _feedparser_entries(body: bytes, content_type: str) -> tuple[str, list[Entry | str]]:
     import feedparser
 
     headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False,
-                              resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False,
+                                  resolve_relative_uris=False)
+    except Exception as exc:  # noqa: BLE001 - feedparser's own failure (&#xD800; breaks it)
+        raise FeedError(f"not a readable feed (feedparser failed: {exc.__class__.__name__}: "
+                        f"{squash(str(exc))[:120]})") from None
     if not parsed.entries and parsed.bozo:
         exception = parsed.get("bozo_exception")
         text = body[:512].lstrip().lower()
@@ -250,7 +209,7 @@ def _feedparser_entries(body: bytes, content_type: str) -> tuple[str, list[Entry
                         f"{str(exception).splitlines()[0] if str(exception) else 'unreadable'})")
     feed_title = html_to_text(parsed.feed.get("title", "") or "")
     feed_link = parsed.feed.get("link", "") or ""
-    entries = []
+    entries: list[Entry | str] = []
     for item in parsed.entries:
         content = item.get("content") or []
         html = content[0].get("value", "") if content else ""
@@ -276,44 +235,97 @@ def _feedparser_entries(body: bytes, content_type: str) -> tuple[str, list[Entry
     return feed_title, entries
 
 
-def _json_feed_entries(body: bytes) -> tuple[str, list[Entry]]:
+def _json_feed_entries(body: bytes) -> tuple[str, list[Entry | str]]:
     try:
         data = json.loads(body)
     except ValueError as exc:
         raise FeedError(f"invalid JSON Feed: {exc}") from None
+    except RecursionError:
+        raise FeedError("invalid JSON Feed: nested too deep") from None
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise FeedError("invalid JSON Feed: no items list")
-    entries = []
+    home = data.get("home_page_url")
+    title = data.get("title")
+    entries: list[Entry | str] = []
     for item in data["items"]:
-        if not isinstance(item, dict):
-            continue
-        stamp = item.get("date_published") or item.get("date_modified")
         try:
-            when = datetime.fromisoformat(str(stamp)) if stamp else None
-        except ValueError:
-            when = None
-        if when is not None and when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
-        html = item.get("content_html") or ""
-        if not html and item.get("content_text"):
-            html = "".join(f"<p>{_escape(p)}</p>" for p in str(item["content_text"]).split("\n\n"))
-        tags = item.get("tags") or []
-        entries.append(Entry(
-            key=str(item.get("id") or item.get("url") or ""),
-            title=str(item.get("title") or ""),
-            link=str(item.get("url") or item.get("external_url")
-                     or data.get("home_page_url") or ""),
-            date=when,
-            html=html or _escape(str(item.get("summary") or "")),
-            summary_html=_escape(str(item.get("summary") or "")) if html else "",
-            category=str(tags[0]) if tags else "",
-            author=(str(authors[0].get("name", ""))
-                    if authors and isinstance(authors[0], dict) else ""),
-            image=_first_image(str(item.get("image") or ""), str(item.get("banner_image") or ""),
-                               *_IMG.findall(html)),
-        ))
-    return str(data.get("title") or ""), entries
+            entries.append(_json_entry(item, home if isinstance(home, str) else ""))
+        except _BadEntry as bad:
+            entries.append(str(bad))
+    return title if isinstance(title, str) else "", entries
+
+
+class _BadEntry(Exception):
+    """An entry that cannot become an article, and why."""
+
+
+def _json_entry(item: object, home: str) -> Entry:
+    """One JSON Feed item, every field checked for its type (JSON Feed 1.1, and 1.0's author)."""
+    if not isinstance(item, dict):
+        raise _BadEntry(f"expected an object, got {_json_kind(item)}")
+
+    def text(key: str) -> str:
+        value = item.get(key)
+        if value is None:
+            return ""
+        if key == "id" and isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # JSON Feed 1.0 readers met numbers there
+        if not isinstance(value, str):
+            raise _BadEntry(f"{key}: expected text, got {_json_kind(value)}")
+        return encodable(value)
+
+    stamp = text("date_published") or text("date_modified")
+    try:
+        when = datetime.fromisoformat(stamp) if stamp else None
+    except ValueError:
+        raise _BadEntry(f"date: cannot read {squash(stamp)[:40]!r}") from None
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    html = text("content_html")
+    if not html and (plain := text("content_text")):
+        html = "".join(f"<p>{_escape(p)}</p>" for p in plain.split("\n\n"))
+    summary = text("summary")
+    return Entry(
+        key=text("id") or text("url"),
+        title=text("title"),
+        link=text("url") or text("external_url") or home,
+        date=when,
+        html=html or _escape(summary),
+        summary_html=_escape(summary) if html else "",
+        category=next(iter(_json_list(item, "tags", str)), ""),
+        author=_json_author(item),
+        image=_first_image(text("image"), text("banner_image"), *_IMG.findall(html)),
+    )
+
+
+def _json_list(item: dict, key: str, kind: type) -> list:
+    value = item.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+        raise _BadEntry(f"{key}: expected a list of {'text' if kind is str else 'objects'}, got "
+                        f"{_json_kind(value)}")
+    return value
+
+
+def _json_author(item: dict) -> str:
+    authors = _json_list(item, "authors", dict)
+    if not authors and item.get("author") is not None:  # JSON Feed 1.0
+        if not isinstance(item["author"], dict):
+            raise _BadEntry(f"author: expected an object, got {_json_kind(item['author'])}")
+        authors = [item["author"]]
+    name = authors[0].get("name") if authors else None
+    if name is not None and not isinstance(name, str):
+        raise _BadEntry(f"authors: a name must be text, got {_json_kind(name)}")
+    return name or ""
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return squash(json.dumps(value))[:40]  # true, null, 5, "text"
 
 
 def _escape(text: str) -> str:
@@ -329,15 +341,16 @@ def _is_json_feed(body: bytes, content_type: str) -> bool:
     return start.startswith(b"{") and b"jsonfeed.org" in body[:2000]
 
 
-def parse_feed(body: bytes, content_type: str = "") -> tuple[str, list[Entry]]:
-    """(the feed's title, its entries). Raises FeedError when it is not a feed."""
+def parse_feed(body: bytes, content_type: str = "") -> tuple[str, list[Entry | str]]:
+    """(the feed's title, its entries, or for each entry that cannot be read, why). Raises
+    FeedError when it is not a feed."""
     if _is_json_feed(body, content_type):
         return _json_feed_entries(body)
     return _feedparser_entries(body, content_type)
 
 
 def to_article(entry: Entry, feed: FeedConfig, label: str, when: datetime) -> Article | str:
-    """The entry as an Article, or the reason it cannot be one.
+    """The entry as a checked Article, or the reason it cannot be one.
 
     An entry with no link of its own, in a feed with no site link, points at the feed's address
     when that is a web address."""
@@ -349,9 +362,9 @@ def to_article(entry: Entry, feed: FeedConfig, label: str, when: datetime) -> Ar
     feed_link = feed.url if feed.url.startswith(("http://", "https://")) else ""
     link = safe_url(entry.link or feed_link)
     if not link or not link.startswith(("http://", "https://")):
-        return f'no usable link ("{entry.link[:80]}")' if entry.link else "no link"
+        return f'no usable link ("{squash(entry.link)[:80]}")' if entry.link else "no link"
     summary = html_to_text(clean_html(entry.summary_html)) if entry.summary_html else ""
-    return Article(
+    return checked(Article(
         title=title,
         date=when,
         url=link,
@@ -366,7 +379,7 @@ def to_article(entry: Entry, feed: FeedConfig, label: str, when: datetime) -> Ar
         priority=feed.priority,
         guid=entry.key,
         full_text=feed.full_text,
-    )
+    ))
 
 
 def feed_label(feed: FeedConfig, title: str) -> str:
@@ -390,12 +403,13 @@ def read_feeds(config: Config, day: date, window: Window, gathered: Gathered,
 def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, window: Window,
          gathered: Gathered, state: FeedStore) -> FeedReport:
     """Record how the feed did, warn when it failed, and add its articles of `day`."""
-    kept = state.day_entries(day.isoformat(), feed.url)  # what earlier runs read for that day
+    stored = state.day_entries(day.isoformat(), feed.url)  # what earlier runs read for that day
     if fetched.parse_error:
         fetched.status, fetched.reason = "failed", fetched.parse_error
     if fetched.known_dates is not None:  # unchanged since that day was read: nothing to parse
         cached = state.cached(feed.url)
-        label = next((a.source for a in kept.values()), feed.name or feed.url)
+        label = next((squash(a.source) for a in stored.values() if a is not None),
+                     feed.name or feed.url)
         articles, dates, count = {}, fetched.known_dates, (cached.entries or 0) if cached else 0
     else:
         label, articles, dates, count = _read_entries(feed, fetched, config, window, gathered,
@@ -413,6 +427,7 @@ def _use(feed: FeedConfig, fetched: Fetched, config: Config, day: date, window: 
                         cached.failing_since if cached else None, cached.failures if cached else 0)
     _warn(report, config, gathered, cached.ok_at if cached else None)
 
+    kept = _kept({key: a for key, a in stored.items() if key not in articles}, label, gathered)
     merged = {**kept, **articles}
     gathered.articles.extend(merged.values())
     gathered.dates.update(date.fromisoformat(d) for d in dates)
@@ -427,23 +442,42 @@ def _read_entries(feed: FeedConfig, fetched: Fetched, config: Config, window: Wi
     label = feed_label(feed, fetched.title)
     articles: dict[str, Article] = {}
     dates: set[str] = set()
-    for entry in fetched.entries:
+    for number, entry in enumerate(fetched.entries, 1):
+        where = f"feed {label} entry {number}"
+        if isinstance(entry, str):
+            gathered.problems.append(Problem(where, f"{entry}; skipped"))
+            continue
         when = entry.date
         if when is None:
             if feed.undated != "first_seen":
                 gathered.problems.append(Problem(
-                    f"feed {label}", f'entry "{squash(html_to_text(entry.title))[:60]}" has '
-                    "no date; skipped (set undated = \"first_seen\" to date it when first seen)"))
+                    where, f'"{squash(html_to_text(entry.title))[:60]}" has no date; skipped '
+                    '(set undated = "first_seen" to date it when first seen)'))
                 continue
             when = datetime.fromtimestamp(state.first_seen(feed.url, entry.key), UTC)
         article = to_article(entry, feed, label, when)
         if isinstance(article, str):
-            gathered.problems.append(Problem(f"feed {label}", f"entry skipped: {article}"))
+            gathered.problems.append(Problem(where, f"{article}; skipped"))
             continue
         dates.add(local_date(when, config.tz).isoformat())
         if window.contains(when):
             articles[entry.key or article.url] = article
     return label, articles, dates, len(fetched.entries)
+
+
+def _kept(stored: dict[str, Article | None], label: str,
+          gathered: Gathered) -> dict[str, Article]:
+    """The entries an earlier run kept for the day, through the same checks as fresh ones (an
+    earlier release let separators through; a damaged row cannot be read back)."""
+    kept = {}
+    for key, article in stored.items():
+        result = checked(article) if article is not None else "cannot be read back"
+        if isinstance(result, str):
+            gathered.problems.append(Problem(f"feed {label} entry {squash(key)[:60]!r}",
+                                             f"kept from an earlier run, {result}; skipped"))
+        else:
+            kept[key] = result
+    return kept
 
 
 def _warn(report: FeedReport, config: Config, gathered: Gathered, ok_at: float | None) -> None:

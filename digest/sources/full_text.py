@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from typing import cast
 
 from digest.config import Config
 from digest.errors import Problem
 from digest.models import Article
 from digest.sanitize import clean_html
-from digest.sources.feeds import FeedError, fetch_page
 from digest.text import html_to_text
 
 SHORT_WORDS = 150  # below this, the feed gave a summary rather than the article
@@ -25,13 +23,15 @@ def with_full_text(article: Article, config: Config) -> tuple[Article, Problem |
     """The article with the main text of its page, or as it was and the reason why."""
     import trafilatura
 
+    from digest.sources.network import FetchError, fetch_page
+
     where = f"full text of {article.url}"
     try:
         page = asyncio.run(fetch_page(article.url, config))
-    except FeedError as error:
+    except FetchError as error:
         return article, Problem(where, f"{error}; the feed's summary is used")
     # fetch_page sends no If-None-Match: only a 304 from a misbehaving server leaves body None
-    body_bytes = cast(bytes, page.body)
+    body_bytes = page.body or b""
     try:
         html = body_bytes.decode(_charset(page.content_type), "replace")
     except LookupError:  # a charset Python does not know

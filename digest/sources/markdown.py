@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from datetime import date, datetime, time
 from pathlib import Path
@@ -12,15 +13,32 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from digest.config import Config
-from digest.dates import Window, local_date
+from digest.dates import Window, local_date, usable_moment
 from digest.errors import Problem, ProblemKind
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
 from digest.sources import Gathered
+from digest.sources.checks import PRIORITY_LIMIT, checked
+from digest.sources.files import Unreadable, inside, read_capped
 from digest.text import html_to_text, slugify, squash
 
 # libyaml's loader when PyYAML was built with it: about ten times faster than the pure-Python one.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _FrontMatterLoader(_YAML_LOADER):  # type: ignore[valid-type,misc]
+    """A date YAML cannot build (2025-02-30, 25:00, an offset of +25:00) stays text, for
+    parse_date to report with its line."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 FIELDS = (
     "title", "date", "category", "author", "url", "image", "image_alt", "summary", "lead",
@@ -49,14 +67,17 @@ def read_folder(config: Config, window: Window, gathered: Gathered) -> None:
         )
         return
     for path in sorted(folder.rglob("*.md")):
+        if _hidden(path, folder):  # an editor's lock or swap file (.#x.md), a hidden folder
+            continue
         shown = _display(path, config)
         try:
-            raw = path.read_bytes()
+            raw = read_capped(inside(path, folder), config.sources.max_article_bytes,
+                              "sources.max_article_bytes")
             front, body = split_front_matter(raw)
             fields, warnings = parse_fields(front, config.tz)
-        except ArticleFileError as exc:
-            gathered.problems.append(Problem(_at(shown, exc.line), f"{exc}; skipped",
-                                             ProblemKind.ARTICLE_SKIPPED))
+        except (Unreadable, ArticleFileError) as exc:
+            gathered.problems.append(Problem(_at(shown, getattr(exc, "line", None)),
+                                             f"{exc}; skipped", ProblemKind.ARTICLE_SKIPPED))
             continue
         for key, message in warnings:
             gathered.problems.append(Problem(_at(shown, _line_of(front, key)), message))
@@ -64,7 +85,12 @@ def read_folder(config: Config, window: Window, gathered: Gathered) -> None:
         if window.contains(fields["date"]):
             source = raw.decode("utf-8-sig").replace("\r\n", "\n")
             article, problems = make_article(fields, body, path, shown, config, source)
-            gathered.articles.append(article)
+            usable = checked(article)
+            if isinstance(usable, str):
+                gathered.problems.append(Problem(shown, f"{usable}; skipped",
+                                                 ProblemKind.ARTICLE_SKIPPED))
+                continue
+            gathered.articles.append(usable)
             for line, message in problems:
                 line = line or _line_of(front, "image")
                 gathered.problems.append(Problem(_at(shown, line), message))
@@ -75,12 +101,15 @@ def image_problems(config: Config) -> list[Problem]:
     folder = config.resolve(config.sources.articles)
     problems: list[Problem] = []
     for path in sorted(folder.rglob("*.md")) if folder.is_dir() else ():
+        if _hidden(path, folder):
+            continue
         shown = _display(path, config)
         try:
-            raw = path.read_bytes()
+            raw = read_capped(inside(path, folder), config.sources.max_article_bytes,
+                              "sources.max_article_bytes")
             front, body = split_front_matter(raw)
             fields, _ = parse_fields(front, config.tz)
-        except ArticleFileError:
+        except (Unreadable, ArticleFileError):
             continue  # reported by the reading itself
         if "image_file" not in fields and "<img" not in body and "![" not in body:
             continue
@@ -91,15 +120,21 @@ def image_problems(config: Config) -> list[Problem]:
     return problems
 
 
+def _hidden(path: Path, folder: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
 def _at(shown: str, line: int | None) -> str:
     return f"{shown}:{line}" if line else shown
 
 
 def _display(path: Path, config: Config) -> str:
     try:
-        return str(path.relative_to(config.root))
+        shown = path.relative_to(config.root)
     except ValueError:
-        return str(path)
+        shown = path
+    # a name that is not UTF-8 shows its bytes escaped; a line break in it becomes a space
+    return squash(os.fsencode(shown).decode("utf-8", "backslashreplace"))
 
 
 def split_front_matter(raw: bytes) -> tuple[str, str]:
@@ -127,7 +162,8 @@ def split_front_matter(raw: bytes) -> tuple[str, str]:
 def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Validated front-matter fields, plus (key, warning) for values that were ignored."""
     try:
-        data = yaml.load(front, Loader=_YAML_LOADER)
+        _refuse_aliases(front)
+        data = yaml.load(front, Loader=_FrontMatterLoader)
     except yaml.YAMLError as exc:
         # the context mark is where the broken construct starts (an unclosed "["), when known
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
@@ -135,6 +171,9 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
         raise ArticleFileError(
             f"invalid front matter ({reason}); fix the YAML", mark.line + 2 if mark else None
         ) from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # a value YAML cannot build
+        raise ArticleFileError(f"invalid front matter ({squash(str(exc))[:200]}); fix the "
+                               "YAML") from None
     if not isinstance(data, dict):
         raise ArticleFileError("front matter must be 'key: value' lines", 2)
     warnings: list[tuple[str, str]] = []
@@ -144,15 +183,15 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
             hint = f' (did you mean "{close[0]}"?)' if close else ""
             warnings.append((str(key), f'unknown field "{key}"{hint}; ignored'))
 
-    title = data.get("title")
-    if title is None or not str(title).strip():
+    title = squash(str(data.get("title") or ""))
+    if not title:
         raise ArticleFileError("missing title; add a 'title:' line", _line_of(front, "title"))
     if "date" not in data or data["date"] in (None, ""):
         raise ArticleFileError(
             "missing date; add a 'date: YYYY-MM-DD HH:MM' line", _line_of(front, "date")
         )
     fields: dict[str, Any] = {
-        "title": squash(str(title)),
+        "title": title,
         "date": parse_date(data["date"], tz, _line_of(front, "date")),
     }
     for key in ("category", "author", "image_alt", "summary", "standfirst", "image_caption",
@@ -192,12 +231,12 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
                 ("lead", f"lead: expected true or false, got {data['lead']!r}; ignored"))
     if "priority" in data:
         value = data["priority"]
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) \
+                and abs(value) <= PRIORITY_LIMIT:
             fields["priority"] = value
         else:
-            warnings.append(
-                ("priority", f"priority: expected an integer, got {value!r}; using 0")
-            )
+            warnings.append(("priority", f"priority: expected an integer from -{PRIORITY_LIMIT:,}"
+                             f" to {PRIORITY_LIMIT:,}, got {_kind(value)[:40]}; using 0"))
     if "group" in data:
         if isinstance(data["group"], bool):
             fields["group"] = data["group"]
@@ -215,6 +254,18 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
     return fields, warnings
 
 
+def _refuse_aliases(front: str) -> None:
+    """An alias (*name) repeats a value: nested ones make a few lines take all the memory there is.
+    Front matter has no use for them."""
+    if "*" not in front:
+        return
+    for event in yaml.parse(front, Loader=_YAML_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            raise ArticleFileError("front matter uses a YAML alias (*name); write the value out "
+                                   "instead", mark.line + 2 if mark else None)
+
+
 def parse_date(value: Any, tz: ZoneInfo, line: int | None) -> datetime:
     """A timezone-aware datetime; a date or time without an offset is local to `tz`."""
     if isinstance(value, datetime):
@@ -226,12 +277,16 @@ def parse_date(value: Any, tz: ZoneInfo, line: int | None) -> datetime:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ArticleFileError(
-                f'date: cannot read "{value}"; write it as 2025-04-22 or 2025-04-22 08:30 '
-                "(optionally with an offset such as +02:00)", line
+                f'date: cannot read "{squash(value)[:60]}"; write it as 2025-04-22 or '
+                "2025-04-22 08:30 (optionally with an offset such as +02:00)", line
             ) from None
     else:
-        raise ArticleFileError(f"date: expected a date, got {_kind(value)}", line)
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        raise ArticleFileError(f"date: expected a date, got {_kind(value)[:40]}", line)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=tz)
+    reason = usable_moment(moment)
+    if reason:
+        raise ArticleFileError(f"date: {reason}", line)
+    return moment
 
 
 def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, config: Config,

@@ -210,6 +210,9 @@ def _state_error(path: Path, error: sqlite3.OperationalError) -> StateError:
                          "when it is done")
     if "full" in message:
         return StateBusy(f"{path}: the disk is full; free some space and run again")
+    if "disk I/O error" in message:  # what a write past a file size limit gives, among others
+        return StateBusy(f"{path}: disk I/O error (a full or failing disk); free some space or "
+                         "check the disk, then run again")
     if "readonly" in message or "unable to open" in message or "read-only" in message:
         return StateError(f"{path}: cannot write the state database ({message}); check the "
                           "permissions of the .digest/ folder")

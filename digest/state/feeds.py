@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 import zlib
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -108,11 +109,12 @@ class FeedStore:
         ).fetchone()
         return None if row is None else {d for d in row[0].split(",") if d}
 
-    def day_entries(self, day: str, feed_url: str) -> dict[str, Article]:
+    def day_entries(self, day: str, feed_url: str) -> dict[str, Article | None]:
+        """The day's entries as kept, by key; None for a row that cannot be read back."""
         rows = self.db.execute(
             "SELECT key, article FROM feed_entries WHERE day = ? AND feed_url = ?", (day, feed_url)
         )
-        return {key: _load(text) for key, text in rows}
+        return {str(key): _load(text) for key, text in rows}
 
     def first_seen(self, feed_url: str, key: str) -> float:
         self.db.execute(
@@ -134,7 +136,23 @@ def _dump(article: Article) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def _load(text: str) -> Article:
-    data = json.loads(text)
-    data["date"] = datetime.fromisoformat(data["date"])
-    return Article(**data)
+# Each field's plain type (tuple for tuple[str, ...]), which a stored value must have.
+_TYPES = {name: typing.get_origin(kind) or kind
+          for name, kind in typing.get_type_hints(Article).items()}
+
+
+def _load(text: str) -> Article | None:
+    """The Article of a row, or None when the row is not one (damaged, or of another shape)."""
+    try:
+        data = json.loads(text)
+        values = {name: data[name] for name in _FIELDS if name in data}
+        values["date"] = datetime.fromisoformat(values["date"])
+        for name, value in values.items():  # JSON keeps tuples as lists
+            if _TYPES[name] is tuple and isinstance(value, list):
+                values[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        article = Article(**values)
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+    if not all(isinstance(value, _TYPES[name]) for name, value in values.items()):
+        return None
+    return article

@@ -29,8 +29,12 @@ class SendLocked(DigestError):
 @contextmanager
 def send_lock(path: Path, wait: float = 0.0) -> Iterator[None]:
     """Hold the newsletter's send lock; wait up to `wait` seconds for it, then refuse."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the whole send)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the whole send)
+    except OSError as error:
+        raise DigestError(f"{path}: cannot open the send lock ({error.strerror}); check the "
+                          "permissions of the .digest/ folder") from None
     try:
         deadline = time.monotonic() + wait
         while True:
