@@ -157,6 +157,8 @@ def rank_command(
     explain: Annotated[bool, typer.Option("--explain", help="Say why each article has its "
                        "place, not only why some were left out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", metavar="N", min=1, help="Show the "
+                     "first N articles of the table only (--json lists every one).")] = None,
     config_path: ConfigOption = None,
 ) -> None:
     """Show how the day's articles were ranked and grouped, and why."""
@@ -172,12 +174,16 @@ def rank_command(
         typer.echo(json.dumps(ranking_record(edition, newsletter.config), ensure_ascii=False,
                               indent=2))
         return
-    from rich.console import Console
+    if not sys.stdout.isatty():  # piped, redirected, in a log: plain columns, one line each
+        from digest.explain import ranking_text
 
-    from digest.explain import ranking_table
+        typer.echo("\n".join(ranking_text(edition, explain, limit)))
+    else:
+        from rich.console import Console
 
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(ranking_table(edition, explain))
+        from digest.explain import ranking_table
+
+        Console().print(ranking_table(edition, explain, limit))
     if explain and edition.grouping:
         typer.echo("Grouping:")
         for note in edition.grouping:

@@ -117,3 +117,35 @@ def test_weights_are_configurable():
     weights = RankingWeights(image=5.0)
     edition = rank([recent, pictured], DAY, PARIS, RankingConfig(weights=weights))
     assert edition.lead.article.title == "illustre"
+
+
+def test_rank_piped_is_plain_aligned_columns_and_limit_cuts_the_table(sample):
+    import json
+
+    from conftest import run_digest
+
+    full = json.loads(run_digest("rank", "--date", "2025-04-22", "--json", cwd=sample).stdout)
+    result = run_digest("rank", "--date", "2025-04-22", cwd=sample)  # stdout is not a terminal
+    assert result.returncode == 0, result.stderr
+    title, header, *rows = result.stdout.splitlines()
+    assert title == "Edition of 2025-04-22"
+    assert not any(c in result.stdout for c in "┃│━╇\x1b")  # no box drawing, no colours
+    # one article a line, nothing wrapped, each column where its header is
+    assert len(rows) == len(full["articles"]) == 11
+    at = {name: header.index(name) for name in ("category", "source", "title")}
+    for row, article in zip(rows, full["articles"], strict=True):
+        assert row[:header.index("priority")].split() == [
+            str(article["position"]), *article["role"].split(), f"{article['score']:.3f}"]
+        for name, start in at.items():
+            assert row[start:].startswith(article[name]), (name, row)
+    assert rows[-1].endswith("beyond ranking.blurbs = 6")
+
+    limited = run_digest("rank", "--date", "2025-04-22", "--limit", "3", cwd=sample).stdout
+    lines = limited.splitlines()
+    assert len(lines) == 6 and [line.split()[0] for line in lines[2:5]] == ["1", "2", "3"]
+    assert lines[-1] == "(3 of 11 articles; --limit)"
+
+    # --json is the same with or without --limit: every article
+    cut = json.loads(run_digest("rank", "--date", "2025-04-22", "--json", "--limit", "3",
+                                cwd=sample).stdout)
+    assert cut == full

@@ -62,19 +62,20 @@ def deduplicate(articles: list[Article]) -> list[Article]:
     """One article per story reached twice: same id, or same address once tracking is removed.
 
     The richest copy (longest text, then with an image...) is kept."""
-    groups: dict[int, list[Article]] = {}
+    groups: dict[int, list[int]] = {}
     owner: dict[str, int] = {}
-    for index, article in enumerate(articles):
-        found = {owner[key] for key in _identities(article) if key in owner}
+    identities = [_identities(article) for article in articles]  # normalizing URLs costs
+    for index in range(len(articles)):
+        found = {owner[key] for key in identities[index] if key in owner}
         group = min(found) if found else index
         members = groups.setdefault(group, [])
         for other in found - {group}:  # this article links two groups: merge them
             members.extend(groups.pop(other))
-        members.append(article)
+        members.append(index)
         for member in members:
-            for key in _identities(member):
+            for key in identities[member]:
                 owner[key] = group
-    return [max(members, key=_richness) for members in groups.values()]
+    return [max((articles[m] for m in members), key=_richness) for members in groups.values()]
 
 
 def _identities(article: Article) -> list[str]:
