@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from typer.core import TyperGroup
 
+from digest.coercion import plain_coercion
 from digest.errors import EXIT_ERROR, DigestError, Problem
 
 if TYPE_CHECKING:
@@ -29,6 +30,19 @@ class _Commands(TyperGroup):
             fail(error)
         finally:
             _stamped.set(False)
+
+    # no pydantic at start-up (digest/coercion.py): the options' coercion of the group and of
+    # the command run, --help included
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        plain_coercion(params)
+        return params
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            plain_coercion(command.get_params(ctx))
+        return command
 
 
 app = typer.Typer(
