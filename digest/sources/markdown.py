@@ -66,15 +66,10 @@ def read_folder(config: Config, window: Window, gathered: Gathered) -> None:
                     "sources.articles in digest.toml")
         )
         return
-    for path in sorted(folder.rglob("*.md")):
-        if _hidden(path, folder):  # an editor's lock or swap file (.#x.md), a hidden folder
-            continue
+    for path in _files(folder):
         shown = _display(path, config)
         try:
-            raw = read_capped(inside(path, folder), config.sources.max_article_bytes,
-                              "sources.max_article_bytes")
-            front, body = split_front_matter(raw)
-            fields, warnings = parse_fields(front, config.tz)
+            raw, front, body, fields, warnings = _parsed(path, folder, config)
         except (Unreadable, ArticleFileError) as exc:
             gathered.problems.append(Problem(_at(shown, getattr(exc, "line", None)),
                                              f"{exc}; skipped", ProblemKind.ARTICLE_SKIPPED))
@@ -100,15 +95,10 @@ def image_problems(config: Config) -> list[Problem]:
     """The images of every article, whatever its date, that cannot go out (`digest check`)."""
     folder = config.resolve(config.sources.articles)
     problems: list[Problem] = []
-    for path in sorted(folder.rglob("*.md")) if folder.is_dir() else ():
-        if _hidden(path, folder):
-            continue
+    for path in _files(folder) if folder.is_dir() else ():
         shown = _display(path, config)
         try:
-            raw = read_capped(inside(path, folder), config.sources.max_article_bytes,
-                              "sources.max_article_bytes")
-            front, body = split_front_matter(raw)
-            fields, _ = parse_fields(front, config.tz)
+            raw, front, body, fields, _ = _parsed(path, folder, config)
         except (Unreadable, ArticleFileError):
             continue  # reported by the reading itself
         if "image_file" not in fields and "<img" not in body and "![" not in body:
@@ -118,6 +108,22 @@ def image_problems(config: Config) -> list[Problem]:
         problems += [Problem(_at(shown, line or _line_of(front, "image")), message)
                      for line, message in found]
     return problems
+
+
+def _files(folder: Path) -> list[Path]:
+    """The article files: *.md under `folder`, less hidden ones (an editor's lock or swap file such
+    as .#x.md, a hidden folder)."""
+    return [path for path in sorted(folder.rglob("*.md")) if not _hidden(path, folder)]
+
+
+def _parsed(path: Path, folder: Path, config: Config):
+    """(raw bytes, front matter, body, fields, warnings) of an article file; raises Unreadable
+    or ArticleFileError."""
+    raw = read_capped(inside(path, folder), config.sources.max_article_bytes,
+                      "sources.max_article_bytes")
+    front, body = split_front_matter(raw)
+    fields, warnings = parse_fields(front, config.tz)
+    return raw, front, body, fields, warnings
 
 
 def _hidden(path: Path, folder: Path) -> bool:
