@@ -22,6 +22,29 @@ CODES = (PINNED, BEST_SCORE, SCORE_RANK, FOLLOW_UP, ALREADY_SENT, OVER_CATEGORY_
          OVER_CATEGORY, BEYOND_BLURBS, SAME_STORY)
 
 
+# The reasons that are one sentence with their values, per language.
+_PLAIN = {
+    "en": {
+        SCORE_RANK: "score rank {rank} among the others",
+        FOLLOW_UP: "follow-up of a story sent on {day}",
+        ALREADY_SENT: "already sent on {day}",
+        OVER_CATEGORY_TAKEN: "over ranking.max_per_category = {max}, taken for lack of others",
+        OVER_CATEGORY: "over ranking.max_per_category = {max} for {category}",
+        BEYOND_BLURBS: "beyond ranking.blurbs = {blurbs}",
+        SAME_STORY: "same story as «{title}»",
+    },
+    "fr": {
+        SCORE_RANK: "rang {rank} au score parmi les autres",
+        FOLLOW_UP: "suite d'un sujet envoyé le {day}",
+        ALREADY_SENT: "déjà envoyé le {day}",
+        OVER_CATEGORY_TAKEN: "au-delà de ranking.max_per_category = {max}, pris faute d'autres",
+        OVER_CATEGORY: "au-delà de ranking.max_per_category = {max} pour {category}",
+        BEYOND_BLURBS: "au-delà de ranking.blurbs = {blurbs}",
+        SAME_STORY: "même sujet que « {title} »",
+    },
+}
+
+
 def _en(code: str, a: dict[str, Any]) -> str:
     if code == PINNED:
         count = a.get("count", 1)
@@ -32,21 +55,7 @@ def _en(code: str, a: dict[str, Any]) -> str:
             return text
         return text + (f" among {a['min_words']}+ word articles" if a.get("long_enough")
                        else " (no article is long enough for a lead)")
-    if code == SCORE_RANK:
-        return f"score rank {a['rank']} among the others"
-    if code == FOLLOW_UP:
-        return f"follow-up of a story sent on {a['day']}"
-    if code == ALREADY_SENT:
-        return f"already sent on {a['day']}"
-    if code == OVER_CATEGORY_TAKEN:
-        return f"over ranking.max_per_category = {a['max']}, taken for lack of others"
-    if code == OVER_CATEGORY:
-        return f"over ranking.max_per_category = {a['max']} for {a['category']}"
-    if code == BEYOND_BLURBS:
-        return f"beyond ranking.blurbs = {a['blurbs']}"
-    if code == SAME_STORY:
-        return f"same story as «{a['title']}»"
-    return ""
+    return _PLAIN["en"][code].format(**a) if code in _PLAIN["en"] else ""
 
 
 def _fr(code: str, a: dict[str, Any]) -> str:
@@ -60,21 +69,7 @@ def _fr(code: str, a: dict[str, Any]) -> str:
             return text
         return text + (f" parmi les articles de {a['min_words']} mots ou plus"
                        if a.get("long_enough") else " (aucun article assez long pour la une)")
-    if code == SCORE_RANK:
-        return f"rang {a['rank']} au score parmi les autres"
-    if code == FOLLOW_UP:
-        return f"suite d'un sujet envoyé le {a['day']}"
-    if code == ALREADY_SENT:
-        return f"déjà envoyé le {a['day']}"
-    if code == OVER_CATEGORY_TAKEN:
-        return f"au-delà de ranking.max_per_category = {a['max']}, pris faute d'autres"
-    if code == OVER_CATEGORY:
-        return f"au-delà de ranking.max_per_category = {a['max']} pour {a['category']}"
-    if code == BEYOND_BLURBS:
-        return f"au-delà de ranking.blurbs = {a['blurbs']}"
-    if code == SAME_STORY:
-        return f"même sujet que « {a['title']} »"
-    return ""
+    return _PLAIN["fr"][code].format(**a) if code in _PLAIN["fr"] else ""
 
 
 def reason_text(code: str, args: dict[str, Any], locale: str = "en") -> str:
