@@ -137,7 +137,7 @@ def _send(newsletter: Newsletter, day: date, backend_type, events: SendEvents, *
     if to or dry_run:
         newsletter.write(result)
         if to:
-            return _send_test_copy(open_backend, outgoing, to, report)
+            return _send_test_copy(newsletter, open_backend, outgoing, to, report)
     else:
         from digest.suppress import sync_before_send
 
@@ -177,15 +177,24 @@ def _version_to_send(newsletter: Newsletter, day: date, built: Outgoing, force: 
     )
 
 
-def _send_test_copy(open_backend, outgoing, to, report) -> SendReport:
+def _hand_out_tokens(newsletter: Newsletter, outgoing: Outgoing,
+                     recipients: list[Recipient]) -> None:
+    """Whose address each link's token stands for, kept before the messages leave."""
+    if outgoing.signer is not None:
+        newsletter.state.tokens.add((outgoing.signer.token(r.key), r.key) for r in recipients)
+
+
+def _send_test_copy(newsletter, open_backend, outgoing, to, report) -> SendReport:
     address, reason = check_address(to)
     if address is None:
         raise DigestError(f"--to {to!r}: {reason}")
     report.test_to = address
     if not report.dry_run:
+        reader = Recipient(address)
+        _hand_out_tokens(newsletter, outgoing, [reader])
         backend = open_backend()
         try:
-            for outcomes in backend.send(outgoing, [Recipient(address)]):
+            for outcomes in backend.send(outgoing, [reader]):
                 for outcome in outcomes:
                     if outcome.status != Status.SENT:
                         raise DeliveryError(f"test copy to {address} {outcome.status}: "
@@ -247,6 +256,7 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
                 report.sent += len(chunk)
                 events.batch(report, len(chunk))
                 continue
+            _hand_out_tokens(newsletter, outgoing, chunk)
             if not _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report):
                 break
             events.batch(report, len(chunk))

@@ -1,10 +1,15 @@
 """Signed unsubscribe links: `{unsubscribe_token}` in `delivery.unsubscribe_url`.
 
-A token is the reader's address key, base64url-encoded, a dot, and the HMAC-SHA256 of the
-newsletter and that key under `DIGEST_SECRET` (from the environment only). Nobody can make one for
-another address without the secret, a token of another newsletter does not fit this one, and the
-link carries no address in clear (which spam filters score: GB_CUSTOM_HTM_URI). Links signed with
-`DIGEST_SECRET_PREVIOUS` keep working while a new secret is rolled out.
+A token is the HMAC-SHA256 of the newsletter and the reader's address key under `DIGEST_SECRET`
+(from the environment only), base64url-encoded and cut to 16 characters (96 bits): nobody can make
+one for another address without the secret, a token of another newsletter does not fit this one,
+and the link carries no address (which spam filters score: GB_CUSTOM_HTM_URI). Short, so that the
+List-Unsubscribe header keeps within 78 columns; the state database keeps whose address each
+token handed out stands for (`state.tokens`). Links signed with `DIGEST_SECRET_PREVIOUS` keep
+working while a new secret is rolled out.
+
+Earlier releases put the address in the token (base64url of the key, a dot, the whole HMAC):
+those links, still in readers' mailboxes, are verified without the database.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from digest.errors import ConfigError
 
@@ -23,8 +28,10 @@ SECRET_VARIABLE = "DIGEST_SECRET"
 PREVIOUS_VARIABLE = "DIGEST_SECRET_PREVIOUS"
 MIN_SECRET_CHARS = 16
 TOKEN = "{unsubscribe_token}"
-MAX_TOKEN_CHARS = 600  # a 254-byte address and its signature fit with room to spare
-_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}")
+TOKEN_CHARS = 16
+MAX_TOKEN_CHARS = 600  # an earlier release's token: a 254-byte address and its signature
+_TOKEN = re.compile(rf"[A-Za-z0-9_-]{{{TOKEN_CHARS}}}")
+_ADDRESS_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}")
 _CONTEXT = b"digest unsubscribe\0"  # these MACs mean nothing anywhere else
 SECRET_ADVICE = (f"export {SECRET_VARIABLE}=\"$(python3 -c 'import secrets; "
                  "print(secrets.token_urlsafe(32))')\" in the environment of cron and of "
@@ -47,6 +54,7 @@ class Signer:
             raise ValueError("at least one secret")
         self.newsletter = newsletter.encode("utf-8")
         self._keys = [s.encode("utf-8") for s in secrets]  # the first one signs
+        self._made: dict[str, str] = {}  # a reader's token is asked for his body and headers
 
     @classmethod
     def from_environment(cls, newsletter: str,
@@ -78,14 +86,24 @@ class Signer:
 
     def token(self, address_key: str) -> str:
         """The token of a reader's address key (`Recipient.key`)."""
-        data = address_key.encode("utf-8")
-        return f"{_encode(data)}.{_encode(self._mac(self._keys[0], data))}"
+        made = self._made.get(address_key)
+        if made is None:
+            made = self._made[address_key] = self._short(self._keys[0], address_key)
+        return made
 
-    def verify(self, token: str) -> str | None:
+    def _short(self, key: bytes, address_key: str) -> str:
+        return _encode(self._mac(key, address_key.encode("utf-8")))[:TOKEN_CHARS]
+
+    def verify(self, token: str, handed_out: Callable[[str], str | None]) -> str | None:
         """The address key a token was made for, or None when no secret of ours made it for
-        this newsletter. The whole token is compared in constant time with the one each secret
-        gives, so a character changed anywhere (even in base64's unused bits) fails."""
-        if len(token) > MAX_TOKEN_CHARS or not _TOKEN.fullmatch(token):
+        this newsletter. `handed_out` finds whose address a short token was given to. The whole
+        token is compared in constant time with the one each secret gives, so a character
+        changed anywhere (even in base64's unused bits) fails."""
+        if _TOKEN.fullmatch(token):
+            found = handed_out(token) or ""
+            return found if found and self._matches(
+                token, lambda key: self._short(key, found)) else None
+        if len(token) > MAX_TOKEN_CHARS or not _ADDRESS_TOKEN.fullmatch(token):
             return None
         try:
             data = _decode(token.partition(".")[0])
@@ -93,11 +111,14 @@ class Signer:
         except (binascii.Error, ValueError):
             return None
         payload = _encode(data)
-        matched = False
-        for key in self._keys:
-            expected = f"{payload}.{_encode(self._mac(key, data))}"
-            matched |= hmac.compare_digest(expected.encode("ascii"), token.encode("ascii"))
+        matched = self._matches(token, lambda key: f"{payload}.{_encode(self._mac(key, data))}")
         return address_key if matched and address_key else None
+
+    def _matches(self, token: str, expected: Callable[[bytes], str]) -> bool:
+        matched = False
+        for key in self._keys:  # every secret tried: the time says nothing of which one
+            matched |= hmac.compare_digest(expected(key).encode("ascii"), token.encode("ascii"))
+        return matched
 
 
 def reference(address_key: str) -> str:

@@ -92,6 +92,7 @@ class WebApp:
         self.newsletter = newsletter
         self.clock = clock
         self.store = newsletter.state.suppressions  # opened now, not by two threads at once
+        self.tokens = newsletter.state.tokens
         self.signer = _signer(config)
         self.verifier = _verifier(config)
         self.hosts = allowed_hosts(config)
@@ -135,7 +136,9 @@ class WebApp:
     # -- readers ------------------------------------------------------------------------------
 
     def _reader(self, token: str) -> str | None:
-        return self.signer.verify(token) if self.signer is not None and token else None
+        if self.signer is None or not token:
+            return None
+        return self.signer.verify(token, self.tokens.key)
 
     def confirm(self, request: Request) -> Response:
         """The confirmation page: changes nothing."""

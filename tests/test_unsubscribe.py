@@ -1,8 +1,11 @@
 """Readers leave with one click: signed links, `digest serve` in a real process on 127.0.0.1,
 and the next send that skips them."""
 
+import base64
 import csv
 import email
+import hashlib
+import hmac
 import shutil
 import subprocess
 import threading
@@ -13,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from web_server import SECRET, Served
 
+from digest.state import State
 from digest.tokens import Signer
 
 DAY, NEXT = "2025-04-22", "2025-04-23"
@@ -129,30 +133,56 @@ def test_the_page_s_button_unsubscribes_but_a_get_alone_does_not(letter, serve):
         (first, "unsubscribe page")]
 
 
-def forged_tokens(address: str, other: str) -> dict[str, str]:
+def hand_out(letter, tokens: dict[str, str]) -> None:
+    """Keep tokens in the state database as a send does: {token: address}."""
+    state = State(letter.root / ".digest" / "state.db")
+    state.tokens.add(tokens.items())
+    state.close()
+
+
+def address_token(address: str, secret: str = SECRET, newsletter: str = NEWSLETTER) -> str:
+    """A token as earlier releases made them: the address in base64url, a dot, the whole MAC."""
+    def encode(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    mac = hmac.new(secret.encode(), b"digest unsubscribe\0" + newsletter.encode() + b"\0"
+                   + address.encode(), hashlib.sha256).digest()
+    return f"{encode(address.encode())}.{encode(mac)}"
+
+
+def one_character_changed(token: str, name: str) -> dict[str, str]:
+    return {f"{name}, character {index} changed": token[:index] + ("B" if c == "A" else "A")
+            + token[index + 1:] for index, c in enumerate(token) if c != "."}
+
+
+def forged_tokens(letter, address: str, other: str) -> dict[str, str]:
     valid = Signer(NEWSLETTER, [SECRET]).token(address)
-    payload, signature = valid.split(".")
-    other_payload = Signer(NEWSLETTER, [SECRET]).token(other).split(".")[0]
-    forged = {
-        "another address, this one's signature": f"{other_payload}.{signature}",
-        "signed with another secret": Signer(NEWSLETTER, ["another-secret-of-32-characters"]
-                                             ).token(address),
-        "signed for another newsletter": Signer("https://autre.example", [SECRET]).token(address),
-        "no signature": payload,
+    another_secret = Signer(NEWSLETTER, ["another-secret-of-32-characters"]).token(address)
+    another_newsletter = Signer("https://autre.example", [SECRET]).token(address)
+    # kept as if handed out: the signature is checked all the same
+    hand_out(letter, {valid: address, another_secret: address, another_newsletter: address})
+    earlier = address_token(address)
+    payload, signature = earlier.split(".")
+    return {
+        "signed with another secret": another_secret,
+        "signed for another newsletter": another_newsletter,
+        "never handed out": Signer(NEWSLETTER, [SECRET]).token(other),
         "empty": "",
-        "not base64": "<script>alert(1)</script>." + signature,
+        "not base64": "<script>alert(1)</script>",
+        **one_character_changed(valid, "a token"),
+        "an earlier link, another address's signature":
+            f"{address_token(other).split('.')[0]}.{signature}",
+        "an earlier link, another secret": address_token(address, "another-secret-of-32-chars"),
+        "an earlier link, no signature": payload,
+        "an earlier link, not base64": "<script>alert(1)</script>." + signature,
+        **one_character_changed(earlier, "an earlier link"),
     }
-    for index, character in enumerate(valid):  # one character changed, wherever it is
-        if character != ".":
-            changed = "B" if character == "A" else "A"
-            forged[f"character {index} changed"] = valid[:index] + changed + valid[index + 1:]
-    return forged
 
 
 def test_forged_tokens_get_400_and_change_nothing(letter, serve):
     first, second, _ = letter.readers
     server = serve()
-    for name, token in forged_tokens(first, second).items():
+    for name, token in forged_tokens(letter, first, second).items():
         for method in ("GET", "POST"):
             status, page = server.one_click(f"/unsubscribe?t={token}") if method == "POST" \
                 else server.request("GET", f"/unsubscribe?t={token}")
@@ -164,6 +194,26 @@ def test_forged_tokens_get_400_and_change_nothing(letter, serve):
     assert not (letter.root / "unsubscribed.csv").exists()
     log = server.stop()
     assert "refused a bad token" in log and first not in log
+
+
+def test_links_of_earlier_releases_still_unsubscribe(letter, serve):
+    """Their token carries the address and needs no database."""
+    first = letter.readers[0]
+    server = serve()
+    assert server.one_click(f"/unsubscribe?t={address_token(first)}")[0] == 200
+    assert [r["email"] for r in suppressed_rows(letter)] == [first]
+
+
+def test_a_token_is_short_and_the_same_for_a_reader_in_every_edition(letter):
+    send(letter)
+    send(letter, NEXT)
+    first = letter.readers[0]
+    links = [link_path(outbox(letter, day)[first]) for day in (DAY, NEXT)]
+    assert links[0] == links[1]
+    token = links[0].split("?t=", 1)[1]
+    assert len(token) == 16 and token.replace("-", "").replace("_", "").isalnum()
+    for message in outbox(letter).values():  # the header fits the line RFC 5322 asks for
+        assert all(len(line) <= 78 for line in message.as_bytes().split(b"\n"))
 
 
 def test_after_a_rotation_both_secrets_work_then_only_the_new_one(letter, serve):
@@ -187,7 +237,9 @@ def test_after_a_rotation_both_secrets_work_then_only_the_new_one(letter, serve)
 
 def test_requests_for_another_host_method_or_size_are_refused(letter, serve):
     first = letter.readers[0]
-    path = f"/unsubscribe?t={Signer(NEWSLETTER, [SECRET]).token(first)}"
+    token = Signer(NEWSLETTER, [SECRET]).token(first)
+    hand_out(letter, {token: first})
+    path = f"/unsubscribe?t={token}"
     server = serve()
     assert server.request("GET", path, host="lettre.gazette.example")[0] == 200
     assert server.request("GET", path, host="LETTRE.gazette.example:443")[0] == 200
@@ -210,7 +262,9 @@ def test_requests_for_another_host_method_or_size_are_refused(letter, serve):
 def test_500_one_click_posts_from_8_clients_lose_none(letter, serve):
     readers = letter.recipients(500)
     signer = Signer(NEWSLETTER, [SECRET])
-    paths = [f"/unsubscribe?t={signer.token(address)}" for address in readers]
+    tokens = {signer.token(address): address for address in readers}
+    hand_out(letter, tokens)
+    paths = [f"/unsubscribe?t={token}" for token in tokens]
     server = serve()
     statuses: list[int] = []
     lock = threading.Lock()

@@ -1,8 +1,8 @@
 """The newsletter's state, `.digest/state.db`: the only code that opens it.
 
 `State` is the open database with one view per concern: the send ledger, the feed cache, the
-memory of sent stories, the suppressions and the cache of sentence vectors, each a module of
-its own over the same connection.
+memory of sent stories, the suppressions, the unsubscribe tokens handed out and the cache of
+sentence vectors, each a module of its own over the same connection.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from digest.state.feeds import FeedStore
 from digest.state.ledger import Ledger
 from digest.state.memory import StoryMemory
 from digest.state.suppressions import Suppressions
+from digest.state.tokens import ReaderTokens
 
 __all__ = ["State", "StateError"]
 
@@ -47,3 +48,7 @@ class State:
     @cached_property
     def embeddings(self) -> EmbeddingCache:
         return EmbeddingCache(self.db)
+
+    @cached_property
+    def tokens(self) -> ReaderTokens:
+        return ReaderTokens(self.db)

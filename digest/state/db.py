@@ -11,6 +11,7 @@ become `StateError`s naming the file; nothing else outside this package imports 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,6 +124,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (text_hash, model)
     );
     """,
+    # 6: the short unsubscribe tokens handed out, and whose address each one stands for
+    """
+    CREATE TABLE IF NOT EXISTS reader_tokens (
+        token TEXT PRIMARY KEY,
+        email TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -149,6 +157,9 @@ class StateDatabase:
             # NORMAL in WAL mode: a committed row survives a killed process (not a power cut).
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+        # for threads sharing the connection (the web application's): one statement or
+        # transaction at a time
+        self.lock = threading.Lock()
 
     def _migrate(self) -> None:
         if self._version() == len(MIGRATIONS):

@@ -54,7 +54,7 @@ class Suppressions:
     def __init__(self, db: StateDatabase, mirror: Path | None = None) -> None:
         self.db = db
         self.mirror = mirror  # the CSV kept in step with the table, if any
-        self._lock = threading.Lock()  # the connection: one statement or transaction at a time
+        self._lock = db.lock
         self._mirroring = threading.Lock()  # one rewrite at a time
         self._changes = threading.Condition()  # guards the three counters below
         self._pending = 0  # additions under way in this process
