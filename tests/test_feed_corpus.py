@@ -42,12 +42,13 @@ def served():
     server.stop()
 
 
-def run_pipeline(tmp_path: Path, url: str, web: bool) -> tuple[str, str] | None:
+def run_pipeline(root: Path, url: str, web: bool) -> tuple[str, str] | None:
     """gather → rank → render for the edition of the day the document's entries belong to: the
-    email's HTML and (with `web`) the archive's page; None when the document gave no article."""
+    email's HTML and (with `web`) the archive's page; None when the document gave no article.
+    Every document has the same newsletter folder (one state database, templates compiled once),
+    a newsletter of its one feed."""
     from digest.render import web_page
 
-    root = tmp_path / "lettre"
     (root / "articles").mkdir(parents=True, exist_ok=True)
     (root / "digest.toml").write_text(
         '[newsletter]\nname = "Corpus"\n[ranking]\nblurbs = 50\n'
@@ -67,9 +68,9 @@ def run_pipeline(tmp_path: Path, url: str, web: bool) -> tuple[str, str] | None:
 def pipeline(served, tmp_path_factory) -> dict[Path, tuple[str, str] | None]:
     """One pipeline run per corpus document, shared by the tests below."""
     _, urls = served
-    root = tmp_path_factory.mktemp("corpus")
-    return {path: run_pipeline(root / str(index), url, web=SANITIZE in path.parents)
-            for index, (path, url) in enumerate(urls.items())}  # a traceback fails the tests
+    root = tmp_path_factory.mktemp("corpus") / "lettre"
+    return {path: run_pipeline(root, url, web=SANITIZE in path.parents)
+            for path, url in urls.items()}  # a traceback fails the tests
 
 
 def test_every_document_goes_through_the_pipeline(pipeline):
