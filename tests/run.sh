@@ -36,4 +36,7 @@ if [ ! -d .ci/node/node_modules/axe-core ] || [ ! -d .ci/node/node_modules/html-
   npm install --prefix .ci/node --no-audit --no-fund --no-save --silent --loglevel=error
 fi
 
-exec .venv/bin/python -m pytest "$@"
+# Four workers on two cores: many tests wait (servers, a browser, an idle preview, deadlines).
+# A file's tests stay on one worker, so a module's shared fixture is made once; -n 0 runs them
+# one by one.
+exec .venv/bin/python -m pytest -n "${DIGEST_TEST_WORKERS:-4}" --dist loadfile "$@"
