@@ -228,6 +228,15 @@ class Signals:
     commonness: Callable[[list[tuple[str, str]]], list[float]] = \
         lambda words: [0.0] * len(words)
 
+    def start(self, texts: list[str]) -> Callable[[], Sequence[Sequence[float]]]:
+        """Start embedding `texts`; the returned function waits for their vectors. An embedder
+        with a `later(texts)` method of that shape works meanwhile (the model's matrix products
+        run while Python counts words); any other is simply called when the vectors are due."""
+        later = getattr(self.embed, "later", None)
+        if later is not None:
+            return later(texts)
+        return lambda: self.embed(texts)
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -290,6 +299,22 @@ def _number(raw: str) -> str | None:
     return digits
 
 
+@lru_cache(maxsize=1 << 18)
+def _token(raw: str) -> tuple[str | None, str | None, bool, str | None, str]:
+    """What one raw token gives, whatever its place: (number, name key if capitalized, all
+    capitals, stem if a word, folded word). Days repeat their words: each is read once."""
+    number = _number(raw)
+    if number is not None:
+        return number, None, False, None, ""
+    head, _, tail = raw.replace("’", "'").rpartition("'")
+    word = tail if head and len(head) <= 2 else raw  # l'Otan, d'État
+    folded = fold(word).replace("-", "").replace("'", "").replace(".", "")
+    name = folded[:NAME_KEY] if len(folded) >= 2 and word[0].isupper() else None
+    term = (stem(folded) if len(folded) >= 3 and folded not in STOP_WORDS
+            and not folded.isdigit() else None)
+    return None, name, word.isupper(), term, folded
+
+
 def _features(title: str, text: str) -> _Features:
     lang = language(f"{title} {text}")
     found = _Features({}, set(), set(), lang)
@@ -299,19 +324,15 @@ def _features(title: str, text: str) -> _Features:
             if raw in ".!?:;«»\"":
                 sentence_start = True
                 continue
-            number = _number(raw)
+            number, name, capitals, term, folded = _token(raw)
             if number is not None:
                 if len(number) >= 2:
                     found.numbers.add(number)
-                sentence_start = False
-                continue
-            head, _, tail = raw.replace("’", "'").rpartition("'")
-            word = tail if head and len(head) <= 2 else raw  # l'Otan, d'État
-            folded = fold(word).replace("-", "").replace("'", "").replace(".", "")
-            if len(folded) >= 2 and word[0].isupper() and (not sentence_start or word.isupper()):
-                found.names.add(folded[:NAME_KEY])
-            if len(folded) >= 3 and folded not in STOP_WORDS and not folded.isdigit():
-                found.words.setdefault(stem(folded), folded)
+            else:
+                if name is not None and (not sentence_start or capitals):
+                    found.names.add(name)
+                if term is not None:
+                    found.words.setdefault(term, folded)
             sentence_start = False
     return found
 
@@ -326,8 +347,12 @@ class _Pairwise:
     """The evidence between two articles, computed on demand and kept."""
 
     def __init__(self, items: Sequence[Item], features: list[_Features], similarity,
-                 weights: list[dict[str, float]], settings: GroupingSettings) -> None:
+                 position: list[int], weights: list[dict[str, float]],
+                 settings: GroupingSettings) -> None:
+        # similarity: the cosines of the embedded items only; position: each item's row (-1
+        # for an item that was not embedded, which means nothing to any other)
         self.items, self.features, self.similarity = items, features, similarity
+        self.position = position
         self.weights, self.settings = weights, settings
         self.totals = [sum(w.values()) for w in weights]
         self.cache: dict[tuple[int, int], Evidence] = {}
@@ -341,7 +366,8 @@ class _Pairwise:
     def _evidence(self, a: int, b: int) -> Evidence:
         s, fa, fb = self.settings, self.features[a], self.features[b]
         ia, ib = self.items[a], self.items[b]
-        meaning = float(self.similarity[a, b])
+        pa, pb = self.position[a], self.position[b]
+        meaning = float(self.similarity[pa, pb]) if pa >= 0 and pb >= 0 else 0.0
         wa, wb = self.weights[a], self.weights[b]
         shared = wa.keys() & wb.keys()
         overlap = sum(min(wa[t], wb[t]) for t in shared)
@@ -357,7 +383,7 @@ class _Pairwise:
         score = (s.meaning * meaning + s.words * words + s.names * min(len(names), 3)
                  - s.conflict * min(len(conflicts), 3))
         hours = abs((ia.date - ib.date).total_seconds()) / 3600
-        strong = sorted(shared, key=lambda t: -min(wa[t], wb[t]))
+        strong = sorted(shared, key=lambda t: (-min(wa[t], wb[t]), t))
         # shared words that are not names: what the two say happened, not only who or where
         name_words = {fold(w)[:NAME_KEY] for w in names}
         ordinary = [t for t in shared if fa.words[t][:NAME_KEY] not in fa.names | name_words]
@@ -439,66 +465,195 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     import numpy as np
 
     texts = [f"{items[i].title}. {' '.join(items[i].text.split()[:BODY_WORDS])}" for i in needed]
-    embedded = np.asarray(signals.embed(texts), dtype=np.float32)
-    vectors = np.zeros((len(items), embedded.shape[1]), dtype=np.float32)
-    vectors[needed] = embedded
+    vectors_later = signals.start(texts)  # the model may work while the words are counted
     features = [_features(item.title, item.text) for item in items]
     weights = _word_weights(features, signals)
+    embedded = np.asarray(vectors_later(), dtype=np.float32)
 
-    # candidates: pairs close enough in meaning and in time, best first
-    similarity = vectors @ vectors.T
-    pairwise = _Pairwise(items, features, similarity, weights, settings)
+    # candidates: pairs close enough in meaning (and comparable in time), from one product
+    similarity = embedded @ embedded.T
+    position = [-1] * len(items)
+    for row, i in enumerate(needed):
+        position[i] = row
+    pairwise = _Pairwise(items, features, similarity, position, weights, settings)
     floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
-    close = similarity >= floor
-    sub = close[np.ix_(needed, needed)]
+    sub = similarity >= floor
     rows, cols = np.nonzero(np.triu(sub, k=1))
-    candidates = [pairwise(needed[r], needed[c]) for r, c in zip(rows.tolist(), cols.tolist(),
-                                                                   strict=True)]
-    candidates.sort(key=lambda e: (-e.score, e.first, e.second))
+    index = np.asarray(needed, dtype=np.int64)
+    first, second = index[rows], index[cols]
+    score, grouped = _PairTable(items, features, weights, settings).verdicts(
+        first, second, similarity[rows, cols].astype(np.float64), pairwise)
+    # best first; ties by position, so the result never depends on the order of work
+    order = np.lexsort((second, first, -score)).tolist()
     # every pair that could be the same story is a candidate, so their verdicts are all known
-    same = np.zeros(close.shape, dtype=bool)
-    for evidence in candidates:
-        if evidence.grouped:
-            same[evidence.first, evidence.second] = same[evidence.second, evidence.first] = True
+    same = np.zeros((len(items), len(items)), dtype=bool)
+    same[first[grouped], second[grouped]] = True
+    same[second[grouped], first[grouped]] = True
 
+    # complete linkage; `fits[g]` holds, for each article, whether it is the same story as
+    # every article of group g, so a merge is checked without looking at each pair again
+    fits = same.copy()
     members = {i: [i] for i in range(len(items))}
     owner = list(range(len(items)))
+    placed = [int(item.placed) for item in items]
     best_miss: Evidence | None = None
-    for evidence in candidates:
-        a, b = owner[evidence.first], owner[evidence.second]
+    # a refused pair can never end up in one group (complete linkage), so the first refused
+    # pair in the order is the closest miss, unless a merge refused before it is
+    order_array = np.asarray(order, dtype=np.int64)
+    refused = order_array[~grouped[order_array]]
+    miss_rank = int(np.flatnonzero(~grouped[order_array])[0]) if len(refused) else len(order)
+    accepted = order_array[grouped[order_array]]
+    ranks = np.flatnonzero(grouped[order_array]).tolist()
+    first_list, second_list = first.tolist(), second.tolist()
+    for k, rank in zip(accepted.tolist(), ranks, strict=True):
+        x, y = first_list[k], second_list[k]
+        a, b = owner[x], owner[y]
         if a == b:
             continue
-        if not evidence.grouped:
-            best_miss = best_miss or evidence
-            continue
-        # complete linkage: every pair across the two groups must be the same story too
-        cross = same[np.ix_(members[a], members[b])]
-        blocking: Evidence | None = None
-        if not cross.all():
-            x, y = np.argwhere(~cross)[0].tolist()
-            blocking = pairwise(members[a][x], members[b][y])
-        if blocking is None:
-            blocking = _two_placed(items, members[a] + members[b])
-        if blocking is not None:
-            best_miss = best_miss or _with(
-                evidence, grouped=False,
-                why=f"would join «{items[blocking.first].title}» and "
-                    f"«{items[blocking.second].title}»: {blocking.why}")
+        # the pair itself first: most refusals are decided there, without the whole group
+        joins = bool(fits[a, y]) and (len(members[b]) == 1 or bool(fits[a, members[b]].all()))
+        if not joins or placed[a] + placed[b] > 1:
+            if best_miss is None and rank < miss_rank:
+                blocking = _blocking(items, same, members[a], members[b], pairwise)
+                best_miss = _with(
+                    pairwise(x, y), grouped=False,
+                    why=f"would join «{items[blocking.first].title}» and "
+                        f"«{items[blocking.second].title}»: {blocking.why}")
             continue
         keep, gone = min(a, b), max(a, b)
-        for i in members.pop(gone):
+        for i in members[gone]:
             owner[i] = keep
-            members[keep].append(i)
-        grouping.pairs.append(evidence)
+        members[keep].extend(members.pop(gone))
+        fits[keep] &= fits[gone]
+        placed[keep] += placed[gone]
+        grouping.pairs.append(pairwise(x, y))
     grouping.labels[:] = owner
+    if best_miss is None and len(refused):
+        best_miss = pairwise(first_list[refused[0]], second_list[refused[0]])
     if best_miss is None and len(needed) > 1:  # no candidate was refused: the closest pair apart
         labels = np.asarray(owner)[needed]
-        apart = np.triu(similarity[np.ix_(needed, needed)], k=1)
+        apart = np.triu(similarity, k=1)
         apart[(labels[:, None] == labels[None, :]) | ~np.triu(np.ones_like(sub), k=1)] = -2.0
         r, c = np.unravel_index(int(np.argmax(apart)), apart.shape)
         if apart[r, c] > -2.0:
             best_miss = pairwise(needed[int(r)], needed[int(c)])
     grouping.closest_miss = best_miss
+
+
+def _blocking(items: Sequence[Item], same, one: list[int], other: list[int],
+              pairwise: _Pairwise) -> Evidence:
+    """Why two groups cannot be one story: their first pair that is not, or two placed
+    articles."""
+    import numpy as np
+
+    cross = same[np.ix_(one, other)]
+    if not cross.all():
+        x, y = np.argwhere(~cross)[0].tolist()
+        return pairwise(one[x], other[y])
+    blocking = _two_placed(items, one + other)
+    assert blocking is not None
+    return blocking
+
+
+class _PairTable:
+    """The evidence of many pairs at once, as arrays: the same rules as `_Pairwise`, without a
+    Python loop over pairs (a dense day has a hundred thousand candidates). Shared words, names
+    and numbers are counted from each one's list of articles."""
+
+    def __init__(self, items: Sequence[Item], features: list[_Features],
+                 weights: list[dict[str, float]], settings: GroupingSettings) -> None:
+        self.items, self.features, self.weights = items, features, weights
+        self.settings = settings
+
+    def verdicts(self, first, second, meaning, pairwise: _Pairwise):
+        """(score, grouped) of each pair (first[k], second[k]), first[k] < second[k]."""
+        import numpy as np
+
+        s, items, count = self.settings, self.items, len(self.items)
+        if not len(first):
+            return np.zeros(0), np.zeros(0, dtype=bool)
+        keys = first * count + second  # ascending, as np.nonzero gives them
+        overlap = self._shared(keys, count, [w.items() for w in self.weights], minimum=True)
+        shared_names = self._shared(keys, count, [((n, 1.0) for n in f.names)
+                                                  for f in self.features])
+        shared_numbers = self._shared(keys, count, [((n, 1.0) for n in f.numbers)
+                                                    for f in self.features])
+        totals = np.asarray([sum(w.values()) for w in self.weights], dtype=np.float64)
+        union = totals[first] + totals[second] - overlap
+        words = np.divide(overlap, union, out=np.zeros_like(overlap), where=union != 0)
+        names = shared_names + shared_numbers
+        score = s.meaning * meaning + s.words * words + s.names * np.minimum(names, 3)
+        if s.conflict:
+            name_count = np.asarray([len(f.names) for f in self.features], dtype=np.float64)
+            number_count = np.asarray([len(f.numbers) for f in self.features],
+                                      dtype=np.float64)
+            conflicts = np.zeros_like(score)
+            for per_item, shared in ((number_count, shared_numbers), (name_count, shared_names)):
+                apart = (per_item[first] > 0) & (per_item[second] > 0) & (shared == 0)
+                conflicts += np.where(apart, per_item[first] + per_item[second], 0.0)
+            score -= s.conflict * np.minimum(conflicts, 3)
+
+        start = items[0].date
+        seconds = np.asarray([(item.date - start).total_seconds() for item in items])
+        alone = np.asarray([item.alone for item in items])
+        placed = np.asarray([item.placed for item in items])
+        grouped = ~(alone[first] | alone[second])
+        grouped &= np.abs(seconds[first] - seconds[second]) / 3600 <= s.hours
+        grouped &= ~(placed[first] & placed[second])
+        grouped &= (overlap > 0) | (names > 0)
+        grouped &= meaning >= s.min_meaning
+        grouped &= score >= s.threshold
+        # "only names and numbers in common" needs the words themselves: asked pair by pair
+        for k in np.flatnonzero(grouped & (meaning < s.names_only_meaning)).tolist():
+            grouped[k] = pairwise(int(first[k]), int(second[k])).grouped
+        return score, grouped
+
+    @staticmethod
+    def _shared(keys, count: int, entries: list, minimum: bool = False):
+        """For each pair key (first × count + second), how many of the things listed per article
+        the two share, or with `minimum` the sum of the smaller of their two weights."""
+        import numpy as np
+
+        ids: dict[str, int] = {}
+        docs: list[int] = []
+        things: list[int] = []
+        values: list[float] = []
+        for number, listed in enumerate(entries):
+            for name, weight in listed:
+                docs.append(number)
+                things.append(ids.setdefault(name, len(ids)))
+                values.append(weight)
+        total = np.zeros(len(keys), dtype=np.float64)
+        if not docs:
+            return total
+        doc = np.asarray(docs, dtype=np.int64)
+        thing = np.asarray(things, dtype=np.int64)
+        value = np.asarray(values, dtype=np.float64)
+        order = np.lexsort((doc, thing))
+        doc, thing, value = doc[order], thing[order], value[order]
+        # each entry pairs with the later entries of the same thing
+        starts = np.flatnonzero(np.r_[True, thing[1:] != thing[:-1]])
+        sizes = np.diff(np.r_[starts, len(thing)])
+        end = np.repeat(starts + sizes, sizes)
+        later = end - np.arange(len(thing)) - 1
+        position = 0
+        budget = 4_000_000  # pairs made at once: bounds the memory of very common names
+        while position < len(thing):
+            cumulative = np.cumsum(later[position:])
+            stop = position + max(1, int(np.searchsorted(cumulative, budget, side="right")))
+            made = later[position:stop]
+            left = np.repeat(np.arange(position, stop), made)
+            if len(left):
+                offsets = np.arange(len(left)) - np.repeat(np.cumsum(made) - made, made)
+                right = left + 1 + offsets
+                pair = doc[left] * count + doc[right]
+                where = np.searchsorted(keys, pair)
+                where[where == len(keys)] = 0
+                hit = keys[where] == pair
+                add = np.minimum(value[left], value[right]) if minimum else value[left]
+                total += np.bincount(where[hit], weights=add[hit], minlength=len(keys))
+            position = stop
+        return total
 
 
 def _two_placed(items: Sequence[Item], indexes: list[int]) -> Evidence | None:
