@@ -484,49 +484,21 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     score, grouped = _PairTable(items, features, weights, settings).verdicts(
         first, second, similarity[rows, cols].astype(np.float64), pairwise)
     # best first; ties by position, so the result never depends on the order of work
-    order = np.lexsort((second, first, -score)).tolist()
+    in_order = np.lexsort((second, first, -score))
     # every pair that could be the same story is a candidate, so their verdicts are all known
     same = np.zeros((len(items), len(items)), dtype=bool)
     same[first[grouped], second[grouped]] = True
     same[second[grouped], first[grouped]] = True
 
-    # complete linkage; `fits[g]` holds, for each article, whether it is the same story as
-    # every article of group g, so a merge is checked without looking at each pair again
-    fits = same.copy()
-    members = {i: [i] for i in range(len(items))}
-    owner = list(range(len(items)))
-    placed = [int(item.placed) for item in items]
-    best_miss: Evidence | None = None
     # a refused pair can never end up in one group (complete linkage), so the first refused
     # pair in the order is the closest miss, unless a merge refused before it is
-    order_array = np.asarray(order, dtype=np.int64)
-    refused = order_array[~grouped[order_array]]
-    miss_rank = int(np.flatnonzero(~grouped[order_array])[0]) if len(refused) else len(order)
-    accepted = order_array[grouped[order_array]]
-    ranks = np.flatnonzero(grouped[order_array]).tolist()
+    refused = in_order[~grouped[in_order]]
+    miss_rank = int(np.flatnonzero(~grouped[in_order])[0]) if len(refused) else len(in_order)
+    accepted = in_order[grouped[in_order]]
+    owner = _link(items, same, first[accepted], second[accepted],
+                  np.flatnonzero(grouped[in_order]), miss_rank, pairwise, grouping)
+    best_miss = grouping.closest_miss
     first_list, second_list = first.tolist(), second.tolist()
-    for k, rank in zip(accepted.tolist(), ranks, strict=True):
-        x, y = first_list[k], second_list[k]
-        a, b = owner[x], owner[y]
-        if a == b:
-            continue
-        # the pair itself first: most refusals are decided there, without the whole group
-        joins = bool(fits[a, y]) and (len(members[b]) == 1 or bool(fits[a, members[b]].all()))
-        if not joins or placed[a] + placed[b] > 1:
-            if best_miss is None and rank < miss_rank:
-                blocking = _blocking(items, same, members[a], members[b], pairwise)
-                best_miss = _with(
-                    pairwise(x, y), grouped=False,
-                    why=f"would join «{items[blocking.first].title}» and "
-                        f"«{items[blocking.second].title}»: {blocking.why}")
-            continue
-        keep, gone = min(a, b), max(a, b)
-        for i in members[gone]:
-            owner[i] = keep
-        members[keep].extend(members.pop(gone))
-        fits[keep] &= fits[gone]
-        placed[keep] += placed[gone]
-        grouping.pairs.append(pairwise(x, y))
     grouping.labels[:] = owner
     if best_miss is None and len(refused):
         best_miss = pairwise(first_list[refused[0]], second_list[refused[0]])
@@ -538,6 +510,63 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
         if apart[r, c] > -2.0:
             best_miss = pairwise(needed[int(r)], needed[int(c)])
     grouping.closest_miss = best_miss
+
+
+def _link(items: Sequence[Item], same, first, second, ranks, miss_rank: int,
+          pairwise: _Pairwise, grouping: Grouping) -> list[int]:
+    """Complete linkage over the pairs that are the same story, best first: each pair joins
+    its two groups if every article of one is the same story as every article of the other
+    (and no two are placed by the editors). Returns each article's group; the merges go to
+    `grouping.pairs`, and the first refusal ranked before `miss_rank` to `closest_miss`.
+
+    `fits[g]` holds, for each article, whether it is the same story as every article of
+    group g, so a merge is checked without looking at each pair again; and the pairs are read
+    by windows of arrays, as most of them lie inside a group already or were refused for good
+    (a group only grows, so what it refused once it refuses again)."""
+    import numpy as np
+
+    count = len(items)
+    fits = same.copy()
+    members = {i: [i] for i in range(count)}
+    owner = np.arange(count)
+    placed = np.asarray([item.placed for item in items], dtype=np.int64)
+    position, window, total = 0, 64, len(first)
+    while position < total:
+        xs, ys = first[position:position + window], second[position:position + window]
+        a_side, b_side = owner[xs], owner[ys]
+        live = a_side != b_side
+        # the pair itself first: most refusals are decided there, without the whole group
+        quick = live & fits[a_side, ys] & (placed[a_side] + placed[b_side] <= 1)
+        merge_at = len(xs)
+        refusal = int(np.argmax(live & ~quick)) if (live & ~quick).any() else len(xs)
+        for j in np.flatnonzero(quick).tolist():
+            a, b = int(a_side[j]), int(b_side[j])
+            if len(members[b]) == 1 or fits[a, members[b]].all():
+                merge_at = j
+                break
+            refusal = min(refusal, j)
+        if (grouping.closest_miss is None and refusal < merge_at
+                and ranks[position + refusal] < miss_rank):
+            x, y = int(xs[refusal]), int(ys[refusal])
+            blocking = _blocking(items, same, members[owner[x]], members[owner[y]], pairwise)
+            grouping.closest_miss = _with(
+                pairwise(x, y), grouped=False,
+                why=f"would join «{items[blocking.first].title}» and "
+                    f"«{items[blocking.second].title}»: {blocking.why}")
+        if merge_at == len(xs):
+            position += len(xs)
+            window = min(window * 2, 8192)
+            continue
+        a, b = int(a_side[merge_at]), int(b_side[merge_at])
+        keep, gone = min(a, b), max(a, b)
+        owner[members[gone]] = keep
+        members[keep].extend(members.pop(gone))
+        fits[keep] &= fits[gone]
+        placed[keep] += placed[gone]
+        grouping.pairs.append(pairwise(int(xs[merge_at]), int(ys[merge_at])))
+        position += merge_at + 1
+        window = 64
+    return owner.tolist()
 
 
 def _blocking(items: Sequence[Item], same, one: list[int], other: list[int],
