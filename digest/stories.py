@@ -25,7 +25,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -384,9 +384,13 @@ class _Pairwise:
                  - s.conflict * min(len(conflicts), 3))
         hours = abs((ia.date - ib.date).total_seconds()) / 3600
         strong = sorted(shared, key=lambda t: (-min(wa[t], wb[t]), t))
-        # shared words that are not names: what the two say happened, not only who or where
-        name_words = {fold(w)[:NAME_KEY] for w in names}
-        ordinary = [t for t in shared if fa.words[t][:NAME_KEY] not in fa.names | name_words]
+
+        def ordinary() -> list[str]:
+            """Shared words that are not names: what the two say happened, not only who or
+            where (asked only when the meanings are far enough apart for it to matter)."""
+            name_words = {fold(w)[:NAME_KEY] for w in names}
+            return [t for t in shared if fa.words[t][:NAME_KEY] not in fa.names | name_words]
+
         why = ""
         if ia.alone or ib.alone:
             why = "kept alone by the editors (group: false)"
@@ -398,7 +402,7 @@ class _Pairwise:
             why = "no rare word, name or number in common"
         elif meaning < s.min_meaning:
             why = f"meanings too far apart ({meaning:.2f} < {s.min_meaning:g})"
-        elif not ordinary and meaning < s.names_only_meaning:
+        elif meaning < s.names_only_meaning and not ordinary():
             why = (f"only names and numbers in common, and the meanings differ "
                    f"({meaning:.2f} < {s.names_only_meaning:g})")
         elif score < s.threshold:
@@ -602,11 +606,9 @@ class _PairTable:
         if not len(first):
             return np.zeros(0), np.zeros(0, dtype=bool)
         keys = first * count + second  # ascending, as np.nonzero gives them
-        overlap = self._shared(keys, count, [w.items() for w in self.weights], minimum=True)
-        shared_names = self._shared(keys, count, [((n, 1.0) for n in f.names)
-                                                  for f in self.features])
-        shared_numbers = self._shared(keys, count, [((n, 1.0) for n in f.numbers)
-                                                    for f in self.features])
+        overlap = self._shared(keys, count, self.weights, self.weights)
+        shared_names = self._shared(keys, count, [f.names for f in self.features])
+        shared_numbers = self._shared(keys, count, [f.numbers for f in self.features])
         totals = np.asarray([sum(w.values()) for w in self.weights], dtype=np.float64)
         union = totals[first] + totals[second] - overlap
         words = np.divide(overlap, union, out=np.zeros_like(overlap), where=union != 0)
@@ -638,32 +640,29 @@ class _PairTable:
         return score, grouped
 
     @staticmethod
-    def _shared(keys, count: int, entries: list, minimum: bool = False):
+    def _shared(keys, count: int, entries: Sequence[Collection[str]],
+                weights: Sequence[dict[str, float]] | None = None):
         """For each pair key (first × count + second), how many of the things listed per article
-        the two share, or with `minimum` the sum of the smaller of their two weights."""
+        the two share, or, given their `weights`, the sum of the smaller of their two weights."""
         import numpy as np
 
-        ids: dict[str, int] = {}
-        docs: list[int] = []
-        things: list[int] = []
-        values: list[float] = []
-        for number, listed in enumerate(entries):
-            for name, weight in listed:
-                docs.append(number)
-                things.append(ids.setdefault(name, len(ids)))
-                values.append(weight)
         total = np.zeros(len(keys), dtype=np.float64)
-        if not docs:
+        sizes = [len(listed) for listed in entries]
+        if not sum(sizes):
             return total
-        doc = np.asarray(docs, dtype=np.int64)
-        thing = np.asarray(things, dtype=np.int64)
-        value = np.asarray(values, dtype=np.float64)
+        ids: dict[str, int] = {}
+        thing = np.asarray([ids.setdefault(name, len(ids)) for listed in entries
+                            for name in listed], dtype=np.int64)
+        doc = np.repeat(np.arange(len(entries), dtype=np.int64), sizes)
+        value = (np.ones(len(thing)) if weights is None else
+                 np.fromiter((w for mine in weights for w in mine.values()), dtype=np.float64,
+                             count=len(thing)))
         order = np.lexsort((doc, thing))
         doc, thing, value = doc[order], thing[order], value[order]
         # each entry pairs with the later entries of the same thing
         starts = np.flatnonzero(np.r_[True, thing[1:] != thing[:-1]])
-        sizes = np.diff(np.r_[starts, len(thing)])
-        end = np.repeat(starts + sizes, sizes)
+        runs = np.diff(np.r_[starts, len(thing)])
+        end = np.repeat(starts + runs, runs)
         later = end - np.arange(len(thing)) - 1
         position = 0
         budget = 4_000_000  # pairs made at once: bounds the memory of very common names
@@ -679,7 +678,7 @@ class _PairTable:
                 where = np.searchsorted(keys, pair)
                 where[where == len(keys)] = 0
                 hit = keys[where] == pair
-                add = np.minimum(value[left], value[right]) if minimum else value[left]
+                add = value[left] if weights is None else np.minimum(value[left], value[right])
                 total += np.bincount(where[hit], weights=add[hit], minlength=len(keys))
             position = stop
         return total
