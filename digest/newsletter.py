@@ -237,3 +237,8 @@ class _LazyEmbeddings:
 
     def put(self, model: str, vectors: dict[str, bytes]) -> None:
         self.newsletter.state.embeddings.put(model, vectors)
+
+    @property
+    def folder(self) -> Path:
+        """Where the model's weights are kept uncompressed (digest.meaning)."""
+        return self.newsletter.state_path.parent / "model"

@@ -137,7 +137,10 @@ def grouping_items(articles: list[Article]) -> list[Item]:
             found += [name, name.removesuffix(".md")]
         return tuple(found)
 
-    return [Item(keys=keys(a), title=a.title, text=a.text, date=a.date, alone=not a.group,
+    # the keys are only looked up for `same_story:`; a day without one skips normalizing URLs
+    pointed = any(a.same_story for a in articles)
+    return [Item(keys=keys(a) if pointed else (), title=a.title, text=a.text, date=a.date,
+                 alone=not a.group,
                  same_as=tuple(normalize_url(v) if "://" in v else v for v in a.same_story),
                  placed=a.lead or a.priority > 0)
             for a in articles]
@@ -146,7 +149,6 @@ def grouping_items(articles: list[Article]) -> list[Item]:
 def _rank(articles: list[Article], day: date, window: Window, config: RankingConfig,
           history: tuple[PastStory, ...], signals: Signals | None) -> Edition:
     articles = sorted(articles, key=lambda a: (a.date, a.title, a.url, a.source))  # input order
-    documents = [document(a.title, a.text) for a in articles]
     settings = GroupingSettings(threshold=config.group_threshold, hours=config.group_hours)
     grouping = group(grouping_items(articles), signals, settings)
     groups = grouping.labels
@@ -166,7 +168,7 @@ def _rank(articles: list[Article], day: date, window: Window, config: RankingCon
     for number, (story, _) in enumerate(stories, 1):
         story.number = number
 
-    _remember(stories, documents, history, config)
+    _remember(stories, articles, history, config)
     candidates = [story for story, _ in stories if story.role != Role.ALREADY_SENT]
     if not candidates:
         candidates = [story for story, _ in stories]  # everything was sent: better than nothing
@@ -189,10 +191,11 @@ def _grouping_notes(grouping: Grouping, articles: list[Article]) -> tuple[str, .
     return tuple(notes)
 
 
-def _remember(stories, documents: list[Document], history, config: RankingConfig) -> None:
+def _remember(stories, articles: list[Article], history, config: RankingConfig) -> None:
     """Leave out stories sent in recent editions, unless they have new articles (a follow-up)."""
     if not history:
         return
+    documents = [document(a.title, a.text) for a in articles]
 
     def weighed(terms: frozenset[str]) -> Weighted:
         return Weighted(Document(terms, frozenset(), frozenset()), idf)

