@@ -271,3 +271,28 @@ def test_the_page_speaks_the_newsletters_language(newsletter):
                 assert french not in body
     finally:
         server.stop()
+
+
+def test_one_save_is_one_build_served_to_every_request(preview, folder):
+    """A save is built once, before the page is told: the page's requests that follow (its state,
+    then the email) are what it asks for, once each, and both show the change."""
+    with chromium() as browser:
+        page = browser.new_page()
+        asked: list[str] = []  # what the page asks of the preview (the email's images aside)
+        page.on("request", lambda request: request.url.startswith(preview.url)
+                and asked.append(request.url.split("/")[3].split("?")[0]))
+        page.goto(preview.url + "/?date=2025-04-22")
+        wait_for(lambda: "Berges de la Sorelle" in frame_text(page), what="the email")
+        time.sleep(1.5)  # the page's first load settles
+        asked.clear()
+
+        footer = (BUILTIN / "footer.mjml.j2").read_text()
+        write_override(folder, "footer.mjml.j2", footer.replace("{{ labels.footer_reason }}",
+                                                                "Une seule sauvegarde"))
+        wait_for(lambda: "Une seule sauvegarde" in frame_text(page), what="the saved change")
+        time.sleep(1.5)  # a second refresh would come by now
+        assert sorted(asked) == ["api", "email.html"], asked
+    code, out = preview.stop()
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("changed:")] == [
+        "changed: footer.mjml.j2, templates; page refreshed"], out
