@@ -28,18 +28,19 @@ def pseudo_words(rng: random.Random, count: int) -> list[str]:
     return ["".join(rng.choice(syllables) for _ in range(3)) for _ in range(count)]
 
 
-def generate(root: Path, count: int, seed: int = 1) -> None:
+def generate(root: Path, count: int, seed: int = 1, words: tuple[int, int] = (80, 900)) -> None:
+    """`count` articles of `words` words (at least 60: a paragraph) under root/articles/."""
     rng = random.Random(seed)
     (root / "articles").mkdir(parents=True)
     (root / "digest.toml").write_text(
         '[newsletter]\nname = "Banc d\'essai"\nurl = "https://bench.example"\n', encoding="utf-8"
     )
     for i in range(count):
-        words = rng.randint(80, 900)
+        length = rng.randint(*words)
         own = pseudo_words(rng, 12)
         paragraphs = [
             " ".join(rng.choice(WORDS + own) for _ in range(60)).capitalize() + "."
-            for _ in range(max(1, words // 60))
+            for _ in range(max(1, length // 60))
         ]
         body = "\n\n".join(paragraphs[:3] + ["## Un sous-titre"] + paragraphs[3:])
         image = f"image: https://img.example/{i}.jpg\n" if rng.random() < 0.4 else ""

@@ -49,10 +49,17 @@ _BREAKS = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")  # a JSON "\ud800" escape; UTF-8 cannot carry one
 
 
+# What squash changes: a character _BREAKS takes other than the space, or two spaces in a row.
+_TO_SQUASH = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|  ")
+
+
 def squash(text: str) -> str:
     """One line: runs of whitespace, control characters and line or paragraph separators become
     one space; no-break spaces are the author's, and stay."""
-    return encodable(_BREAKS.sub(" ", text).strip())
+    # most text has nothing to squash: finding that out costs far less than replacing each space
+    if _TO_SQUASH.search(text) is not None:
+        text = _BREAKS.sub(" ", text)
+    return encodable(text.strip())
 
 
 def encodable(text: str) -> str:

@@ -151,3 +151,12 @@ def test_wrap_at_76_never_inside_a_hyphenated_word_or_a_url():
     assert any(line == "https://www.example.org/un/tres/long/chemin/qui/depasse/la/largeur/permise"
                or "https://www.example.org/un/tres/long" in line for line in lines)
     assert " ".join(lines) == text
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab  \t\n\r\x00\x1f\x7f\x85\x9f\u00a0\u2028\u2029\u3000"
+                                             "\ud800é")), max_size=30) | st.text(max_size=30))
+def test_squash_is_its_definition(text):
+    # the fast path (nothing to squash) gives what the substitution gives
+    from digest.text import _BREAKS, encodable, squash
+
+    assert squash(text) == encodable(_BREAKS.sub(" ", text).strip())
