@@ -102,14 +102,10 @@ def mjml_attr(value: object) -> Markup:
 
 def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: date) -> dict:
     """What templates see of one article: display-ready, escaped by autoescape where text."""
-    from digest.body import outline, sized_images
-
     article = ranked.article
     locale = config.newsletter.locale
     minutes = reading_minutes(article.text)
-    # sanitized by the reader; typography never touches code, attributes or URLs
-    body_html = html_typography(sized_images(outline(article.body_html), TEXT_WIDTH), locale)
-    text = html_to_text(body_html)
+    body_html, text = _shown_body(article.body_html, locale)
     summary = typography(article.summary, locale)
     return {
         "title": typography(article.title, locale),
@@ -138,6 +134,17 @@ def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: da
                   "url": with_tracking(other.url, config.links, day),
                   "source": other.outlet or config.newsletter.name} for other in ranked.also],
     }
+
+
+@lru_cache(maxsize=512)
+def _shown_body(body_html: str, locale: str) -> tuple[str, str]:
+    """An article's body as the email shows it, and its text: most of an article's view, kept for
+    the next render in the same process (the archive's copy, the preview's next build)."""
+    from digest.body import outline, sized_images
+
+    # sanitized by the reader; typography never touches code, attributes or URLs
+    shown = html_typography(sized_images(outline(body_html), TEXT_WIDTH), locale)
+    return shown, html_to_text(shown)
 
 
 def context(edition: Edition, config: Config, web: bool = False) -> dict:

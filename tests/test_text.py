@@ -160,3 +160,25 @@ def test_squash_is_its_definition(text):
     from digest.text import _BREAKS, encodable, squash
 
     assert squash(text) == encodable(_BREAKS.sub(" ", text).strip())
+
+
+def _whole_excerpt(text, limit):
+    """excerpt() as defined: on the whole text squashed."""
+    from digest.text import ELLIPSIS, squash
+
+    flat = squash(text)
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit + 1]
+    head = cut[:-1] if cut[-1] == " " else cut[: max(cut.rfind(" "), 0)]
+    head = head.rstrip(" ,;:.-–—")
+    return (head or flat.split(" ", 1)[0]) + ELLIPSIS
+
+
+@given(st.lists(st.sampled_from(list("ab ,.\n\t\u00a0\u2028") + ["mot", "  \n\n  ", " " * 300]),
+                max_size=400).map("".join) | st.text(max_size=300),
+       st.integers(min_value=1, max_value=60))
+def test_excerpt_squashes_only_what_it_shows(text, limit):
+    from digest.text import excerpt
+
+    assert excerpt(text, limit) == _whole_excerpt(text, limit)
