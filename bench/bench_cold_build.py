@@ -9,7 +9,8 @@ busy moment of this shared machine weighs on both sides; the medians of --runs p
 
 --variants also times the build with one of its savings undone, to show what each is worth:
 typer's own coercion (pydantic), premailer's network stack imported, cssutils validating style
-attributes, and no compiled templates kept in .digest/jinja/.
+attributes, and no compiled templates kept in .digest/jinja/; and, to show story grouping's share
+(numpy, the sentence vectors), the same day with every article marked `group: false`.
 """
 
 from __future__ import annotations
@@ -99,6 +100,16 @@ def main() -> None:
                 before = (lambda: shutil.rmtree(jinja, ignore_errors=True)) \
                     if name == "no template cache" else None
                 report(name, *pairs(command, root, args.runs, before))
+            apart = Path(tmp) / "apart"
+            shutil.copytree(root, apart, ignore=shutil.ignore_patterns(".digest", "out"))
+            for article in (apart / "articles").iterdir():
+                text = article.read_text(encoding="utf-8")
+                article.write_text(text.replace("\npriority:", "\ngroup: false\npriority:", 1),
+                                   encoding="utf-8")
+            command = [sys.executable, "-m", "digest", "build", "--date", DAY.isoformat(),
+                       "--out", str(apart / "out")]
+            seconds(command, apart)
+            report("every article `group: false`", *pairs(command, apart, args.runs))
 
 
 if __name__ == "__main__":
