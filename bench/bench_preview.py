@@ -1,11 +1,12 @@
 """Times the preview from a saved file to the new email served, as the page sees it.
 
-    python bench/bench_preview.py [--articles 30] [--saves 11]
+    python bench/bench_preview.py [--articles 30] [--saves 11] [--edit template|article]
 
 A real `digest preview` process serves a generated day (bench_build.py's). For each save, a
-template override is written with a new marker; the clock runs from the write until the page's
-two requests (/api/state, then /email.html, which must hold the marker) are answered, the way
-the page does it: told by server-sent events. It also counts the events each save brings (one is
+template override is written with a new marker (--edit article: a word is added to an article's
+last paragraph instead); the clock runs from the write until the page's two
+requests (/api/state, which must be of the new version, then /email.html, which must hold the
+marker) are answered, the way the page does it: told by server-sent events. It also counts the events each save brings (one is
 the aim) and the ones that come while nothing changes.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import queue
 import signal
@@ -78,6 +80,9 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=30)
     parser.add_argument("--saves", type=int, default=11)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of quiet watched")
+    parser.add_argument("--edit", choices=["template", "article"], default="template",
+                        help="what each save changes: a template override (rendered again "
+                             "only), or an article's last paragraph (read, ranked, rendered)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,6 +91,7 @@ def main() -> None:
         (root / "templates").mkdir()
         override = root / "templates" / "footer.mjml.j2"
         override.write_text(footer("version 0"), encoding="utf-8")
+        article = sorted((root / "articles").glob("*.md"))[0]
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "digest", "preview", "--no-open", "--port", str(port),
@@ -105,14 +111,19 @@ def main() -> None:
                 marker = f"version {save} of the footer"
                 used = cpu_ms(process.pid)
                 start = time.perf_counter()
-                override.write_text(footer(marker), encoding="utf-8")
-                at, _ = events.get(timeout=10)
-                get(port, "/api/state" + QUERY)
+                if args.edit == "template":
+                    override.write_text(footer(marker), encoding="utf-8")
+                else:
+                    with article.open("a", encoding="utf-8") as handle:
+                        handle.write(f" Mot {save}.")
+                at, version = events.get(timeout=10)
+                state = get(port, "/api/state" + QUERY)
                 html = get(port, "/email.html" + QUERY)
                 served.append((time.perf_counter() - start) * 1000)
                 cpu.append(cpu_ms(process.pid) - used)
                 told.append((at - start) * 1000)
-                assert marker.encode() in html, "the new email is served"
+                assert json.loads(state)["version"] == version, "the new build is served"
+                assert args.edit == "article" or marker.encode() in html, "the new email"
                 time.sleep(0.6)
                 extra += events.qsize()  # more than one event for this save
                 while not events.empty():
@@ -127,7 +138,7 @@ def main() -> None:
                 process.kill()
                 process.communicate()
 
-    print(f"{args.articles}-article day, {args.saves} saves:")
+    print(f"{args.articles}-article day, {args.saves} saves of {args.edit}s:")
     print(f"- save → new HTML served: median {statistics.median(served):.0f} ms "
           f"[{min(served):.0f}–{max(served):.0f}]")
     print(f"- save → page told (SSE): median {statistics.median(told):.0f} ms "

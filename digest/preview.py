@@ -12,6 +12,7 @@ import re
 import sys
 import threading
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -21,7 +22,10 @@ from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from digest.errors import DigestError, NoArticlesError
+from digest.models import Edition
 from digest.newsletter import Newsletter
+from digest.pipeline import render_edition
+from digest.sources import Gathered
 
 ASSETS = Path(__file__).parent / "preview_assets"
 PREVIEW_REFETCH_SECONDS = 60
@@ -67,6 +71,8 @@ class Previewer:
         self.on_screen: date | None = day  # the date last asked for: built again on a change
         self.building = threading.Lock()  # one build at a time: they share the newsletter's state
         self.builds: dict[date, Snapshot] = {}  # the builds of the version being built
+        # each date's ranked edition and what the sources gave, for a save of templates only
+        self.editions: dict[date, tuple[Edition, Gathered]] = {}
         self.changed = threading.Condition()
         self.newsletter: Newsletter | None = None  # opened again after every change
 
@@ -88,12 +94,15 @@ class Previewer:
         return sorted({p if p.is_dir() else p.parent
                        for p in paths if p.exists() or p.parent.exists()})
 
-    def refresh(self) -> None:
-        """A watched file changed: build the date on screen again, then publish the version."""
+    def refresh(self, changed: Iterable[Path] = ()) -> None:
+        """Watched files changed: build the date on screen again, then publish the version. When
+        only templates changed, the articles are not read nor ranked again: only rendered."""
         from digest.render import environment
 
         with self.building:
             environment.cache_clear()  # a new override file must win over the cached built-in one
+            if not self._templates_only(changed):
+                self.editions = {}
             if self.newsletter is not None:
                 self.newsletter.close()
                 self.newsletter = None
@@ -125,6 +134,18 @@ class Previewer:
                     if version == self.version:
                         self.answers[day] = answer
             return answer
+
+    def _templates_only(self, changed: Iterable[Path]) -> bool:
+        from digest.render import BUILTIN_TEMPLATES
+
+        if self.newsletter is None:
+            return False
+        config = self.newsletter.config
+        folders = (config.resolve(config.newsletter.templates).resolve(),
+                   BUILTIN_TEMPLATES.resolve())
+        paths = [Path(path).resolve() for path in changed]
+        return bool(paths) and all(any(path.is_relative_to(folder) for folder in folders)
+                                   for path in paths)
 
     def _newsletter(self) -> Newsletter:
         if self.newsletter is None:
@@ -158,7 +179,9 @@ class Previewer:
         # the page speaks the newsletter's language
         base = {"version": version, "date": day.isoformat(), "locale": config.newsletter.locale}
         try:
-            result = newsletter.build(day)
+            if day not in self.editions:
+                self.editions[day] = newsletter.edition(day)
+            result = render_edition(config, *self.editions[day])
         except NoArticlesError as error:
             dates = sorted(error.dates, reverse=True)
             state = {**_error_state(version, error), **base,
@@ -359,7 +382,7 @@ def watch(previewer: Previewer, stop: threading.Event, on_change) -> threading.T
         for changes in watch_files(*previewer.watched_paths(), stop_event=stop,
                                    watch_filter=edits_only(root),
                                    debounce=150, step=20, rust_timeout=500):
-            previewer.refresh()
+            previewer.refresh(Path(path) for _, path in changes)
             on_change(sorted({Path(p).name for _, p in changes}))
 
     thread = threading.Thread(target=run, name="digest-watch", daemon=True)

@@ -296,3 +296,38 @@ def test_one_save_is_one_build_served_to_every_request(preview, folder):
     assert code == 0
     assert [line for line in out.splitlines() if line.startswith("changed:")] == [
         "changed: footer.mjml.j2, templates; page refreshed"], out
+
+
+def test_a_template_save_renders_again_without_reading_the_articles(sample, monkeypatch):
+    from datetime import date
+
+    from digest.newsletter import Newsletter
+    from digest.preview import Previewer
+
+    read: list[date] = []
+    edition = Newsletter.edition
+
+    def counted(self, day, strict=False):
+        read.append(day)
+        return edition(self, day, strict)
+
+    monkeypatch.setattr(Newsletter, "edition", counted)
+    day = date(2025, 4, 22)
+    previewer = Previewer(sample / "digest.toml", day)
+    assert "Berges de la Sorelle" in previewer.snapshot(day).html
+    assert read == [day]
+
+    footer = (BUILTIN / "footer.mjml.j2").read_text()
+    write_override(sample, "footer.mjml.j2", footer.replace("{{ labels.footer_reason }}",
+                                                            "Gabarit seul"))
+    previewer.refresh([sample / "templates" / "footer.mjml.j2", sample / "templates"])
+    assert "Gabarit seul" in previewer.snapshot(day).html
+    assert read == [day], "a template save reads and ranks nothing again"
+
+    article = sample / "articles" / "2025-04-22-ligne-4.md"
+    article.write_text(article.read_text().replace('title: "', 'title: "Relu ', 1))
+    previewer.refresh([article])
+    assert "Relu " in previewer.snapshot(day).html and "Gabarit seul" in previewer.snapshot(day).html
+    assert read == [day, day]
+    previewer.refresh()  # a change the watcher could not name: everything again
+    assert read == [day, day, day]
