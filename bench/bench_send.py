@@ -1,9 +1,13 @@
 """Times `digest send` through loopback peers: SendGrid (100,000 readers) and SMTP (2,000).
 
-    python bench/bench_send.py [--sendgrid 100000] [--smtp 2000] [--runs 3]
+    python bench/bench_send.py [--sendgrid 100000] [--smtp 2000] [--runs 3] [--built]
 
 The peers are the test suite's: tests/fake_sendgrid.py (schema validation on) and aiosmtpd.
-`digest send` runs as a real subprocess; its peak memory is its VmHWM (peak resident set size).
+`digest send` runs as a real subprocess; its peak memory is its VmHWM (peak resident set size),
+its client CPU the user + system time of that process alone (wait4), which the peer running on
+the same 2 cores does not count in. With --built, `digest build` runs first in the folder, as
+an editor's check of the edition does: the send then finds the articles' sentence vectors in the
+state database and loads no model, so that its CPU is what the readers cost.
 """
 
 from __future__ import annotations
@@ -61,43 +65,53 @@ def high_water_mark(pid: int) -> int:
     return 0
 
 
-def run_send(root: Path, backend: str) -> tuple[float, int, str]:
-    """(seconds, peak RSS in MB of the digest process, its summary line)."""
+def run_send(root: Path, backend: str) -> tuple[float, int, str, float]:
+    """(seconds, peak RSS in MB of the digest process, its summary line, its CPU seconds)."""
     command = [sys.executable, "-m", "digest", "send", "--date", "2025-04-22", "--backend", backend]
     env = {**os.environ, "SENDGRID_API_KEY": API_KEY, "NO_PROXY": "127.0.0.1"}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=err, text=True)
         peak = 0
-        while process.poll() is None:
+        while True:
+            pid, wait_status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
             peak = max(peak, high_water_mark(process.pid))
             time.sleep(0.05)
         seconds = time.perf_counter() - start
-        status = process.returncode
+        process.returncode = os.waitstatus_to_exitcode(wait_status)
         out.seek(0)
         err.seek(0)
-        if status != 0:
+        if process.returncode != 0:
             raise SystemExit(f"digest send failed: {err.read()}")
-        return seconds, peak // 1024, out.read().strip()
+        return seconds, peak // 1024, out.read().strip(), usage.ru_utime + usage.ru_stime
 
 
-def bench_sendgrid(readers: int, runs: int) -> None:
+def bench_sendgrid(readers: int, runs: int, built: bool = False) -> None:
     rows = []
     for _ in range(runs):
         server = FakeSendGrid(api_key=API_KEY).start()
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             newsletter(root, readers, f'[delivery.sendgrid]\napi_url = "{server.url}"\n')
-            seconds, peak, _ = run_send(root, "sendgrid")
+            if built:
+                subprocess.run([sys.executable, "-m", "digest", "build", "--date", "2025-04-22"],
+                               cwd=root, check=True, capture_output=True)
+            seconds, peak, _, cpu = run_send(root, "sendgrid")
             got = server.recipients()
             assert len(got) == readers == len(set(got)), "every reader exactly once"
-            rows.append((seconds, peak, server.requests))
+            rows.append((seconds, peak, server.requests, cpu))
             ledger = ledger_cost(root, readers)
         server.stop()
     seconds = statistics.median(r[0] for r in rows)
-    print(f"SendGrid, {readers} readers, median of {runs}: {seconds:.1f} s, "
+    cpu = statistics.median(r[3] for r in rows)
+    first = ", built first" if built else ""
+    print(f"SendGrid, {readers} readers{first}, median of {runs}: {seconds:.1f} s, "
           f"{readers / seconds:,.0f} readers/s, {rows[0][2] / seconds:.1f} requests/s, "
           f"{rows[0][2]} requests, peak RSS {max(r[1] for r in rows)} MB; "
+          f"client CPU {cpu:.2f} s [{min(r[3] for r in rows):.2f}–{max(r[3] for r in rows):.2f}] "
+          f"({1e6 * cpu / readers:.0f} µs a reader); "
           f"ledger writes {ledger:.2f} s in all ({1e6 * ledger / readers:.1f} µs a reader)")
 
 
@@ -145,7 +159,7 @@ def bench_smtp(readers: int, runs: int) -> None:
             root = Path(tmp)
             newsletter(root, readers, f'[delivery.smtp]\nhost = "127.0.0.1"\n'
                                       f'port = {controller.port}\nsecurity = "none"\n')
-            seconds, peak, _ = run_send(root, "smtp")
+            seconds, peak, _, _ = run_send(root, "smtp")
             assert Count.received == readers
             times.append(seconds)
         controller.stop()
@@ -159,8 +173,9 @@ def main() -> None:
     parser.add_argument("--sendgrid", type=int, default=100_000)
     parser.add_argument("--smtp", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--built", action="store_true", help="digest build before each send")
     args = parser.parse_args()
-    bench_sendgrid(args.sendgrid, args.runs)
+    bench_sendgrid(args.sendgrid, args.runs, args.built)
     bench_smtp(args.smtp, args.runs)
 
 

@@ -143,10 +143,10 @@ def _unsubscribe_link(config: Config) -> list[str]:
 
 def _template_syntax(config: Config) -> list[str]:
     """Jinja syntax of every template, including ones the email does not reach yet."""
-    from digest.render import environment, load_template
+    from digest.render import environment_for, load_template
     from digest.theme import templates
 
-    env = environment(config.resolve(config.newsletter.templates))
+    env = environment_for(config)
     lines = []
     for template in templates(config):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from functools import cached_property
 
 from digest.dates import Window
 
@@ -38,7 +39,7 @@ class Article:
     group: bool = True  # `group: false`: the editors keep it apart from every other article
     same_story: tuple[str, ...] = ()  # `same_story:`: addresses or file names it is told with
 
-    @property
+    @cached_property  # ranking and grouping ask several times; a long text takes long to split
     def words(self) -> int:
         return len(self.text.split())
 

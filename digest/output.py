@@ -57,7 +57,7 @@ def write_archive(result: Build, out_root: Path, config: Config) -> None:
     """out/archive/<date>.html for this edition, and an index of every edition built so far."""
     from digest.dates import long_date
     from digest.labels import labels_for
-    from digest.render import environment, render_template, web_page
+    from digest.render import environment_for, render_template, web_page
 
     archive = out_root / "archive"
     archive.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,7 @@ def write_archive(result: Build, out_root: Path, config: Config) -> None:
                      labels)
     values = {"newsletter": config.newsletter, "lang": locale, "editions": editions,
               "labels": labels}
-    env = environment(config.resolve(config.newsletter.templates))
+    env = environment_for(config)
     index = render_template(env, "archive_index.html.j2", values, config)
     (archive / "index.html").write_text(index, encoding="utf-8")
 

@@ -12,15 +12,20 @@ import re
 import sys
 import threading
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from digest.errors import DigestError, NoArticlesError
+from digest.models import Edition
 from digest.newsletter import Newsletter
+from digest.pipeline import render_edition
+from digest.sources import Gathered
 
 ASSETS = Path(__file__).parent / "preview_assets"
 PREVIEW_REFETCH_SECONDS = 60
@@ -28,7 +33,7 @@ PREVIEW_REFETCH_SECONDS = 60
 
 @dataclass
 class Snapshot:
-    """One build of one date, or the error that stopped it."""
+    """One build of one date, or the error that stopped it, ready to serve."""
 
     version: int
     day: date
@@ -36,17 +41,38 @@ class Snapshot:
     text: str = ""
     state: dict = field(default_factory=dict)
 
+    # encoded once, however many requests ask
+    @cached_property
+    def state_json(self) -> bytes:
+        return json.dumps(self.state, ensure_ascii=False).encode()
+
+    @cached_property
+    def html_bytes(self) -> bytes:
+        return self.html.encode()
+
+    @cached_property
+    def text_bytes(self) -> bytes:
+        return self.text.encode()
+
 
 class Previewer:
-    """Builds on demand, caches per date, and forgets everything when a watched file changes."""
+    """Builds once per change and serves that build from memory to every route.
+
+    When a watched file changes, `refresh` builds the date on screen again, and only then
+    publishes the new version that pages are told about: the requests the page then makes are
+    answered from memory. Other dates are built when first asked for."""
 
     def __init__(self, config_path: Path, day: date | None) -> None:
         self.config_path = config_path
         self.default_day = day
         self.version = 1
-        self.cache: dict[date, Snapshot] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards version, answers and on_screen
+        self.answers: dict[date | None, Snapshot] = {}  # this version's, by the date asked for
+        self.on_screen: date | None = day  # the date last asked for: built again on a change
         self.building = threading.Lock()  # one build at a time: they share the newsletter's state
+        self.builds: dict[date, Snapshot] = {}  # the builds of the version being built
+        # each date's ranked edition and what the sources gave, for a save of templates only
+        self.editions: dict[date, tuple[Edition, Gathered]] = {}
         self.changed = threading.Condition()
         self.newsletter: Newsletter | None = None  # opened again after every change
 
@@ -68,54 +94,83 @@ class Previewer:
         return sorted({p if p.is_dir() else p.parent
                        for p in paths if p.exists() or p.parent.exists()})
 
-    def invalidate(self) -> None:
+    def refresh(self, changed: Iterable[Path] = ()) -> None:
+        """Watched files changed: build the date on screen again, then publish the version. When
+        only templates changed, the articles are not read nor ranked again: only rendered."""
         from digest.render import environment
 
-        environment.cache_clear()  # a new override file must win over the cached built-in one
-        with self.lock:
-            self.version += 1
-            self.cache.clear()
         with self.building:
+            environment.cache_clear()  # a new override file must win over the cached built-in one
+            if not self._templates_only(changed):
+                self.editions = {}
             if self.newsletter is not None:
                 self.newsletter.close()
                 self.newsletter = None
+            with self.lock:
+                version, day = self.version + 1, self.on_screen
+            self.builds = {}
+            answer = self._answer(day, version)
+            with self.lock:
+                self.version = version
+                self.answers = {day: answer}
         with self.changed:
             self.changed.notify_all()
+
+    def snapshot(self, day: date | None) -> Snapshot:
+        """The build of `day`; without a day, today's, or the latest edition when today has none.
+        From memory when this version has it."""
+        with self.lock:
+            self.on_screen = day
+            answer = self.answers.get(day)
+        if answer is not None:
+            return answer
+        with self.building:
+            with self.lock:
+                version = self.version
+                answer = self.answers.get(day)
+            if answer is None:
+                answer = self._answer(day, version)
+                with self.lock:
+                    if version == self.version:
+                        self.answers[day] = answer
+            return answer
+
+    def _templates_only(self, changed: Iterable[Path]) -> bool:
+        from digest.render import BUILTIN_TEMPLATES
+
+        if self.newsletter is None:
+            return False
+        config = self.newsletter.config
+        folders = (config.resolve(config.newsletter.templates).resolve(),
+                   BUILTIN_TEMPLATES.resolve())
+        paths = [Path(path).resolve() for path in changed]
+        return bool(paths) and all(any(path.is_relative_to(folder) for folder in folders)
+                                   for path in paths)
 
     def _newsletter(self) -> Newsletter:
         if self.newsletter is None:
             self.newsletter = Newsletter(_for_preview(Newsletter.open(self.config_path).config))
         return self.newsletter
 
-    def snapshot(self, day: date | None) -> Snapshot:
-        """The build of `day`; without a day, today's, or the latest edition when today has none."""
-        with self.lock:
-            version = self.version
-        with self.building:
-            try:
-                newsletter = self._newsletter()
-            except Exception as error:  # noqa: BLE001 - a DigestError, or a bug: in the overlay
-                if not isinstance(error, DigestError):
-                    traceback.print_exc(file=sys.stderr)
-                return Snapshot(version, day or date.today(), state=_error_state(version, error))
-            explicit = day or self.default_day
-            day = explicit or newsletter.today()
-            snapshot = self._cached_build(newsletter, day, version)
-            latest = snapshot.state.get("latest")
-            if not explicit and not snapshot.html and latest and latest != day.isoformat():
-                snapshot = self._cached_build(newsletter, date.fromisoformat(latest), version)
-            return snapshot
+    def _answer(self, day: date | None, version: int) -> Snapshot:
+        """The snapshot for a request of `day` (None: today or the latest); holds `building`."""
+        try:
+            newsletter = self._newsletter()
+        except Exception as error:  # noqa: BLE001 - a DigestError, or a bug: in the overlay
+            if not isinstance(error, DigestError):
+                traceback.print_exc(file=sys.stderr)
+            return Snapshot(version, day or date.today(), state=_error_state(version, error))
+        explicit = day or self.default_day
+        built = self._build_once(newsletter, explicit or newsletter.today(), version)
+        latest = built.state.get("latest")
+        if not explicit and not built.html and latest and latest != built.day.isoformat():
+            built = self._build_once(newsletter, date.fromisoformat(latest), version)
+        return built
 
-    def _cached_build(self, newsletter: Newsletter, day: date, version: int) -> Snapshot:
-        with self.lock:
-            cached = self.cache.get(day)
-        if cached is not None and cached.version == version:
-            return cached
-        snapshot = self._build(newsletter, day, version)
-        with self.lock:
-            if version == self.version:
-                self.cache[day] = snapshot
-        return snapshot
+    def _build_once(self, newsletter: Newsletter, day: date, version: int) -> Snapshot:
+        if day not in self.builds or self.builds[day].version != version:
+            self.builds[day] = self._build(newsletter, day, version)
+        return self.builds[day]
 
     def _build(self, newsletter: Newsletter, day: date, version: int) -> Snapshot:
         from digest.records import edition_record
@@ -124,7 +179,9 @@ class Previewer:
         # the page speaks the newsletter's language
         base = {"version": version, "date": day.isoformat(), "locale": config.newsletter.locale}
         try:
-            result = newsletter.build(day)
+            if day not in self.editions:
+                self.editions[day] = newsletter.edition(day)
+            result = render_edition(config, *self.editions[day])
         except NoArticlesError as error:
             dates = sorted(error.dates, reverse=True)
             state = {**_error_state(version, error), **base,
@@ -227,17 +284,16 @@ def make_handler(previewer: Previewer):
         def _email(self, query, part: str) -> None:
             snapshot = previewer.snapshot(_day(query))
             if part == "html" and snapshot.html:
-                return self._send(200, snapshot.html.encode(), "text/html; charset=utf-8")
+                return self._send(200, snapshot.html_bytes, "text/html; charset=utf-8")
             if not snapshot.html:
                 message = snapshot.state.get("error", {}).get("message", "no email")
                 return self._send(200, message.encode(), "text/plain; charset=utf-8")
-            body = snapshot.text if part == "text" else snapshot.html
-            self._send(200, body.encode(), "text/plain; charset=utf-8")
+            body = snapshot.text_bytes if part == "text" else snapshot.html_bytes
+            self._send(200, body, "text/plain; charset=utf-8")
 
         def _state(self, query) -> None:
-            state = previewer.snapshot(_day(query)).state
-            self._send(200, json.dumps(state, ensure_ascii=False).encode(),
-                       "application/json; charset=utf-8")
+            snapshot = previewer.snapshot(_day(query))
+            self._send(200, snapshot.state_json, "application/json; charset=utf-8")
 
         def _events(self) -> None:
             self.send_response(200)
@@ -315,6 +371,9 @@ def edits_only(root: Path):
 
 
 def watch(previewer: Previewer, stop: threading.Event, on_change) -> threading.Thread:
+    """A thread that rebuilds once per save, then tells the pages. watchfiles hands over the
+    changes once `step` ms pass without a new one (the events of one save, even written to a
+    temporary file and renamed, come within a few ms), or after `debounce` ms of changes."""
     from watchfiles import watch as watch_files
 
     root = previewer.config_path.resolve().parent
@@ -322,8 +381,8 @@ def watch(previewer: Previewer, stop: threading.Event, on_change) -> threading.T
     def run() -> None:
         for changes in watch_files(*previewer.watched_paths(), stop_event=stop,
                                    watch_filter=edits_only(root),
-                                   debounce=150, step=50, rust_timeout=500):
-            previewer.invalidate()
+                                   debounce=150, step=20, rust_timeout=500):
+            previewer.refresh(Path(path) for _, path in changes)
             on_change(sorted({Path(p).name for _, p in changes}))
 
     thread = threading.Thread(target=run, name="digest-watch", daemon=True)

@@ -33,7 +33,7 @@ class Recipient:
     # Other columns of the CSV, for personalisation.
     fields: tuple[tuple[str, str], ...] = ()
 
-    @property
+    @functools.cached_property  # asked for at every step of a send
     def key(self) -> str:
         """One reader, one copy: see `address_key`. The ledger stores this."""
         return address_key(self.email)

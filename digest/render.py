@@ -6,6 +6,7 @@ theme, file by file, so an editor overrides one partial without copying the othe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import traceback
@@ -43,13 +44,20 @@ GUTTER = 24  # the cards' side padding
 TEXT_WIDTH = LAYOUT_WIDTH - 2 * GUTTER  # the widest an image inside a card is shown
 
 
+def environment_for(config: Config) -> jinja2.Environment:
+    """The newsletter's templates, compiled ones kept in .digest/jinja/ between runs."""
+    return environment(config.resolve(config.newsletter.templates),
+                       config.root / ".digest" / "jinja")
+
+
 @lru_cache(maxsize=8)
-def environment(templates_dir: Path) -> jinja2.Environment:
+def environment(templates_dir: Path, bytecode_dir: Path | None = None) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader(
         [jinja2.FileSystemLoader(templates_dir), jinja2.FileSystemLoader(BUILTIN_TEMPLATES)]
     )
     env = jinja2.Environment(
         loader=loader,
+        bytecode_cache=_BytecodeCache(str(bytecode_dir)) if bytecode_dir else None,
         autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2", "html.j2")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -60,6 +68,21 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     env.filters["mjml_attr"] = mjml_attr
     env.filters["wrap"] = wrap
     return env
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept between runs: compiling them all is about 20 ms of every cold
+    build. A source that changed is compiled again (Jinja compares checksums); a folder that
+    cannot be read or written only means no cache."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().load_bytecode(bucket)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            Path(self.directory).mkdir(parents=True, exist_ok=True)
+            super().dump_bytecode(bucket)
 
 
 def mjml_attr(value: object) -> Markup:
@@ -79,14 +102,10 @@ def mjml_attr(value: object) -> Markup:
 
 def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: date) -> dict:
     """What templates see of one article: display-ready, escaped by autoescape where text."""
-    from digest.body import outline, sized_images
-
     article = ranked.article
     locale = config.newsletter.locale
     minutes = reading_minutes(article.text)
-    # sanitized by the reader; typography never touches code, attributes or URLs
-    body_html = html_typography(sized_images(outline(article.body_html), TEXT_WIDTH), locale)
-    text = html_to_text(body_html)
+    body_html, text = _shown_body(article.body_html, locale)
     summary = typography(article.summary, locale)
     return {
         "title": typography(article.title, locale),
@@ -117,11 +136,22 @@ def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: da
     }
 
 
+@lru_cache(maxsize=512)
+def _shown_body(body_html: str, locale: str) -> tuple[str, str]:
+    """An article's body as the email shows it, and its text: most of an article's view, kept for
+    the next render in the same process (the archive's copy, the preview's next build)."""
+    from digest.body import outline, sized_images
+
+    # sanitized by the reader; typography never touches code, attributes or URLs
+    shown = html_typography(sized_images(outline(body_html), TEXT_WIDTH), locale)
+    return shown, html_to_text(shown)
+
+
 def context(edition: Edition, config: Config, web: bool = False) -> dict:
     """Everything templates see. `web` is the archive's copy: no per-reader links."""
     newsletter = config.newsletter
     labels = labels_for(newsletter.locale, config.labels)
-    lead = lead_view(article_view(edition.lead, config, labels, edition.date), config)
+    lead, blurbs = _article_views(edition, config, labels)
     date_long = long_date(edition.date, newsletter.locale)
     return {
         "newsletter": newsletter,
@@ -131,7 +161,7 @@ def context(edition: Edition, config: Config, web: bool = False) -> dict:
         "date": edition.date,
         "date_long": date_long,
         "lead": lead,
-        "blurbs": [article_view(r, config, labels, edition.date) for r in edition.blurbs],
+        "blurbs": blurbs,
         "preheader": lead["excerpt"],
         "preheader_padding": PREHEADER_PADDING,
         "archive_url": f"{newsletter.archive_base}/{edition.date.isoformat()}.html",
@@ -140,6 +170,23 @@ def context(edition: Edition, config: Config, web: bool = False) -> dict:
         "contact": parseaddr(newsletter.reply_to or newsletter.sender)[1],
         "archive_nav": Markup(""),  # the archive's links between editions: digest.output
     }
+
+
+# The last edition's article views, with the edition and config they were made of (kept alive
+# here, so that the identity check below cannot mistake a new object for them).
+_last_views: tuple[Edition, Config, dict, list[dict]] | None = None
+
+
+def _article_views(edition: Edition, config: Config,
+                   labels: dict[str, str]) -> tuple[dict, list[dict]]:
+    """The lead's and the blurbs' views, made once per edition: the email and the archive's copy
+    show the same articles. Each caller gets its own dicts."""
+    global _last_views
+    if _last_views is None or _last_views[0] is not edition or _last_views[1] is not config:
+        lead = lead_view(article_view(edition.lead, config, labels, edition.date), config)
+        blurbs = [article_view(r, config, labels, edition.date) for r in edition.blurbs]
+        _last_views = (edition, config, lead, blurbs)
+    return {**_last_views[2]}, [{**blurb} for blurb in _last_views[3]]
 
 
 def lead_view(lead: dict, config: Config) -> dict:
@@ -173,7 +220,7 @@ def web_page(edition: Edition, config: Config) -> str:
 
 
 def _prepare(edition: Edition, config: Config, web: bool) -> tuple[jinja2.Environment, dict]:
-    env = environment(config.resolve(config.newsletter.templates))
+    env = environment_for(config)
     values = context(edition, config, web)
     values["subject"] = render_subject(config.newsletter.subject, values, config)
     return env, values
@@ -262,9 +309,9 @@ def inline_css(html: str) -> str:
 
     MRML emits `<mj-style inline="inline">` as a plain <style>, so this step is what applies it.
     """
-    from premailer import Premailer
+    from digest.inliner import premailer_class
 
-    inliner = Premailer(
+    inliner = premailer_class()(  # premailer, less its costs that buy us nothing
         html,
         allow_network=False,  # never fetch a remote stylesheet
         keep_style_tags=False,  # leftover rules (media queries) are kept in a new <style>

@@ -49,10 +49,17 @@ _BREAKS = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")  # a JSON "\ud800" escape; UTF-8 cannot carry one
 
 
+# What squash changes: a character _BREAKS takes other than the space, or two spaces in a row.
+_TO_SQUASH = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|  ")
+
+
 def squash(text: str) -> str:
     """One line: runs of whitespace, control characters and line or paragraph separators become
     one space; no-break spaces are the author's, and stay."""
-    return encodable(_BREAKS.sub(" ", text).strip())
+    # most text has nothing to squash: finding that out costs far less than replacing each space
+    if _TO_SQUASH.search(text) is not None:
+        text = _BREAKS.sub(" ", text)
+    return encodable(text.strip())
 
 
 def encodable(text: str) -> str:
@@ -76,9 +83,14 @@ def excerpt(text: str, limit: int) -> str:
     Never cuts inside a word: the result (without the ellipsis) is a prefix of the
     whitespace-normalized text that ends where a word ends.
     """
-    flat = squash(text)
+    # Squashing is most of the cost for a long text, and only the first words are shown: a prefix
+    # of the text squashes to a prefix of the whole text squashed (runs become one space, only
+    # the end may lose a space), so the whole text is squashed only when that prefix falls short.
+    flat = squash(text[: 2 * limit + 200])
     if len(flat) <= limit:
-        return flat
+        flat = squash(text)
+        if len(flat) <= limit:
+            return flat
     cut = flat[: limit + 1]
     if cut[-1] == " ":
         head = cut[:-1]
@@ -87,7 +99,7 @@ def excerpt(text: str, limit: int) -> str:
         head = cut[:space] if space > 0 else ""
     head = head.rstrip(" ,;:.-–—")
     if not head:  # a first word longer than the limit: keep it whole rather than cut it
-        head = flat.split(" ", 1)[0]
+        head = squash(text).split(" ", 1)[0]
     return head + ELLIPSIS
 
 

@@ -271,3 +271,63 @@ def test_the_page_speaks_the_newsletters_language(newsletter):
                 assert french not in body
     finally:
         server.stop()
+
+
+def test_one_save_is_one_build_served_to_every_request(preview, folder):
+    """A save is built once, before the page is told: the page's requests that follow (its state,
+    then the email) are what it asks for, once each, and both show the change."""
+    with chromium() as browser:
+        page = browser.new_page()
+        asked: list[str] = []  # what the page asks of the preview (the email's images aside)
+        page.on("request", lambda request: request.url.startswith(preview.url)
+                and asked.append(request.url.split("/")[3].split("?")[0]))
+        page.goto(preview.url + "/?date=2025-04-22")
+        wait_for(lambda: "Berges de la Sorelle" in frame_text(page), what="the email")
+        time.sleep(1.5)  # the page's first load settles
+        asked.clear()
+
+        footer = (BUILTIN / "footer.mjml.j2").read_text()
+        write_override(folder, "footer.mjml.j2", footer.replace("{{ labels.footer_reason }}",
+                                                                "Une seule sauvegarde"))
+        wait_for(lambda: "Une seule sauvegarde" in frame_text(page), what="the saved change")
+        time.sleep(1.5)  # a second refresh would come by now
+        assert sorted(asked) == ["api", "email.html"], asked
+    code, out = preview.stop()
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("changed:")] == [
+        "changed: footer.mjml.j2, templates; page refreshed"], out
+
+
+def test_a_template_save_renders_again_without_reading_the_articles(sample, monkeypatch):
+    from datetime import date
+
+    from digest.newsletter import Newsletter
+    from digest.preview import Previewer
+
+    read: list[date] = []
+    edition = Newsletter.edition
+
+    def counted(self, day, strict=False):
+        read.append(day)
+        return edition(self, day, strict)
+
+    monkeypatch.setattr(Newsletter, "edition", counted)
+    day = date(2025, 4, 22)
+    previewer = Previewer(sample / "digest.toml", day)
+    assert "Berges de la Sorelle" in previewer.snapshot(day).html
+    assert read == [day]
+
+    footer = (BUILTIN / "footer.mjml.j2").read_text()
+    write_override(sample, "footer.mjml.j2", footer.replace("{{ labels.footer_reason }}",
+                                                            "Gabarit seul"))
+    previewer.refresh([sample / "templates" / "footer.mjml.j2", sample / "templates"])
+    assert "Gabarit seul" in previewer.snapshot(day).html
+    assert read == [day], "a template save reads and ranks nothing again"
+
+    article = sample / "articles" / "2025-04-22-ligne-4.md"
+    article.write_text(article.read_text().replace('title: "', 'title: "Relu ', 1))
+    previewer.refresh([article])
+    assert "Relu " in previewer.snapshot(day).html and "Gabarit seul" in previewer.snapshot(day).html
+    assert read == [day, day]
+    previewer.refresh()  # a change the watcher could not name: everything again
+    assert read == [day, day, day]

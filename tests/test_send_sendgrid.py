@@ -3,6 +3,8 @@
 import sqlite3
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from fake_sendgrid import FakeSendGrid
 
 API_KEY = "SG.secret-key-that-must-never-show"
@@ -258,3 +260,44 @@ def test_unsubscribe_link_is_required_to_send(letter, sendgrid):
     result = send(letter)
     assert result.returncode == 78
     assert "delivery.unsubscribe_url is required" in result.stderr
+
+
+def test_each_readers_link_is_made_once_for_the_body_and_the_headers():
+    from digest.config import SendGridConfig
+    from digest.deliver import Outgoing
+    from digest.deliver.sendgrid import payload
+    from digest.models import Email
+    from digest.recipients import Recipient
+
+    made: list[str] = []
+
+    class Counted(Outgoing):
+        def unsubscribe_for(self, recipient):
+            made.append(recipient.email)
+            return super().unsubscribe_for(recipient)
+
+    outgoing = Counted(Email("Sujet", "<p>%unsubscribe_url%</p>", "%unsubscribe_url%", "",
+                             "a@b.example"),
+                       "2025-04-22-abc", "Gazette", "https://g.example/d?email={email}",
+                       "desabonnement@g.example")
+    readers = [Recipient(f"l{i}+x@lecteurs.example") for i in range(3)]
+    body = payload(outgoing, readers, SendGridConfig())
+    assert made == [r.email for r in readers]
+    for person, reader in zip(body["personalizations"], readers, strict=True):
+        link = f"https://g.example/d?email={reader.email.replace('+', '%2B').replace('@', '%40')}"
+        assert person["substitutions"] == {"%unsubscribe_url%": link}
+        assert person["headers"]["List-Unsubscribe"] == (
+            f"<{link}>, <mailto:desabonnement@g.example?subject=unsubscribe>")
+        assert person["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    made.clear()
+    message = outgoing.message_for(readers[0])
+    assert made == [readers[0].email] and b"l0%2Bx%40lecteurs.example" in message
+
+
+@given(st.text(max_size=40) | st.emails())
+def test_a_readers_address_is_quoted_as_urllib_quotes_it(text):
+    from urllib.parse import quote
+
+    from digest.deliver import quoted
+
+    assert quoted(text) == quote(text, safe="")

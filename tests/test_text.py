@@ -151,3 +151,34 @@ def test_wrap_at_76_never_inside_a_hyphenated_word_or_a_url():
     assert any(line == "https://www.example.org/un/tres/long/chemin/qui/depasse/la/largeur/permise"
                or "https://www.example.org/un/tres/long" in line for line in lines)
     assert " ".join(lines) == text
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab  \t\n\r\x00\x1f\x7f\x85\x9f\u00a0\u2028\u2029\u3000"
+                                             "\ud800é")), max_size=30) | st.text(max_size=30))
+def test_squash_is_its_definition(text):
+    # the fast path (nothing to squash) gives what the substitution gives
+    from digest.text import _BREAKS, encodable, squash
+
+    assert squash(text) == encodable(_BREAKS.sub(" ", text).strip())
+
+
+def _whole_excerpt(text, limit):
+    """excerpt() as defined: on the whole text squashed."""
+    from digest.text import ELLIPSIS, squash
+
+    flat = squash(text)
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit + 1]
+    head = cut[:-1] if cut[-1] == " " else cut[: max(cut.rfind(" "), 0)]
+    head = head.rstrip(" ,;:.-–—")
+    return (head or flat.split(" ", 1)[0]) + ELLIPSIS
+
+
+@given(st.lists(st.sampled_from(list("ab ,.\n\t\u00a0\u2028") + ["mot", "  \n\n  ", " " * 300]),
+                max_size=400).map("".join) | st.text(max_size=300),
+       st.integers(min_value=1, max_value=60))
+def test_excerpt_squashes_only_what_it_shows(text, limit):
+    from digest.text import excerpt
+
+    assert excerpt(text, limit) == _whole_excerpt(text, limit)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import random
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -82,20 +83,27 @@ class Outgoing:
                 raise ConfigError(f"delivery.unsubscribe_url uses {TOKEN} but no secret signs it")
             url = url.replace(TOKEN, self.signer.token(recipient.key))
         url = url.replace(ASM_UNSUBSCRIBE, SENDGRID_ASM_TAG)
-        return url.replace("{email}", quote(recipient.email, safe=""))
+        return url.replace("{email}", quoted(recipient.email)) if "{email}" in url else url
 
-    def list_unsubscribe(self, recipient: Recipient) -> dict[str, str]:
-        """RFC 2369 List-Unsubscribe, with RFC 8058 one-click when there is a link."""
+    def links(self, recipient: Recipient) -> tuple[str, dict[str, str]]:
+        """The reader's unsubscribe link ("" when there is none) and his List-Unsubscribe
+        headers: the link made once, for the body and the headers."""
+        link = self.unsubscribe_for(recipient) if self.unsubscribe_url else ""
+        return link, self.list_unsubscribe(link)
+
+    def list_unsubscribe(self, link: str) -> dict[str, str]:
+        """RFC 2369 List-Unsubscribe with the reader's `link`, and RFC 8058 one-click, unless
+        the link is the provider's own page."""
         targets = []
-        link = bool(self.unsubscribe_url) and not self.provider_link
-        if link:
-            targets.append(f"<{self.unsubscribe_for(recipient)}>")
+        one_click = bool(link) and not self.provider_link
+        if one_click:
+            targets.append(f"<{link}>")
         if self.unsubscribe_mailto:
             targets.append(f"<mailto:{self.unsubscribe_mailto}?subject=unsubscribe>")
         if not targets:
             return {}
         headers = {"List-Unsubscribe": ", ".join(targets)}
-        if link:
+        if one_click:
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return headers
 
@@ -105,7 +113,8 @@ class Outgoing:
 
         from digest.message import to_message
 
-        link = self.unsubscribe_for(recipient) if self.unsubscribe_url else self.placeholder
+        link, unsubscribe = self.links(recipient)
+        link = link or self.placeholder
         personal = Email(
             subject=self.email.subject,
             html=self.email.html.replace(self.placeholder, link),
@@ -116,8 +125,19 @@ class Outgoing:
         )
         username, _, domain = recipient.email.rpartition("@")
         to = Address(display_name=recipient.name, username=username, domain=domain)
-        headers = {**self.list_unsubscribe(recipient), "X-Digest-Edition": self.edition_id}
+        headers = {**unsubscribe, "X-Digest-Edition": self.edition_id}
         return to_message(personal, to=to, extra_headers=headers).as_bytes()
+
+
+_UNRESERVED = re.compile(r"[^A-Za-z0-9_.~-]")  # what quote(..., safe="") escapes in ASCII
+
+
+def quoted(text: str) -> str:
+    """`urllib.parse.quote(text, safe="")`, a reader's address at a time: for ASCII text (most
+    addresses) only the one or two characters to escape cost a call, not every character."""
+    if not text.isascii():
+        return quote(text, safe="")
+    return _UNRESERVED.sub(lambda match: f"%{ord(match.group()):02X}", text)
 
 
 class Backend(Protocol):

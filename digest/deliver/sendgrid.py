@@ -77,9 +77,10 @@ def payload(outgoing: Outgoing, recipients: list[Recipient], config: SendGridCon
     shared = outgoing.provider_link  # the same tag for all, which SendGrid itself replaces
     for recipient in recipients:
         person: dict = {"to": [_person(recipient.email, recipient.name)]}
-        if outgoing.unsubscribe_url and not shared:
-            person["substitutions"] = {outgoing.placeholder: outgoing.unsubscribe_for(recipient)}
-        headers = outgoing.list_unsubscribe(recipient)
+        # the provider's own page: the same tag for all, no link of ours to make
+        link, headers = ("", outgoing.list_unsubscribe("")) if shared else outgoing.links(recipient)
+        if link:
+            person["substitutions"] = {outgoing.placeholder: link}
         if headers:
             person["headers"] = headers
         personalizations.append(person)

@@ -9,7 +9,6 @@ why not: nothing a feed holds stops the edition.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -104,13 +103,73 @@ def _read_local(path: Path, limit: int) -> Fetched:
         raise FeedError(f"{path}: {error}") from None
 
 
-async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedStore,
-                     day: date) -> list[Fetched]:
+def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedStore,
+               day: date) -> list[Fetched]:
+    """Every feed's body, in order. Local files and copies read recently are read right here:
+    an event loop and the HTTP client (and their imports) only when some feed must be fetched."""
+    results = [_read_here(feed, config, state, day) for feed in feeds]
+    away = [i for i, result in enumerate(results) if result is None]
+    if away:
+        import asyncio
+
+        fetched = asyncio.run(_fetch_away([feeds[i] for i in away], config, state, day))
+        for i, result in zip(away, fetched, strict=True):
+            results[i] = result
+    return [result for result in results if result is not None]
+
+
+def _recent(cached, refetch_after: float) -> bool:
+    return bool(cached is not None and cached.body is not None and cached.ok_at
+                and time.time() - cached.ok_at < refetch_after)
+
+
+def _read_here(feed: FeedConfig, config: Config, state: FeedStore, day: date) -> Fetched | None:
+    """A local feed, or a copy read recently, without the network; None for a feed to fetch."""
+    start = time.monotonic()
+    cached = state.cached(feed.url)
+    local = feed.local_path(config.root)
+    if local is None and not _recent(cached, config.sources.refetch_after):
+        return None
+    try:
+        if local is None:
+            assert cached is not None  # recent implies a cached copy
+            fetched = Fetched("reused", cached.body, cached.content_type)
+            fetched.known_dates = state.gathered_dates(day.isoformat(), feed.url)
+        else:
+            fetched = _read_local(local, config.sources.max_bytes)
+    except FeedError as error:
+        fetched = _failed(error, cached)
+    return _finished(fetched, feed, cached, state, day, start)
+
+
+def _failed(error: FeedError, cached) -> Fetched:
+    """A feed that could not be read: its last copy if there is one."""
+    if cached is not None and cached.body is not None:
+        return Fetched("cached", cached.body, cached.content_type, reason=str(error))
+    return Fetched("failed", reason=str(error))
+
+
+def _finished(fetched: Fetched, feed: FeedConfig, cached, state: FeedStore, day: date,
+              start: float) -> Fetched:
+    if fetched.status == "not modified":
+        fetched.body = cached.body if cached else None
+        fetched.content_type = cached.content_type if cached else ""
+        fetched.known_dates = state.gathered_dates(day.isoformat(), feed.url)
+    fetched.seconds = time.monotonic() - start
+    fetched.parse()
+    return fetched
+
+
+async def _fetch_away(feeds: list[FeedConfig], config: Config, state: FeedStore,
+                      day: date) -> list[Fetched]:
+    """The feeds that are neither local files nor read recently, `sources.concurrency` at once."""
+    import asyncio
+
     sources = config.sources
     semaphore = asyncio.Semaphore(sources.concurrency)
     remote = any(feed.is_remote for feed in feeds)
 
-    # no HTTP client (nor its import) when every feed is a local file
+    # no HTTP client (nor its import) when no feed is on the web (an unsupported scheme)
     if remote:
         from digest.sources.network import http_client
     async with http_client(config) if remote else contextlib.nullcontext() as client:
@@ -118,35 +177,16 @@ async def _fetch_all(feeds: list[FeedConfig], config: Config, state: FeedStore,
             async with semaphore:
                 start = time.monotonic()
                 cached = state.cached(feed.url)
-                recent = (cached is not None and cached.body is not None and cached.ok_at
-                          and time.time() - cached.ok_at < sources.refetch_after)
                 try:
-                    local = feed.local_path(config.root)
                     scheme = urlsplit(feed.url).scheme
-                    if recent and local is None:
-                        assert cached is not None  # recent implies a cached copy
-                        fetched = Fetched("reused", cached.body, cached.content_type)
-                        fetched.known_dates = state.gathered_dates(day.isoformat(), feed.url)
-                    elif local is not None:
-                        fetched = _read_local(local, sources.max_bytes)
-                    elif scheme in ("http", "https"):
-                        fetched = await _fetch_http(client, feed.url, cached, sources.max_bytes,
-                                                    sources.timeout * 3)
-                    else:
+                    if scheme not in ("http", "https"):
                         raise FeedError(f"unsupported address scheme {scheme!r}; use http(s)://, "
                                         "file:// or a path")
-                    if fetched.status == "not modified":
-                        fetched.body = cached.body if cached else None
-                        fetched.content_type = cached.content_type if cached else ""
-                        fetched.known_dates = state.gathered_dates(day.isoformat(), feed.url)
+                    fetched = await _fetch_http(client, feed.url, cached, sources.max_bytes,
+                                                sources.timeout * 3)
                 except FeedError as error:
-                    fetched = Fetched("failed", reason=str(error))
-                    if cached is not None and cached.body is not None:
-                        fetched = Fetched("cached", cached.body, cached.content_type,
-                                          reason=str(error))
-                fetched.seconds = time.monotonic() - start
-                fetched.parse()
-                return fetched
+                    fetched = _failed(error, cached)
+                return _finished(fetched, feed, cached, state, day, start)
 
         return await asyncio.gather(*(one(feed) for feed in feeds))
 
@@ -395,7 +435,7 @@ def read_feeds(config: Config, day: date, window: Window, gathered: Gathered,
     feeds = list(config.sources.feeds)
     if not feeds:
         return []
-    fetched = asyncio.run(_fetch_all(feeds, config, state, day))
+    fetched = _fetch_all(feeds, config, state, day)
     return [_use(feed, result, config, day, window, gathered, state)
             for feed, result in zip(feeds, fetched, strict=True)]
 

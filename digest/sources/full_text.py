@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 
@@ -21,6 +20,8 @@ def needs_full_text(article: Article) -> bool:
 
 def with_full_text(article: Article, config: Config) -> tuple[Article, Problem | None]:
     """The article with the main text of its page, or as it was and the reason why."""
+    import asyncio  # here, not above: every build asks needs_full_text, few fetch
+
     import trafilatura
 
     from digest.sources.network import FetchError, fetch_page

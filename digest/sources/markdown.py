@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from datetime import date, datetime, time
@@ -299,7 +300,7 @@ def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, conf
                  source: str = "") -> tuple[Article, list[tuple[int | None, str]]]:
     """The article, and (line, message) for each image that could not be used. `source` is the
     whole file, to name the line of a body image."""
-    html = clean_html(_markdown().render(body))
+    html = rendered_body(body)
     url = fields.get("url") or f"{config.newsletter.url.rstrip('/')}/{slugify(path.stem)}"
     images = _LocalImages(path, config, local_date(fields["date"], config.tz))
     if "image_file" in fields:
@@ -311,7 +312,7 @@ def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, conf
         date=fields["date"],
         url=url,
         body_html=html,
-        text=html_to_text(html),
+        text=plain_text(html),
         source=shown,
         category=fields.get("category", ""),
         author=fields.get("author", ""),
@@ -329,6 +330,20 @@ def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, conf
         group=fields.get("group", True),
         same_story=fields.get("same_story", ()),
     ), images.problems
+
+
+@functools.lru_cache(maxsize=1024)
+def rendered_body(markdown: str) -> str:
+    """The sanitized HTML of an article's Markdown body: most of reading an article. Kept for the
+    next build in the same process: the preview reads every article again on each save, and only
+    the ones that changed are rendered again."""
+    return clean_html(_markdown().render(markdown))
+
+
+@functools.lru_cache(maxsize=1024)
+def plain_text(html: str) -> str:
+    """An article's text, kept like its HTML."""
+    return html_to_text(html)
 
 
 _IMG_SRC = re.compile(r"""<img\b[^>]*?\ssrc="([^"]*)"[^>]*>""", re.IGNORECASE)
