@@ -180,6 +180,10 @@ def fingerprint(articles) -> tuple[list[str], list[str]]:
 
 
 MEANING_FLOOR = 0.35  # below this cosine, two short news texts are never worth comparing
+# the closest articles in meaning each one is compared with: a story told by more articles in
+# one day stays in groups of about this size; it bounds the candidate pairs (and the memory) of
+# a day where every text looks alike to n × NEIGHBOURS instead of n²
+NEIGHBOURS = 64
 NAME_KEY = 5  # names are compared on their first letters: Finland/Finlande, Croatia/Croatie
 
 
@@ -481,7 +485,7 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
         position[i] = row
     pairwise = _Pairwise(items, features, similarity, position, weights, settings)
     floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
-    sub = similarity >= floor
+    sub = (similarity >= floor) & _nearest(similarity, NEIGHBOURS)
     rows, cols = np.nonzero(np.triu(sub, k=1))
     index = np.asarray(needed, dtype=np.int64)
     first, second = index[rows], index[cols]
@@ -514,6 +518,22 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
         if apart[r, c] > -2.0:
             best_miss = pairwise(needed[int(r)], needed[int(c)])
     grouping.closest_miss = best_miss
+
+
+def _nearest(similarity, count: int, block: int = 512):
+    """Pairs where one of the two is among the other's `count` closest in meaning (a symmetric
+    boolean matrix), found by blocks of rows so the ranking never holds n² indexes at once."""
+    import numpy as np
+
+    size = len(similarity)
+    if size <= count + 1:
+        return np.ones((size, size), dtype=bool)
+    near = np.zeros((size, size), dtype=bool)
+    for start in range(0, size, block):
+        rows = similarity[start:start + block]
+        closest = np.argpartition(-rows, count, axis=1)[:, :count + 1]  # itself among them
+        near[np.arange(start, start + len(rows))[:, None], closest] = True
+    return near | near.T
 
 
 def _link(items: Sequence[Item], same, first, second, ranks, miss_rank: int,

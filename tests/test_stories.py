@@ -231,3 +231,24 @@ def test_edition_is_the_same_whatever_the_reading_order(seed):
     random.Random(seed).shuffle(shuffled)
     assert [(r.article.title, r.role, r.group)
             for r in rank(shuffled, DAY, PARIS, RankingConfig(), signals=SIGNALS).considered] == expected
+
+
+def test_each_article_is_compared_with_its_closest_in_meaning_only():
+    """On a day where every text looks alike, the candidate pairs stay n × NEIGHBOURS, not n²;
+    the pairs kept are exactly those where one is among the other's closest."""
+    import numpy as np
+
+    from digest.stories import _nearest
+
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    similarity = vectors @ vectors.T
+    near = _nearest(similarity, 5, block=64)
+    order = np.argsort(-similarity, axis=1)
+    closest = [set(order[i, :6].tolist()) for i in range(300)]  # itself and its five closest
+    expected = np.array([[j in closest[i] or i in closest[j] for j in range(300)]
+                         for i in range(300)])
+    assert (near == expected).all()
+    assert near.sum() <= 300 * 6 * 2
+    assert _nearest(similarity[:6, :6], 5).all()  # a small day: every pair
