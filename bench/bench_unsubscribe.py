@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from digest.state import State  # noqa: E402
 from digest.tokens import Signer  # noqa: E402
 
 SECRET = "bench-secret-0123456789-abcdefghijkl"
@@ -61,7 +62,11 @@ def run_once(posts: int, clients: int, threads: int) -> dict:
         root = Path(folder)
         readers = newsletter(root, posts)
         signer = Signer(NEWSLETTER, [SECRET])
-        paths = [f"/unsubscribe?t={signer.token(a)}" for a in readers]
+        tokens = {signer.token(a): a for a in readers}
+        state = State(root / ".digest" / "state.db")
+        state.tokens.add(tokens.items())  # as digest send keeps them before the messages leave
+        state.close()
+        paths = [f"/unsubscribe?t={token}" for token in tokens]
         process, port = start(root, threads)
         latencies: list[float] = []
         statuses: list[int] = []
