@@ -14,7 +14,6 @@ from digest.dates import Window
 from digest.errors import DigestError, NoArticlesError, Problem
 from digest.models import GMAIL_CLIP_BYTES, Edition, Email, PastStory
 from digest.rank import rank
-from digest.render import render
 from digest.sources import Gathered
 from digest.stories import Signals
 
@@ -52,6 +51,8 @@ def rank_day(config: Config, gathered: Gathered, day: date, history: tuple[PastS
 
 def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Build:
     """The edition's email, rendered once. Bad inputs are in `problems`, not exceptions."""
+    from digest.render import render  # Jinja2 and the templates: not for `digest rank`
+
     problems = list(gathered.problems)
     edition = _complete_lead(edition, config, problems)
     email = render(edition, config)

@@ -160,3 +160,35 @@ def test_the_model_weights_are_kept_uncompressed_for_the_next_day(newsletter, tm
     blocker.write_text("")
     assert meaning._weights(package, blocker / "model") == package
     assert list((tmp_path / "elsewhere").iterdir()) == [blocker]
+
+
+def test_word_frequencies_are_wordfreqs_own_without_importing_it():
+    """`general_commonness` reads wordfreq's lists itself (its import and dictionaries cost
+    0.5 s of a morning's run): the values must be wordfreq's, digit for digit, for the words in
+    the lists, their numbered variants, years and words in no list."""
+    code = """
+import random, re, sys
+from digest.meaning import general_commonness
+words = [(w, lang) for lang in ("fr", "en") for w in
+         ("maison", "people", "earthquake", "gouvernement", "zzqx", "31st", "5th", "32eme",
+          "covid19", "a320", "1999", "2025", "2100")]
+values = general_commonness(words)
+assert "wordfreq" not in sys.modules, "wordfreq was imported"
+from wordfreq import get_frequency_dict, zipf_frequency
+rng = random.Random(7)
+for lang in ("fr", "en"):
+    listed = [k for k in get_frequency_dict(lang) if re.fullmatch("[a-z0-9]+", k)]
+    sample = listed[::25] + [k for k in listed if "0" in k]
+    sample += [re.sub("0", lambda m: rng.choice("0123456789"), k) for k in sample if "0" in k]
+    sample += ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                       for _ in range(rng.randint(2, 9))) for _ in range(2000)]
+    words += [(w, lang) for w in sample]
+values = general_commonness(words)
+wrong = [(w, lang, v, zipf_frequency(w, lang)) for (w, lang), v in zip(words, values)
+         if repr(v) != repr(zipf_frequency(w, lang))]
+assert not wrong, wrong[:5]
+print(len(words))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 30_000
