@@ -2,9 +2,9 @@
 
 typer 0.29 coerces each option's value through a pydantic `TypeAdapter`, built when the option is
 first used: importing pydantic and building the adapters costs about 100 ms of a `digest build`
-(measured in bench/README.md). Our options are parsed by our own parser, or are paths, strings or
-flags: for those, typer's own helpers do the same work without pydantic. Any other option (a
-number, a choice) keeps typer's coercion.
+(measured in bench/README.md). Our options are parsed by our own parser, or are paths, strings,
+whole numbers or flags: for those, typer's own helpers do the same work without
+pydantic. Any other option (a choice) keeps typer's coercion.
 
 This leans on typer's internals (`typer._coercion`, the parameter's `_runtime_param`). If a typer
 release changes them, `plain_coercion` does nothing, the commands work as before, and
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 try:
+    from typer._click.exceptions import BadParameter
     from typer._coercion import RuntimeParam, build_runtime_param
     from typer._param_types import coerce_cli_path, routes_to_path
 except ImportError:  # another typer: its own coercion applies
@@ -45,6 +46,8 @@ def _coercion(info: Any, annotation: Any) -> Any:
     """Ours for the option, or None for typer's."""
     if annotation is bool:
         return _Flag(parameter_info=info, annotation=annotation)
+    if annotation is int:
+        return _Whole(parameter_info=info, annotation=annotation)
     if info.parser is not None:
         return _Parsed(parameter_info=info, annotation=annotation)
     if annotation is str:
@@ -62,6 +65,23 @@ if KNOWN_TYPER:
             if isinstance(value, bool):
                 return value
             return build_runtime_param(param.type_descriptor)._coerce_value(value, param, ctx)
+
+    class _Whole(RuntimeParam):
+        """A whole number within the option's `min` and `max`."""
+
+        def _coerce_value(self, value, param, ctx):
+            if value is None:
+                return None
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                raise BadParameter(f"{value!r} is not a whole number", ctx, param) from None
+            low, high = self.parameter_info.min, self.parameter_info.max
+            if (low is not None and number < low) or (high is not None and number > high):
+                limits = " and ".join(f"{word} {limit}" for word, limit in
+                                      (("at least", low), ("at most", high)) if limit is not None)
+                raise BadParameter(f"{number} is out of range: {limits}", ctx, param)
+            return number
 
     class _Parsed(RuntimeParam):
         """The option's own parser, as typer's adapter calls it (its errors pass through)."""

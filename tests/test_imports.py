@@ -84,6 +84,13 @@ def test_the_command_line_needs_no_pydantic(tmp_path, args):
     assert "typer" in modules and "pydantic" not in modules
 
 
+def test_a_whole_number_option_needs_no_pydantic(newsletter):
+    newsletter.article("une", "Un article. " * 50, lead=True)
+    modules = imported("-m", "digest", "rank", "--date", "2025-04-22", "--limit", "3",
+                       cwd=newsletter.root)
+    assert "digest.coercion" in modules and "pydantic" not in modules
+
+
 def test_a_build_writes_its_compiled_templates_under_dot_digest(newsletter):
     newsletter.article("une", "Un article. " * 50, lead=True)
     assert run_digest("build", "--date", "2025-04-22", cwd=newsletter.root).returncode == 0

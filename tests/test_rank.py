@@ -144,6 +144,10 @@ def test_rank_piped_is_plain_aligned_columns_and_limit_cuts_the_table(sample):
     lines = limited.splitlines()
     assert len(lines) == 6 and [line.split()[0] for line in lines[2:5]] == ["1", "2", "3"]
     assert lines[-1] == "(3 of 11 articles; --limit)"
+    for bad, says in (("0", "0 is out of range: at least 1"), ("trois", "'trois' is not a whole")):
+        refused = run_digest("rank", "--date", "2025-04-22", "--limit", bad, cwd=sample)
+        assert refused.returncode == 2 and says in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
 
     # --json is the same with or without --limit: every article
     cut = json.loads(run_digest("rank", "--date", "2025-04-22", "--json", "--limit", "3",
