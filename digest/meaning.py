@@ -67,8 +67,23 @@ def one_blas_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+def cache_folder() -> Path | None:
+    """Where the model's weights are kept uncompressed: one copy per user for all his
+    newsletters (`DIGEST_CACHE_DIR`, else `$XDG_CACHE_HOME/digest`, else `~/.cache/digest`);
+    None when there is no home to keep it in."""
+    import os
+
+    if os.environ.get("DIGEST_CACHE_DIR"):
+        return Path(os.environ["DIGEST_CACHE_DIR"]) / "model"
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no HOME and no user entry
+        return None
+    return base / "digest" / "model"
+
+
 def _weights(package: Path, folder: Path | None) -> Path:
-    """The weights to load: an uncompressed copy in `folder` (the newsletter's .digest/model),
+    """The weights to load: an uncompressed copy in `folder` (`cache_folder()`),
     made from the package's compressed file on first use. Reading the copy takes 0.1 s where
     decompressing takes 0.7 s, every morning the day's new texts need the model; the copy
     costs 79 MB of disk and about 0.1 s once. Without a usable folder: the package's file."""

@@ -239,6 +239,9 @@ class _LazyEmbeddings:
         self.newsletter.state.embeddings.put(model, vectors)
 
     @property
-    def folder(self) -> Path:
-        """Where the model's weights are kept uncompressed (digest.meaning)."""
-        return self.newsletter.state_path.parent / "model"
+    def folder(self) -> Path | None:
+        """Where the model's weights are kept uncompressed: the user's cache, not the
+        newsletter's folder (79 MB, the same for every newsletter)."""
+        from digest.meaning import cache_folder
+
+        return cache_folder()

