@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 # The sample signs its unsubscribe links; tests that need the secret missing say so themselves.
+# A run started in the background by a script (`cmd &`) has SIGINT ignored, and so would every
+# digest process the tests start: the preview would never stop on Ctrl-C. Take it back, as an
+# interactive run has it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 os.environ.setdefault("DIGEST_SECRET", "a-secret-for-the-tests-only-not-for-any-newsletter")
 # the model's uncompressed weights (79 MB): one copy for every test and run, not one per folder
 os.environ.setdefault("DIGEST_CACHE_DIR", str(Path(tempfile.gettempdir()) / "digest-test-cache"))
