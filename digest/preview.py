@@ -403,7 +403,9 @@ def is_loopback(host: str) -> bool:
 
 def serve(config_path: Path | None, day: date | None, host: str, port: int, open_browser: bool,
           say, warn) -> None:
-    """Run the preview until Ctrl-C. `say` and `warn` print a line for the editor."""
+    """Run the preview until Ctrl-C or SIGTERM. `say` and `warn` print a line for the editor."""
+    import signal
+
     from digest.config import find_config
 
     path = find_config(config_path)
@@ -418,6 +420,11 @@ def serve(config_path: Path | None, day: date | None, host: str, port: int, open
     if day:
         url += f"?date={day.isoformat()}"
     stop = threading.Event()
+
+    def terminated(signum, frame) -> None:  # a service manager or `kill`: as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         watch(previewer, stop, lambda names: say(f"changed: {', '.join(names)}; page refreshed"))
         say(f"Preview on {url} (Ctrl-C to stop)")

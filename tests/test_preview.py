@@ -131,10 +131,12 @@ def test_taken_port_moves_to_the_next_free_one(folder):
             process.communicate(timeout=15)
 
 
-def test_ctrl_c_stops_cleanly(folder):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_cleanly(folder, stop_signal):
     server = Preview(folder)
-    code, out = server.stop()
-    assert code == 0
+    server.process.send_signal(stop_signal)
+    out, _ = server.process.communicate(timeout=15)
+    assert server.process.returncode == 0
     assert "preview stopped" in out
 
 
