@@ -152,6 +152,26 @@ def sample(tmp_path: Path) -> Path:
     return copy_sample(tmp_path / "sample")
 
 
+@pytest.fixture
+def server():
+    """An HTTP server for feeds on 127.0.0.1 (tests/feed_server.py)."""
+    from feed_server import FeedServer
+
+    feeds = FeedServer()
+    yield feeds
+    feeds.stop()
+
+
+@pytest.fixture
+def sendgrid():
+    """A SendGrid-compatible API on 127.0.0.1 that takes `fake_sendgrid.API_KEY`."""
+    from fake_sendgrid import API_KEY, FakeSendGrid
+
+    fake = FakeSendGrid(api_key=API_KEY).start()
+    yield fake
+    fake.stop()
+
+
 def load(newsletter: Newsletter):
     from digest.config import load_config
 

@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from feed_server import QuietServer
 
+API_KEY = "SG.secret-key-that-must-never-show"  # the key the tests' `sendgrid` server takes
+
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sendgrid_mail_send.schema.json").read_text())
 
 

@@ -5,9 +5,8 @@ import sqlite3
 import time
 from datetime import UTC, date
 
-import pytest
 from conftest import load
-from feed_server import FeedServer, Route, rss
+from feed_server import Route, rss
 
 from conftest import build
 from conftest import gather
@@ -17,12 +16,6 @@ from digest.urls import normalize_url
 DAY = date(2025, 4, 22)
 MORNING = "Tue, 22 Apr 2025 07:30:00 +0200"
 
-
-@pytest.fixture
-def server():
-    feeds = FeedServer()
-    yield feeds
-    feeds.stop()
 
 
 def story(n, **extra):

@@ -13,7 +13,7 @@ import zlib
 
 import pytest
 from conftest import REPO
-from feed_server import FeedServer, Route, rss
+from feed_server import Route, rss
 from hostile import (
     BAD_ARTICLES,
     EDITOR_FILES,
@@ -24,12 +24,6 @@ from hostile import (
 
 MORNING = "Tue, 22 Apr 2025 07:30:00 +0200"
 
-
-@pytest.fixture
-def server():
-    feeds = FeedServer()
-    yield feeds
-    feeds.stop()
 
 
 def edition(newsletter) -> dict:

@@ -5,16 +5,9 @@ import sqlite3
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from fake_sendgrid import FakeSendGrid
-
-API_KEY = "SG.secret-key-that-must-never-show"
+from fake_sendgrid import API_KEY
 
 
-@pytest.fixture
-def sendgrid():
-    fake = FakeSendGrid(api_key=API_KEY).start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

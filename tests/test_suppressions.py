@@ -8,17 +8,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from fake_sendgrid import FakeSendGrid
+from fake_sendgrid import API_KEY
 
-API_KEY = "SG.secret-key-that-must-never-show"
 DAY = "2025-04-22"
 
-
-@pytest.fixture
-def sendgrid():
-    fake = FakeSendGrid(api_key=API_KEY).start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
