@@ -25,6 +25,13 @@ os.environ.setdefault("DIGEST_SECRET", "a-secret-for-the-tests-only-not-for-any-
 # the model's uncompressed weights (79 MB): one copy for every test and run, not one per folder
 os.environ.setdefault("DIGEST_CACHE_DIR", str(Path(tempfile.gettempdir()) / "digest-test-cache"))
 
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    from browser import close_chromium
+
+    close_chromium()
+
+
 MINIMAL_TOML = """\
 [newsletter]
 name = "La Gazette de Test"
