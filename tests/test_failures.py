@@ -191,13 +191,16 @@ def test_sendgrid_timeout_is_a_total_deadline(newsletter):
     send would never end (each read gets its byte well within the timeout)."""
     server = RawServer(b"HTTP/1.1 202 Accepted\r\nX-Padding: ", byte_every=0.5, forever=True)
     try:
-        sendgrid_letter(newsletter, server.url, timeout=2)
+        # two attempts at the suppression lists (each cut at 2 s) before the batch's one
+        sendgrid_letter(newsletter, server.url, timeout=2, max_attempts=2)
         result = send(newsletter, process=True)
         assert server.hung_up.wait(5)  # digest gave up on it, and closed the connection
     finally:
         server.stop()
     one_error(result, 75, "SendGrid did not answer a batch of 3 within 2 s",
               "may have been accepted")
+    assert "failed the global unsubscribe list 2 times (last: SendGrid did not answer" in \
+        result.stderr
 
 
 # -- values that parse but cannot work --------------------------------------------------------
