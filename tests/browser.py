@@ -14,8 +14,8 @@ ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-# One Chromium per test process: a launch costs ~1.4 s of CPU, and each test gets pages of its
-# own in fresh browser contexts, closed when it is done.
+# One Chromium per test file (tests/conftest.py stops it): a launch costs ~1.4 s of CPU. Each
+# test gets pages of its own in fresh browser contexts, closed when it is done.
 _running: dict = {}
 
 
@@ -53,7 +53,7 @@ def _browser():
 
 
 def close_chromium() -> None:
-    """At the end of the test session (tests/conftest.py)."""
+    """After each test file (tests/conftest.py)."""
     if "browser" in _running:
         _running.pop("browser").close()
     if "playwright" in _running:

@@ -26,7 +26,11 @@ os.environ.setdefault("DIGEST_SECRET", "a-secret-for-the-tests-only-not-for-any-
 os.environ.setdefault("DIGEST_CACHE_DIR", str(Path(tempfile.gettempdir()) / "digest-test-cache"))
 
 
-def pytest_sessionfinish(session, exitstatus) -> None:
+@pytest.fixture(autouse=True, scope="module")
+def _chromium_per_module():
+    """A test file's browser tests share one Chromium, stopped after the file: Playwright keeps
+    its event loop marked running while it is up, and digest's own asyncio.run() refuses that."""
+    yield
     from browser import close_chromium
 
     close_chromium()
