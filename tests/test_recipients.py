@@ -283,9 +283,9 @@ def sent_to(newsletter) -> Counter:
     return found
 
 
-def test_a_thousand_readers_with_bad_rows_and_idn_suppressions(newsletter):
+def test_hundreds_of_readers_with_bad_rows_and_idn_suppressions(newsletter):
     newsletter.article("une", title="La une")
-    rows = [f"lecteur{i:06d}@lecteurs.example,Lecteur {i}," for i in range(1000)]
+    rows = [f"lecteur{i:06d}@lecteurs.example,Lecteur {i}," for i in range(300)]
     big = "x" * (100 * 1024)
     rows[4] = 'lecteur000004@lecteurs.example,"Lecteur 4,'  # unbalanced quote
     rows[9] = 'lecteur000009@lecteurs.example,"Lecteur\r9",'  # CR in a quoted name
