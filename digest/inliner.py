@@ -14,6 +14,9 @@ premailer is the inliner; three of its costs buy us nothing, and each is taken a
 - premailer keeps each <style> block's parsed sheet, yet serializes every rule of it again on
   each call: what it makes of a block (the rules to inline, the media queries to keep) is kept,
   by the block's text, for the next email (the archive's copy, the preview's next build).
+- A new process would parse the theme's CSS again with cssutils (its style blocks, then each
+  style it merges into an element: a tenth of a cold build). What premailer made of those texts
+  is kept in the user's cache (`Memo`), one JSON file per premailer and cssutils release.
 
 tests/test_golden.py holds the proof that the output is the same, byte for byte.
 """
@@ -22,10 +25,15 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
+import os
 import sys
+import threading
+from pathlib import Path
 from types import ModuleType
 
 KEPT_BLOCKS = 64  # style blocks kept; an editor changing the theme in the preview makes more
+MEMO_ENTRIES = 4096  # past this, the file starts again (a theme restyled all day long)
 
 
 @functools.cache
@@ -47,7 +55,80 @@ def premailer_class() -> type:
         return parse_style(css_text, encoding, validate=False)
 
     cssutils.parseStyle = unvalidated
+    _remember_pairs()
     return _keeping_blocks(Premailer)
+
+
+class Memo:
+    """What premailer made of CSS texts in earlier processes: "blocks" (a style block and its
+    index → the rules to inline and the leftover CSS) and "pairs" (a style → its properties).
+    Read once per process; `save` writes it back (whole, atomically) when something was added.
+    A cache that cannot be read or written only means parsing again."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.added = False
+        self.lock = threading.Lock()  # the preview builds from more than one thread
+        self.blocks: dict[str, tuple[list, str | None]] = {}
+        self.pairs: dict[str, list[tuple[str, str]]] = {}
+        try:
+            saved = json.loads(path.read_bytes()) if path else {}
+            for key, (rules, leftover) in saved.get("blocks", {}).items():
+                self.blocks[key] = ([(tuple(spec), selector, bulk)
+                                     for spec, selector, bulk in rules], leftover)
+            for key, pairs in saved.get("pairs", {}).items():
+                self.pairs[key] = [(name, value) for name, value in pairs]
+        except (OSError, ValueError, TypeError, AttributeError):
+            self.blocks, self.pairs = {}, {}
+
+    def add(self, kind: str, key: str, value) -> None:
+        with self.lock:
+            if len(self.blocks) + len(self.pairs) >= MEMO_ENTRIES:
+                self.blocks.clear()
+                self.pairs.clear()
+            getattr(self, kind)[key] = value
+            self.added = True
+
+    def save(self) -> None:
+        if not self.added or self.path is None:
+            return
+        with self.lock:
+            self.added = False
+            text = json.dumps({"blocks": self.blocks, "pairs": self.pairs})
+        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, self.path)
+        except OSError:
+            partial.unlink(missing_ok=True)
+
+
+@functools.cache
+def memo() -> Memo:
+    from digest.usercache import folder, installed_version
+
+    cache = folder("premailer")
+    versions = "-".join(installed_version(name, name) for name in ("premailer", "cssutils"))
+    return Memo(cache / f"{versions}.json" if cache else None)
+
+
+def _remember_pairs() -> None:
+    """premailer's `csstext_to_pairs` (each style merged into an element) through the memo."""
+    import premailer.premailer as module
+
+    parse = module.csstext_to_pairs
+
+    @functools.wraps(parse)
+    def remembered(csstext, validate=True):
+        key = f"{int(bool(validate))}{csstext}"
+        pairs = memo().pairs.get(key)
+        if pairs is None:
+            pairs = parse(csstext, validate=validate)
+            memo().add("pairs", key, pairs)
+        return pairs
+
+    module.csstext_to_pairs = remembered
 
 
 def _keeping_blocks(premailer: type) -> type:
@@ -72,8 +153,20 @@ def _keeping_blocks(premailer: type) -> type:
                 if len(self.blocks) >= KEPT_BLOCKS:
                     self.blocks.clear()
                     self.leftovers.clear()
-                self.blocks[key] = super()._parse_style_rules(css_body, ruleset_index)
+                self.blocks[key] = self._remembered_rules(css_body, ruleset_index)
             return self.blocks[key]  # premailer reads both lists, never changes them
+
+        def _remembered_rules(self, css_body, ruleset_index):
+            key = f"{ruleset_index}:{css_body}"
+            if key in memo().blocks:
+                rules, css = memo().blocks[key]
+                leftover = [_Leftover()] if css is not None else []
+                self.leftovers[id(leftover)] = css or ""
+                return rules, leftover
+            rules, leftover = super()._parse_style_rules(css_body, ruleset_index)
+            css = self._css_rules_to_string(leftover) if leftover else None
+            memo().add("blocks", key, (rules, css))
+            return rules, leftover
 
         def _css_rules_to_string(self, rules):
             key = id(rules)
@@ -82,6 +175,11 @@ def _keeping_blocks(premailer: type) -> type:
             return self.leftovers[key]
 
     return KeepingBlocks
+
+
+class _Leftover:
+    """Stands for the leftover rules of a block read from the memo: premailer only tests the
+    list for emptiness and asks `_css_rules_to_string` for it, answered from `leftovers`."""
 
 
 class _ImportedOnUse(ModuleType):

