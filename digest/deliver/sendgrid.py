@@ -11,6 +11,7 @@ time cannot hold the send, whatever it sends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from datetime import date, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from json.encoder import encode_basestring as _string  # a JSON string, as dumps writes it
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest.config import Config, SendGridConfig
 from digest.deliver import (
@@ -36,6 +38,9 @@ from digest.models import Leaving, Outcome, Status, Suppression
 from digest.recipients import Recipient
 from digest.recipients import _suppression_key as suppression_key
 from digest.text import squash
+
+if TYPE_CHECKING:
+    import ssl
 
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
 MAX_WAIT_SECONDS = 120  # a longer Retry-After stops the send: run it again later
@@ -183,16 +188,24 @@ class Answer:
     body: bytes
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Once a process (the suppressions' sync and the send share it): loading the CA bundle
+    takes 50 ms."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 class Api:
     """SendGrid's v3 API: one POST at a time, each within `timeout` seconds in all."""
 
     def __init__(self, base_url: str, key: str, timeout: float) -> None:
-        import httpx
 
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {key}", "User-Agent": "digest"}
         self.timeout = timeout
-        self.tls = httpx.create_ssl_context()  # once: loading the CA bundle takes 50 ms
+        self.tls = _tls_context()
 
     def request(self, method: str, path: str, body: dict | bytes | None = None,
                 query: dict | None = None) -> Answer:
