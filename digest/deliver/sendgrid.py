@@ -136,9 +136,11 @@ def _personalizations(outgoing: Outgoing, recipients: list[Recipient]) -> Iterat
             continue
         link, headers = outgoing.links(recipient)
         substitutions = f',"substitutions":{{{placeholder}:{_string(link)}}}' if link else ""
-        listed = ",".join(f"{_string(k)}:{_string(v)}" for k, v in headers.items())
-        headers_json = f',"headers":{{{listed}}}' if listed else ""
-        yield f'{{"to":[{to}]{substitutions}{headers_json}}}'
+        if headers:
+            listed = ",".join([f"{_string(k)}:{_string(v)}" for k, v in headers.items()])
+            yield f'{{"to":[{to}]{substitutions},"headers":{{{listed}}}}}'
+        else:
+            yield f'{{"to":[{to}]{substitutions}}}'
 
 
 def encode_json(data: object) -> str:
