@@ -56,10 +56,12 @@ def check_address(address: str) -> tuple[str | None, str]:
     domain; anything else, and every address found invalid, goes to email_validator whole.
     """
     local, _, domain = address.partition("@")
+    rules = _rules()
     # the lengths email_validator checks (as written, normalized, with the domain in ASCII) are
     # in UTF-8 bytes, of which the ASCII local part has one a character
-    if (_local_is_plain(local) and "@" not in domain and (checked := _checked_domain(domain))
-            and len(local) + 1 + checked[2] <= _rules().limit):
+    if (_local_is_plain(local, rules) and "@" not in domain
+            and (checked := _checked_domain(domain))
+            and len(local) + 1 + checked[2] <= rules.limit):
         return f"{local}@{checked[0]}", ""
     return _validated(address)
 
@@ -91,10 +93,9 @@ def _rules() -> _Rules:
                   rfc.EMAIL_MAX_LENGTH)
 
 
-def _local_is_plain(local: str) -> bool:
+def _local_is_plain(local: str, rules: _Rules) -> bool:
     """An ASCII dot-atom local part, which email_validator keeps as it is. The RFC 2142 mailbox
     names (postmaster...) are left to it: it lower-cases them."""
-    rules = _rules()
     return (rules.plain_local is not None and rules.plain_local.match(local) is not None
             and local.lower() not in rules.lowered_locals)
 
@@ -225,9 +226,16 @@ def _rows(path: Path, shown: str,
         columns = _header(lines, shown)
         # a row's values are its fields in order, the last one for a column named twice
         plain = all(columns)  # a column without a name is not kept
+        short = FIELD_LIMIT // 4
         for number, line in lines:
             if line == "":
                 continue  # a blank line is no row, as for csv
+            if (plain and line is not None and '"' not in line and len(line) <= short
+                    and not CONTROL.search(line)):  # most rows: no quote, nothing to report
+                fields = line.split(",")
+                if len(fields) >= len(columns):
+                    yield number, dict(zip(columns, map(str.strip, fields), strict=False))
+                    continue
             fields, problem = _line_problem(line)
             if line is not None and not problem:
                 problem = _row_problem(line, fields, columns)
@@ -280,10 +288,12 @@ def read_recipients(
             continue
         name = row.get("name")
         if len(row) == (1 if name is None else 2):  # email and name only, as most lists
-            yield Recipient(email, name or "")
-            continue
-        extra = tuple((k, v) for k, v in row.items() if k not in ("email", "name"))
-        yield Recipient(email=email, name=name or "", fields=extra)
+            reader = Recipient(email, name or "")
+        else:
+            extra = tuple((k, v) for k, v in row.items() if k not in ("email", "name"))
+            reader = Recipient(email=email, name=name or "", fields=extra)
+        reader.__dict__["key"] = key  # known: the cached property need not make it again
+        yield reader
 
 
 def newsletter_readers(config: Config, report: Callable[[Problem], None],
