@@ -88,6 +88,17 @@ def request_body(outgoing: Outgoing, recipients: list[Recipient], config: SendGr
                  schedule: tuple[int, str] | None = None) -> bytes:
     """The mail-send request body for one batch, as JSON: each reader's personalization is
     written as text (a batch holds a thousand), the rest by json.dumps."""
+    people = ",".join(_personalizations(outgoing, recipients)).encode()
+    shared = _shared_part(outgoing, tuple(config.categories), config.asm_group_id,
+                          config.sandbox_mode, schedule)
+    return b'{"personalizations":[' + people + b"]," + shared
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_part(outgoing: Outgoing, categories: tuple[str, ...], asm_group_id: int,
+                 sandbox_mode: bool, schedule: tuple[int, str] | None) -> bytes:
+    """What follows the personalizations, the same in every batch of a send (the email
+    itself): its JSON object without the opening brace, made once."""
     email = outgoing.email
     sender_name, sender_address = parseaddr(email.sender)
     shared = outgoing.provider_link  # the same tag for all, which SendGrid itself replaces
@@ -102,20 +113,19 @@ def request_body(outgoing: Outgoing, recipients: list[Recipient], config: SendGr
             {"type": "text/plain", "value": text},
             {"type": "text/html", "value": html},
         ],
-        "categories": list(dict.fromkeys([*config.categories, "digest"]))[:10],
+        "categories": list(dict.fromkeys([*categories, "digest"]))[:10],
         "custom_args": {"edition": outgoing.edition_id, "newsletter": outgoing.newsletter},
     }
     if email.reply_to:
         reply_name, reply_address = parseaddr(email.reply_to)
         body["reply_to"] = _person(reply_address, reply_name)
-    if config.asm_group_id:
-        body["asm"] = {"group_id": config.asm_group_id}
-    if config.sandbox_mode:
+    if asm_group_id:
+        body["asm"] = {"group_id": asm_group_id}
+    if sandbox_mode:
         body["mail_settings"] = {"sandbox_mode": {"enable": True}}
     if schedule:
         body["send_at"], body["batch_id"] = schedule
-    people = ",".join(_personalizations(outgoing, recipients))
-    return f'{{"personalizations":[{people}],{encode_json(body)[1:]}'.encode()
+    return encode_json(body)[1:].encode()
 
 
 def _personalizations(outgoing: Outgoing, recipients: list[Recipient]) -> Iterator[str]:
@@ -382,7 +392,8 @@ class SendGridBackend:
         answer = self._call("/v3/mail/send", body, f"a batch of {len(recipients)}",
                             may_duplicate=True)
         message_id = answer.headers.get("x-message-id", "")
-        yield [Outcome(r.key, Status.SENT, provider_id=message_id) for r in recipients]
+        sent = Status.SENT
+        yield [Outcome(r.key, sent, message_id) for r in recipients]
 
 
 def _listed(item, kind: Leaving, label: str) -> Suppression | None:
