@@ -4,7 +4,7 @@ typer 0.29 coerces each option's value through a pydantic `TypeAdapter`, built w
 first used: importing pydantic and building the adapters costs about 100 ms of a `digest build`
 (measured in bench/README.md). Our options are parsed by our own parser, or are paths, strings,
 whole numbers or flags: for those, typer's own helpers do the same work without
-pydantic. Any other option (a choice) keeps typer's coercion.
+pydantic, and so are choices of a StrEnum. Any other option keeps typer's coercion.
 
 This leans on typer's internals (`typer._coercion`, the parameter's `_runtime_param`). If a typer
 release changes them, `plain_coercion` does nothing, the commands work as before, and
@@ -14,6 +14,7 @@ it and its call in cli.py.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ def _coercion(info: Any, annotation: Any) -> Any:
         return _Text(parameter_info=info, annotation=annotation)
     if annotation is Path and info.path_type is None and routes_to_path(annotation, info):
         return _PathValue(parameter_info=info, annotation=annotation)
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return _Choice(parameter_info=info, annotation=annotation)
     return None
 
 
@@ -92,6 +95,18 @@ if KNOWN_TYPER:
     class _Text(RuntimeParam):
         def _coerce_value(self, value, param, ctx):
             return value if isinstance(value, str) else str(value)
+
+    class _Choice(RuntimeParam):
+        """One of a StrEnum's values (`--backend`), as typer's coercion checks it."""
+
+        def _coerce_value(self, value, param, ctx):
+            if value is None or isinstance(value, self.annotation):
+                return value
+            try:
+                return self.annotation(value)
+            except ValueError:
+                choices = ", ".join(repr(choice.value) for choice in self.annotation)
+                raise BadParameter(f"{value!r} is not one of {choices}.", ctx, param) from None
 
     class _PathValue(RuntimeParam):
         """A `Path`, with typer's checks (exists, file_okay, dir_okay...)."""

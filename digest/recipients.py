@@ -56,12 +56,13 @@ def check_address(address: str) -> tuple[str | None, str]:
     domain; anything else, and every address found invalid, goes to email_validator whole.
     """
     local, _, domain = address.partition("@")
-    if _local_is_plain(local) and "@" not in domain and (checked := _checked_domain(domain)):
-        normalized = f"{local}@{checked[0]}"
-        # the lengths email_validator checks: as written, normalized, with the domain in ASCII
-        ascii_length = len(local) + 1 + len(checked[1])
-        if max(len(address.encode()), len(normalized.encode()), ascii_length) <= _rules().limit:
-            return normalized, ""
+    rules = _rules()
+    # the lengths email_validator checks (as written, normalized, with the domain in ASCII) are
+    # in UTF-8 bytes, of which the ASCII local part has one a character
+    if (_local_is_plain(local, rules) and "@" not in domain
+            and (checked := _checked_domain(domain))
+            and len(local) + 1 + checked[2] <= rules.limit):
+        return f"{local}@{checked[0]}", ""
     return _validated(address)
 
 
@@ -92,17 +93,17 @@ def _rules() -> _Rules:
                   rfc.EMAIL_MAX_LENGTH)
 
 
-def _local_is_plain(local: str) -> bool:
+def _local_is_plain(local: str, rules: _Rules) -> bool:
     """An ASCII dot-atom local part, which email_validator keeps as it is. The RFC 2142 mailbox
     names (postmaster...) are left to it: it lower-cases them."""
-    rules = _rules()
     return (rules.plain_local is not None and rules.plain_local.match(local) is not None
             and local.lower() not in rules.lowered_locals)
 
 
 @functools.lru_cache(maxsize=65536)
-def _checked_domain(domain: str) -> tuple[str, str] | None:
-    """(normalized domain, its ASCII form) as email_validator gives them, or None if invalid.
+def _checked_domain(domain: str) -> tuple[str, str, int] | None:
+    """(normalized domain, its ASCII form, the longest of these and `domain` in UTF-8 bytes) as
+    email_validator gives them, or None if invalid.
 
     email_validator splits an address with a plain local part at its one @ and checks what
     follows without regard to what precedes, so a probe with the same domain answers for all.
@@ -113,7 +114,8 @@ def _checked_domain(domain: str) -> tuple[str, str] | None:
         checked = validate_email(f"a@{domain}", check_deliverability=False)
     except EmailNotValidError:
         return None
-    return checked.domain, checked.ascii_domain
+    longest = max(len(domain.encode()), len(checked.domain.encode()), len(checked.ascii_domain))
+    return checked.domain, checked.ascii_domain, longest
 
 
 # -- lines and fields -------------------------------------------------------------------------
@@ -222,14 +224,26 @@ def _rows(path: Path, shown: str,
     with raw:
         lines = _lines(raw)
         columns = _header(lines, shown)
+        # a row's values are its fields in order, the last one for a column named twice
+        plain = all(columns)  # a column without a name is not kept
+        short = FIELD_LIMIT // 4
         for number, line in lines:
             if line == "":
                 continue  # a blank line is no row, as for csv
+            if (plain and line is not None and '"' not in line and len(line) <= short
+                    and not CONTROL.search(line)):  # most rows: no quote, nothing to report
+                fields = line.split(",")
+                if len(fields) >= len(columns):
+                    yield number, dict(zip(columns, map(str.strip, fields), strict=False))
+                    continue
             fields, problem = _line_problem(line)
             if line is not None and not problem:
                 problem = _row_problem(line, fields, columns)
             if problem:
                 report(Problem(f"{shown}:{number}", f"{problem}; skipped"))
+                continue
+            if plain and len(fields) >= len(columns):
+                yield number, dict(zip(columns, map(str.strip, fields), strict=False))
                 continue
             values = dict(zip(columns, (f.strip() for f in fields), strict=False))
             yield number, {c: values.get(c, "") for c in columns if c}
@@ -272,8 +286,14 @@ def read_recipients(
         seen[key] = line
         if key in suppressed:
             continue
-        extra = tuple((k, v) for k, v in row.items() if k not in ("email", "name"))
-        yield Recipient(email=email, name=row.get("name", ""), fields=extra)
+        name = row.get("name")
+        if len(row) == (1 if name is None else 2):  # email and name only, as most lists
+            reader = Recipient(email, name or "")
+        else:
+            extra = tuple((k, v) for k, v in row.items() if k not in ("email", "name"))
+            reader = Recipient(email=email, name=name or "", fields=extra)
+        reader.__dict__["key"] = key  # known: the cached property need not make it again
+        yield reader
 
 
 def newsletter_readers(config: Config, report: Callable[[Problem], None],

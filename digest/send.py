@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -285,8 +286,8 @@ def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> 
         for outcomes in backend.send(outgoing, chunk):
             ledger.record(edition_id, round, outcomes)
             answered += len(outcomes)
-            for outcome in outcomes:
-                setattr(report, outcome.status, getattr(report, outcome.status) + 1)
+            for status, count in Counter(outcome.status for outcome in outcomes).items():
+                setattr(report, status, getattr(report, status) + count)
     except UnknownOutcome as error:
         ledger.finish_batch(batch_id, "unknown", error=str(error))  # the batch's, not a reader's
         report.unknown += len(chunk) - answered

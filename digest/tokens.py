@@ -81,8 +81,8 @@ class Signer:
         return cls.from_environment(newsletter) if TOKEN in url else None
 
     def _mac(self, key: bytes, address_key: bytes) -> bytes:
-        return hmac.new(key, _CONTEXT + self.newsletter + b"\0" + address_key,
-                        hashlib.sha256).digest()
+        # hmac.digest: the same MAC as hmac.new(...).digest(), in one call to OpenSSL
+        return hmac.digest(key, _CONTEXT + self.newsletter + b"\0" + address_key, "sha256")
 
     def token(self, address_key: str) -> str:
         """The token of a reader's address key (`Recipient.key`)."""

@@ -107,3 +107,16 @@ def test_a_build_writes_its_compiled_templates_under_dot_digest(newsletter):
     (newsletter.root / ".digest" / "jinja").write_text("not a folder")
     again = run_digest("build", "--date", "2025-04-22", cwd=newsletter.root, process=True)
     assert again.returncode == 0 and again.stderr == "", again.stderr
+
+
+def test_a_choice_option_needs_no_pydantic(newsletter):
+    # `digest send --backend ...`, as cron runs it: the choice is checked without pydantic
+    newsletter.article("une", "Un article. " * 50, lead=True)
+    newsletter.recipients(2)
+    modules = imported("-m", "digest", "send", "--date", "2025-04-22", "--backend", "file",
+                       "--dry-run", cwd=newsletter.root)
+    assert "digest.send" in modules and "pydantic" not in modules
+    result = newsletter.run("send", "--date", "2025-04-22", "--backend", "File")
+    assert result.returncode == 2
+    assert ("Invalid value for '--backend': 'File' is not one of 'file', 'sendgrid', 'smtp'."
+            in result.stderr), result.stderr

@@ -443,3 +443,28 @@ def test_plain_addresses_are_checked_once_per_domain(monkeypatch):
         domain = ["a.example", "bücher.example", "xn--caf-dma.example"][i % 3]
         assert recipients.check_address(f"Lecteur.{i}+x@{domain}")[0] is not None
     assert len(calls) == 3
+
+
+@given(st.lists(st.sampled_from(["email", "name", "nom", "", "Name", " email "]), min_size=1,
+                max_size=5),
+       st.lists(st.lists(st.sampled_from(["", " a ", "b", "c d"]), max_size=6), max_size=5))
+def test_each_row_gives_its_columns_as_csv_reads_them(tmp_path_factory, header, rows):
+    """Any header (columns named twice, unnamed, fewer or more fields than columns): a
+    reader's name and other columns are those of csv.DictReader, the last of a name used
+    twice, the columns in the header's order."""
+    columns = [c.strip().lower() for c in header]
+    if "email" not in columns:
+        return
+    tmp_path = tmp_path_factory.mktemp("rows")
+    lines = [",".join(header)] + [",".join([f"r{i}@x.example", *fields])
+                                  for i, fields in enumerate(rows)]
+    readers, reasons = read(tmp_path, "\n".join(lines) + "\n")
+    expected = []
+    for record in csv.reader(lines[1:]):
+        values = dict(zip(columns, (f.strip() for f in record)))
+        row = {c: values.get(c, "") for c in columns if c}
+        if not row["email"] or "@" not in row["email"]:
+            continue
+        extra = tuple((k, v) for k, v in row.items() if k not in ("email", "name"))
+        expected.append(Recipient(row["email"], row.get("name", ""), extra))
+    assert readers == expected

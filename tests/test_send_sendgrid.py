@@ -294,3 +294,62 @@ def test_a_readers_address_is_quoted_as_urllib_quotes_it(text):
     from digest.deliver import quoted
 
     assert quoted(text) == quote(text, safe="")
+
+
+@given(st.lists(st.tuples(st.emails(), st.text(max_size=20)), min_size=1, max_size=5),
+       st.sampled_from(["https://g.example/d?email={email}", "https://g.example/u/fixed",
+                        "{asm_unsubscribe_url}", ""]),
+       st.sampled_from(["", "desabonnement@g.example"]), st.booleans())
+def test_the_request_body_is_the_json_of_one_personalization_per_reader(
+        readers, url, mailto, scheduled):
+    """The body is written piece by piece: it must be exactly what json.dumps writes (as
+    httpx did) of the request as data."""
+    import json
+
+    from digest.config import SendGridConfig
+    from digest.deliver import Outgoing
+    from digest.deliver.sendgrid import request_body
+    from digest.models import Email
+    from digest.recipients import Recipient
+
+    outgoing = Outgoing(Email("Sujet « é »", '<p>"%unsubscribe_url%"</p>', "%unsubscribe_url%",
+                              "", "Gazette <a@b.example>", "Réponses <r@b.example>"),
+                        "2025-04-22-abc", "Gazette", url, mailto)
+    recipients = [Recipient(address, name) for address, name in readers]
+    config = SendGridConfig(asm_group_id=7 if "asm" in url else 0, categories=("quotidien",))
+    schedule = (1745301600, "lot") if scheduled else None
+    expected_people = []
+    for reader in recipients:
+        to = {"email": reader.email}
+        if reader.name:
+            to["name"] = f'"{reader.name}"' if ("," in reader.name or ";" in reader.name) \
+                else reader.name
+        person: dict = {"to": [to]}
+        if outgoing.provider_link:
+            link, headers = "", outgoing.list_unsubscribe("")
+        else:
+            link, headers = outgoing.links(reader)
+        if link:
+            person["substitutions"] = {"%unsubscribe_url%": link}
+        if headers:
+            person["headers"] = headers
+        expected_people.append(person)
+    html, text = outgoing.email.html, outgoing.email.text
+    if outgoing.provider_link:
+        html = html.replace("%unsubscribe_url%", "<%asm_group_unsubscribe_raw_url%>")
+        text = text.replace("%unsubscribe_url%", "<%asm_group_unsubscribe_raw_url%>")
+    expected = {
+        "personalizations": expected_people,
+        "from": {"email": "a@b.example", "name": "Gazette"},
+        "subject": "Sujet « é »",
+        "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
+        "categories": ["quotidien", "digest"],
+        "custom_args": {"edition": "2025-04-22-abc", "newsletter": "Gazette"},
+        "reply_to": {"email": "r@b.example", "name": "Réponses"},
+    }
+    if config.asm_group_id:
+        expected["asm"] = {"group_id": 7}
+    if schedule:
+        expected["send_at"], expected["batch_id"] = schedule
+    assert request_body(outgoing, recipients, config, schedule) == json.dumps(
+        expected, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import quote
@@ -70,20 +71,31 @@ class Outgoing:
     placeholder: str = "%unsubscribe_url%"  # what templates put where the link goes
     signer: Signer | None = None  # makes {unsubscribe_token}
 
-    @property
+    @cached_property
     def provider_link(self) -> bool:
         """The link is the provider's own page (SendGrid's group unsubscribe), the same tag for
         every reader: the provider personalises it and adds its own List-Unsubscribe."""
         return ASM_UNSUBSCRIBE in self.unsubscribe_url
 
+    @cached_property
+    def _link_template(self) -> tuple[str, bool, bool]:
+        """`unsubscribe_url` with the provider's tag in place, and whether it holds a token and
+        an address to fill in for each reader."""
+        url = self.unsubscribe_url.replace(ASM_UNSUBSCRIBE, SENDGRID_ASM_TAG)
+        return url, TOKEN in url, "{email}" in url
+
+    @cached_property
+    def _mailto(self) -> str:
+        mailto = self.unsubscribe_mailto
+        return f"<mailto:{mailto}?subject=unsubscribe>" if mailto else ""
+
     def unsubscribe_for(self, recipient: Recipient) -> str:
-        url = self.unsubscribe_url
-        if TOKEN in url:
+        url, token, email = self._link_template
+        if token:
             if self.signer is None:
                 raise ConfigError(f"delivery.unsubscribe_url uses {TOKEN} but no secret signs it")
             url = url.replace(TOKEN, self.signer.token(recipient.key))
-        url = url.replace(ASM_UNSUBSCRIBE, SENDGRID_ASM_TAG)
-        return url.replace("{email}", quoted(recipient.email)) if "{email}" in url else url
+        return url.replace("{email}", quoted(recipient.email)) if email else url
 
     def links(self, recipient: Recipient) -> tuple[str, dict[str, str]]:
         """The reader's unsubscribe link ("" when there is none) and his List-Unsubscribe
@@ -94,18 +106,11 @@ class Outgoing:
     def list_unsubscribe(self, link: str) -> dict[str, str]:
         """RFC 2369 List-Unsubscribe with the reader's `link`, and RFC 8058 one-click, unless
         the link is the provider's own page."""
-        targets = []
-        one_click = bool(link) and not self.provider_link
-        if one_click:
-            targets.append(f"<{link}>")
-        if self.unsubscribe_mailto:
-            targets.append(f"<mailto:{self.unsubscribe_mailto}?subject=unsubscribe>")
-        if not targets:
-            return {}
-        headers = {"List-Unsubscribe": ", ".join(targets)}
-        if one_click:
-            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        return headers
+        mailto = self._mailto
+        if link and not self.provider_link:  # one click
+            return {"List-Unsubscribe": f"<{link}>, {mailto}" if mailto else f"<{link}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        return {"List-Unsubscribe": mailto} if mailto else {}
 
     def message_for(self, recipient: Recipient) -> bytes:
         """The whole MIME message for one reader, with his own To and unsubscribe link."""
@@ -134,9 +139,13 @@ _UNRESERVED = re.compile(r"[^A-Za-z0-9_.~-]")  # what quote(..., safe="") escape
 
 def quoted(text: str) -> str:
     """`urllib.parse.quote(text, safe="")`, a reader's address at a time: for ASCII text (most
-    addresses) only the one or two characters to escape cost a call, not every character."""
+    addresses) only the one or two characters to escape cost a call, not every character, and
+    an address whose only one is its @ none."""
     if not text.isascii():
         return quote(text, safe="")
+    local, at, domain = text.partition("@")
+    if at and not _UNRESERVED.search(local) and not _UNRESERVED.search(domain):
+        return f"{local}%40{domain}"
     return _UNRESERVED.sub(lambda match: f"%{ord(match.group()):02X}", text)
 
 

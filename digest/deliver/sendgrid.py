@@ -11,6 +11,7 @@ time cannot hold the send, whatever it sends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -19,7 +20,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parseaddr, parsedate_to_datetime
+from json.encoder import encode_basestring as _string  # a JSON string, as dumps writes it
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest.config import Config, SendGridConfig
 from digest.deliver import (
@@ -35,6 +38,9 @@ from digest.models import Leaving, Outcome, Status, Suppression
 from digest.recipients import Recipient
 from digest.recipients import _suppression_key as suppression_key
 from digest.text import squash
+
+if TYPE_CHECKING:
+    import ssl
 
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
 MAX_WAIT_SECONDS = 120  # a longer Retry-After stops the send: run it again later
@@ -63,52 +69,93 @@ def api_key() -> str:
 def _person(address: str, name: str = "") -> dict:
     person = {"email": address}
     if name:
-        # SendGrid splits unquoted names at commas and semicolons.
-        person["name"] = f'"{name}"' if ("," in name or ";" in name) else name
+        person["name"] = _display_name(name)
     return person
+
+
+def _display_name(name: str) -> str:
+    # SendGrid splits unquoted names at commas and semicolons.
+    return f'"{name}"' if ("," in name or ";" in name) else name
 
 
 def payload(outgoing: Outgoing, recipients: list[Recipient], config: SendGridConfig,
             schedule: tuple[int, str] | None = None) -> dict:
-    """The mail-send request body for one batch."""
+    """The mail-send request body for one batch, as data: what `request_body` sends."""
+    return json.loads(request_body(outgoing, recipients, config, schedule))
+
+
+def request_body(outgoing: Outgoing, recipients: list[Recipient], config: SendGridConfig,
+                 schedule: tuple[int, str] | None = None) -> bytes:
+    """The mail-send request body for one batch, as JSON: each reader's personalization is
+    written as text (a batch holds a thousand), the rest by json.dumps."""
+    people = ",".join(_personalizations(outgoing, recipients)).encode()
+    shared = _shared_part(outgoing, tuple(config.categories), config.asm_group_id,
+                          config.sandbox_mode, schedule)
+    return b'{"personalizations":[' + people + b"]," + shared
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_part(outgoing: Outgoing, categories: tuple[str, ...], asm_group_id: int,
+                 sandbox_mode: bool, schedule: tuple[int, str] | None) -> bytes:
+    """What follows the personalizations, the same in every batch of a send (the email
+    itself): its JSON object without the opening brace, made once."""
     email = outgoing.email
     sender_name, sender_address = parseaddr(email.sender)
-    personalizations = []
     shared = outgoing.provider_link  # the same tag for all, which SendGrid itself replaces
-    for recipient in recipients:
-        person: dict = {"to": [_person(recipient.email, recipient.name)]}
-        # the provider's own page: the same tag for all, no link of ours to make
-        link, headers = ("", outgoing.list_unsubscribe("")) if shared else outgoing.links(recipient)
-        if link:
-            person["substitutions"] = {outgoing.placeholder: link}
-        if headers:
-            person["headers"] = headers
-        personalizations.append(person)
     text, html = email.text, email.html
     if shared:
         text = text.replace(outgoing.placeholder, SENDGRID_ASM_TAG)
         html = html.replace(outgoing.placeholder, SENDGRID_ASM_TAG)
     body: dict = {
-        "personalizations": personalizations,
         "from": _person(sender_address, sender_name),
         "subject": email.subject,
         "content": [
             {"type": "text/plain", "value": text},
             {"type": "text/html", "value": html},
         ],
-        "categories": list(dict.fromkeys([*config.categories, "digest"]))[:10],
+        "categories": list(dict.fromkeys([*categories, "digest"]))[:10],
         "custom_args": {"edition": outgoing.edition_id, "newsletter": outgoing.newsletter},
     }
     if email.reply_to:
         reply_name, reply_address = parseaddr(email.reply_to)
         body["reply_to"] = _person(reply_address, reply_name)
-    if config.asm_group_id:
-        body["asm"] = {"group_id": config.asm_group_id}
-    if config.sandbox_mode:
+    if asm_group_id:
+        body["asm"] = {"group_id": asm_group_id}
+    if sandbox_mode:
         body["mail_settings"] = {"sandbox_mode": {"enable": True}}
     if schedule:
         body["send_at"], body["batch_id"] = schedule
-    return body
+    return encode_json(body)[1:].encode()
+
+
+def _personalizations(outgoing: Outgoing, recipients: list[Recipient]) -> Iterator[str]:
+    """One personalization per reader, as JSON text: {"to": [him], his unsubscribe link in
+    "substitutions" and his List-Unsubscribe "headers" (when he has them)}."""
+    # the provider's own page: the same tag for all, no link of ours to make
+    shared = (outgoing.list_unsubscribe("") if outgoing.provider_link else None)
+    shared_headers = f',"headers":{encode_json(shared)}' if shared else ""
+    placeholder = _string(outgoing.placeholder)
+    for recipient in recipients:
+        name = recipient.name
+        if not name:
+            to = f'{{"email":{_string(recipient.email)}}}'
+        else:
+            to = f'{{"email":{_string(recipient.email)},"name":{_string(_display_name(name))}}}'
+        if shared is not None:
+            yield f'{{"to":[{to}]{shared_headers}}}'
+            continue
+        link, headers = outgoing.links(recipient)
+        substitutions = f',"substitutions":{{{placeholder}:{_string(link)}}}' if link else ""
+        if headers:
+            listed = ",".join([f"{_string(k)}:{_string(v)}" for k, v in headers.items()])
+            yield f'{{"to":[{to}]{substitutions},"headers":{{{listed}}}}}'
+        else:
+            yield f'{{"to":[{to}]{substitutions}}}'
+
+
+def encode_json(data: object) -> str:
+    """JSON as httpx writes a request's: UTF-8 text, no spaces, no NaN."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _error_messages(body: bytes) -> str:
@@ -153,31 +200,43 @@ class Answer:
     body: bytes
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Once a process (the suppressions' sync and the send share it): loading the CA bundle
+    takes 50 ms."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 class Api:
     """SendGrid's v3 API: one POST at a time, each within `timeout` seconds in all."""
 
     def __init__(self, base_url: str, key: str, timeout: float) -> None:
-        import httpx
 
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {key}", "User-Agent": "digest"}
         self.timeout = timeout
-        self.tls = httpx.create_ssl_context()  # once: loading the CA bundle takes 50 ms
+        self.tls = _tls_context()
 
-    def request(self, method: str, path: str, body: dict | None = None,
+    def request(self, method: str, path: str, body: dict | bytes | None = None,
                 query: dict | None = None) -> Answer:
         """SendGrid's answer, whatever its status; raises TimeoutError past the deadline and
-        httpx.HTTPError when no HTTP answer came."""
+        httpx.HTTPError when no HTTP answer came. `body`: data, or JSON already encoded."""
         return asyncio.run(self._request(method, path, body, query))
 
-    async def _request(self, method: str, path: str, body: dict | None,
+    async def _request(self, method: str, path: str, body: dict | bytes | None,
                        query: dict | None) -> Answer:
         import httpx
 
+        headers = self.headers
+        if isinstance(body, bytes):
+            headers = {**headers, "Content-Type": "application/json"}
         async with asyncio.timeout(self.timeout), \
                 httpx.AsyncClient(timeout=self.timeout, verify=self.tls) as client:
-            request = client.build_request(method, self.base_url + path, json=body,
-                                           params=query, headers=self.headers)
+            request = client.build_request(
+                method, self.base_url + path, params=query, headers=headers,
+                **({"content": body} if isinstance(body, bytes) else {"json": body}))
             response = await client.send(request, stream=True)
             try:
                 chunks, size = [], 0
@@ -220,7 +279,7 @@ class SendGridBackend:
     def close(self) -> None:
         pass
 
-    def _call(self, path: str, body: dict | None, what: str, may_duplicate: bool,
+    def _call(self, path: str, body: dict | bytes | None, what: str, may_duplicate: bool,
               method: str = "POST", query: dict | None = None) -> Answer:
         """One API call with retries on 429, 5xx and failed connections. `may_duplicate`: the
         request may take effect without an answer coming back (a batch of emails), so one that
@@ -329,11 +388,12 @@ class SendGridBackend:
         return data
 
     def send(self, outgoing: Outgoing, recipients: list[Recipient]) -> Iterator[list[Outcome]]:
-        body = payload(outgoing, recipients, self.config, self.scheduled)
+        body = request_body(outgoing, recipients, self.config, self.scheduled)
         answer = self._call("/v3/mail/send", body, f"a batch of {len(recipients)}",
                             may_duplicate=True)
         message_id = answer.headers.get("x-message-id", "")
-        yield [Outcome(r.key, Status.SENT, provider_id=message_id) for r in recipients]
+        sent = Status.SENT
+        yield [Outcome(r.key, sent, message_id) for r in recipients]
 
 
 def _listed(item, kind: Leaving, label: str) -> Suppression | None:

@@ -161,36 +161,47 @@ class Ledger:
         call: (the batch's id, the keys claimed). Only readers with no row yet or a failed one
         are claimed; a sent, refused or pending row is never taken back."""
         now = time.time()
+        listed = _json_list(keys)
         with self.db.transaction():
             handled = {key for (key,) in self.db.execute(
                 "SELECT email FROM deliveries WHERE edition_id = ? AND round = ?"
-                f" AND status != 'failed' AND email IN ({', '.join('?' * len(keys))})",
-                (edition_id, round, *keys),
+                " AND status != 'failed' AND email IN (SELECT value FROM json_each(?))",
+                (edition_id, round, listed),
             )}
-            claimed = [key for key in keys if key not in handled]
+            claimed = [key for key in keys if key not in handled] if handled else keys
             batch_id = self.db.execute(
                 "INSERT INTO batches (edition_id, round, backend, size, status, started_at)"
                 " VALUES (?, ?, ?, ?, 'pending', ?)",
                 (edition_id, round, backend, len(claimed), now),
             ).lastrowid
-            self.db.executemany(
+            # one statement for the batch: the keys in list order, each claimed unless handled
+            # (a row neither new nor failed is left as it is)
+            self.db.execute(
                 "INSERT INTO deliveries (edition_id, round, email, status, batch_id, updated_at)"
-                " VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (edition_id, round, email)"
+                " SELECT ?, ?, value, 'pending', ?, ? FROM json_each(?) WHERE true"
+                " ON CONFLICT (edition_id, round, email)"
                 " DO UPDATE SET status = 'pending', batch_id = excluded.batch_id,"
                 " error = NULL, updated_at = excluded.updated_at WHERE status = 'failed'",
-                ((edition_id, round, key, batch_id, now) for key in claimed),
+                (edition_id, round, batch_id, now,
+                 listed if claimed is keys else _json_list(claimed)),
             )
         return batch_id or 0, set(claimed)
 
     def record(self, edition_id: str, round: int, outcomes: Iterable[Outcome]) -> None:
+        """The provider's answers, in one transaction: one statement for all the readers with
+        the same answer (a SendGrid batch: all of them)."""
         now = time.time()
+        alike: dict[tuple[str, str, str], list[str]] = {}
+        for o in outcomes:
+            alike.setdefault((o.status, o.provider_id, o.error), []).append(o.key)
         with self.db.transaction():
-            self.db.executemany(
-                "UPDATE deliveries SET status = ?, provider_id = ?, error = ?, updated_at = ?"
-                " WHERE edition_id = ? AND round = ? AND email = ?",
-                ((o.status, o.provider_id, o.error, now, edition_id, round, o.key)
-                 for o in outcomes),
-            )
+            for (status, provider_id, error), keys in alike.items():
+                self.db.execute(
+                    "UPDATE deliveries SET status = ?, provider_id = ?, error = ?, updated_at = ?"
+                    " WHERE edition_id = ? AND round = ?"
+                    " AND email IN (SELECT value FROM json_each(?))",
+                    (status, provider_id, error, now, edition_id, round, _json_list(keys)),
+                )
 
     def finish_batch(self, batch_id: int, status: str, provider_id: str = "",
                      error: str = "") -> None:
@@ -225,3 +236,8 @@ class Ledger:
         return [EditionStats(r[0], r[1], r[2], r[3], bool(r[4]), *(int(v or 0) for v in r[5:]))
                 for r in rows]
 
+
+def _json_list(keys: list[str]) -> str:
+    """Address keys as one JSON array, which SQLite's json_each reads back as rows: a batch is
+    written by one statement, not one per reader."""
+    return json.dumps(keys, ensure_ascii=False)
