@@ -319,10 +319,15 @@ def _token(raw: str) -> tuple[str | None, str | None, bool, str | None, str]:
     return None, name, word.isupper(), term, folded
 
 
+def _first_words(text: str) -> list[str]:
+    """The first BODY_WORDS words of `text` (without splitting all of a long text)."""
+    return text.split(maxsplit=BODY_WORDS)[:BODY_WORDS]
+
+
 def _features(title: str, text: str) -> _Features:
     lang = language(f"{title} {text}")
     found = _Features({}, set(), set(), lang)
-    for part in (title, " ".join(text.split()[:BODY_WORDS])):
+    for part in (title, " ".join(_first_words(text))):
         sentence_start = True
         for raw in _TOKEN.findall(part):
             if raw in ".!?:;«»\"":
@@ -472,7 +477,7 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
                        needed: list[int], grouping: Grouping) -> None:
     import numpy as np
 
-    texts = [f"{items[i].title}. {' '.join(items[i].text.split()[:BODY_WORDS])}" for i in needed]
+    texts = [f"{items[i].title}. {' '.join(_first_words(items[i].text))}" for i in needed]
     vectors_later = signals.start(texts)  # the model may work while the words are counted
     features = [_features(item.title, item.text) for item in items]
     weights = _word_weights(features, signals)
@@ -485,8 +490,7 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
         position[i] = row
     pairwise = _Pairwise(items, features, similarity, position, weights, settings)
     floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
-    sub = (similarity >= floor) & _nearest(similarity, NEIGHBOURS)
-    rows, cols = np.nonzero(np.triu(sub, k=1))
+    rows, cols = _candidates(similarity, floor, NEIGHBOURS)
     index = np.asarray(needed, dtype=np.int64)
     first, second = index[rows], index[cols]
     score, grouped = _PairTable(items, features, weights, settings).verdicts(
@@ -513,27 +517,34 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     if best_miss is None and len(needed) > 1:  # no candidate was refused: the closest pair apart
         labels = np.asarray(owner)[needed]
         apart = np.triu(similarity, k=1)
-        apart[(labels[:, None] == labels[None, :]) | ~np.triu(np.ones_like(sub), k=1)] = -2.0
+        apart[(labels[:, None] == labels[None, :])
+              | ~np.triu(np.ones(apart.shape, dtype=bool), k=1)] = -2.0
         r, c = np.unravel_index(int(np.argmax(apart)), apart.shape)
         if apart[r, c] > -2.0:
             best_miss = pairwise(needed[int(r)], needed[int(c)])
     grouping.closest_miss = best_miss
 
 
-def _nearest(similarity, count: int, block: int = 512):
-    """Pairs where one of the two is among the other's `count` closest in meaning (a symmetric
-    boolean matrix), found by blocks of rows so the ranking never holds n² indexes at once."""
+def _candidates(similarity, floor: float, count: int, block: int = 512):
+    """The pairs (rows, cols), row < col, in row-major order, at least `floor` close in meaning
+    where one of the two is among the other's `count` closest. Listed from each row's closest
+    (found by blocks of rows), so no n × n array but `similarity` is ever made."""
     import numpy as np
 
     size = len(similarity)
-    if size <= count + 1:
-        return np.ones((size, size), dtype=bool)
-    near = np.zeros((size, size), dtype=bool)
+    if size <= count + 1:  # a small day: every pair is among the closest
+        return np.nonzero(np.triu(similarity >= floor, k=1))
+    firsts, seconds = [], []
     for start in range(0, size, block):
         rows = similarity[start:start + block]
         closest = np.argpartition(-rows, count, axis=1)[:, :count + 1]  # itself among them
-        near[np.arange(start, start + len(rows))[:, None], closest] = True
-    return near | near.T
+        firsts.append(np.repeat(np.arange(start, start + len(rows)), count + 1))
+        seconds.append(closest.ravel())
+    ends = np.concatenate(firsts), np.concatenate(seconds)
+    low, high = np.minimum(*ends), np.maximum(*ends)
+    keep = (low != high) & (similarity[low, high] >= floor)
+    keys = np.unique(low[keep] * size + high[keep])  # once each, in row-major order
+    return keys // size, keys % size
 
 
 def _link(items: Sequence[Item], same, first, second, ranks, miss_rank: int,
