@@ -282,9 +282,9 @@ _ENGLISH = frozenset("the of and to in is for on with at by from as that has was
 
 
 def language(text: str) -> str:
-    words = text.lower().split()
-    french = sum(w in _FRENCH for w in words)
-    english = sum(w in _ENGLISH for w in words)
+    counts = Counter(text.lower().split())
+    french = sum(counts[w] for w in _FRENCH)
+    english = sum(counts[w] for w in _ENGLISH)
     return "fr" if french > english else "en"
 
 
@@ -543,7 +543,8 @@ def _candidates(similarity, floor: float, count: int, block: int = 512):
     ends = np.concatenate(firsts), np.concatenate(seconds)
     low, high = np.minimum(*ends), np.maximum(*ends)
     keep = (low != high) & (similarity[low, high] >= floor)
-    keys = np.unique(low[keep] * size + high[keep])  # once each, in row-major order
+    keys = np.sort(low[keep] * size + high[keep])  # in row-major order, then once each
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     return keys // size, keys % size
 
 

@@ -298,3 +298,17 @@ def test_a_damaged_row_is_read_again(newsletter, reads):
     reads.take()
     assert_same(read(config), expected)
     assert reads.take() == ["une.md"]
+
+
+def test_a_kept_file_replaced_by_a_link_out_of_the_folder_is_refused(newsletter, reads, tmp_path):
+    path = newsletter.article("une", "Un article.", lead=True)
+    newsletter.article("deux")
+    config = load(newsletter)
+    assert len(read(config).articles) == 2
+    outside = tmp_path / "ailleurs.md"
+    outside.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(outside)
+    again = read(config)
+    assert [a.title for a in again.articles] == ["Deux"]
+    assert "outside the folder; skipped" in again.problems[0].message

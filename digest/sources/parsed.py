@@ -91,7 +91,9 @@ class ReadingCache:
         """The stamp of the file at `path` as it is now (links followed), or None when it is not
         a settled regular file inside the folder."""
         try:
-            st = os.stat(inside(path, self.folder))
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):  # the listing never enters a linked folder: only the
+                st = os.stat(inside(path, self.folder))  # file itself may lead elsewhere
         except (OSError, Unreadable):
             return None
         if not stat.S_ISREG(st.st_mode) or st.st_ctime_ns > self.settled_before \
