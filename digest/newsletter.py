@@ -151,13 +151,14 @@ class Newsletter:
         return state.memory.before(self.config.newsletter.url, day, self.config.ranking.memory_days)
 
     def signals(self) -> Signals:
-        """What grouping compares articles with: sentence vectors and general word frequencies,
-        both cached in the state database (the model is loaded only for texts never seen)."""
-        from digest.meaning import CachedCommonness, CachedEmbedder
+        """What grouping compares articles with: sentence vectors, general word frequencies and
+        each article's words, all cached in the state database (the model is loaded only for
+        texts never seen)."""
+        from digest.meaning import CachedCommonness, CachedEmbedder, CachedFeatures
         from digest.stories import Signals
 
         cache = _LazyEmbeddings(self)
-        return Signals(CachedEmbedder(cache), CachedCommonness(cache))
+        return Signals(CachedEmbedder(cache), CachedCommonness(cache), CachedFeatures(cache))
 
     def edition(self, day: date, strict: bool = False) -> tuple[Edition, Gathered]:
         """The ranked edition of `day` (before rendering), and what the sources gave."""

@@ -21,6 +21,7 @@ sent stories keeps those terms and compares them by weighted Jaccard (`Weighted`
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -29,6 +30,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
+from typing import Protocol
 
 from digest.urls import normalize_url
 
@@ -222,6 +224,12 @@ class Item:
     placed: bool = False  # pinned as lead or given a priority: never shown under another
 
 
+class KeptFeatures(Protocol):
+    def get(self, keys: list[str]) -> dict[str, bytes]: ...
+
+    def put(self, found: dict[str, bytes]) -> None: ...
+
+
 @dataclass(frozen=True)
 class Signals:
     """What comes from outside: the sentence vectors (one row per text, unit length) and how
@@ -231,6 +239,9 @@ class Signals:
     embed: Callable[[list[str]], Sequence[Sequence[float]]]
     commonness: Callable[[list[tuple[str, str]]], list[float]] = \
         lambda words: [0.0] * len(words)
+    # what each article's words gave (`get(keys)` -> {key: bytes}, `put({key: bytes})`), kept
+    # between runs by the caller: reading the words of thousands of articles is most of grouping
+    kept: KeptFeatures | None = None
 
     def start(self, texts: list[str]) -> Callable[[], Sequence[Sequence[float]]]:
         """Start embedding `texts`; the returned function waits for their vectors. An embedder
@@ -344,6 +355,42 @@ def _features(title: str, text: str) -> _Features:
                     found.words.setdefault(term, folded)
             sentence_start = False
     return found
+
+
+def _day_features(items: Sequence[Item], kept: KeptFeatures | None) -> list[_Features]:
+    """Each item's features: those `kept` from an earlier run, the others read (and kept)."""
+    if kept is None:
+        return [_features(item.title, item.text) for item in items]
+    keys = [f"{len(item.title)}:{item.title}{item.text}" for item in items]
+    known = kept.get(keys)
+    features: list[_Features] = []
+    fresh: dict[str, bytes] = {}
+    for key, item in zip(keys, items, strict=True):
+        found = _load_features(known[key]) if key in known else None
+        if found is None:
+            found = _features(item.title, item.text)
+            fresh[key] = _dump_features(found)
+        features.append(found)
+    if fresh:
+        kept.put(fresh)
+    return features
+
+
+def _dump_features(features: _Features) -> bytes:
+    # the words in their order (weights are summed in it), names and numbers sorted
+    return json.dumps([list(features.words.items()), sorted(features.names),
+                       sorted(features.numbers), features.lang], ensure_ascii=False).encode()
+
+
+def _load_features(data: bytes) -> _Features | None:
+    """The features of `_dump_features`, or None for a value that is not that."""
+    try:
+        words, names, numbers, lang = json.loads(data)
+        found = _Features(dict(words), set(names), set(numbers), lang)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    strings = [*found.words, *found.words.values(), *found.names, *found.numbers, found.lang]
+    return found if all(type(value) is str for value in strings) else None
 
 
 def _rarity(commonness: float) -> float:
@@ -479,7 +526,7 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
 
     texts = [f"{items[i].title}. {' '.join(_first_words(items[i].text))}" for i in needed]
     vectors_later = signals.start(texts)  # the model may work while the words are counted
-    features = [_features(item.title, item.text) for item in items]
+    features = _day_features(items, signals.kept)
     weights = _word_weights(features, signals)
     embedded = np.asarray(vectors_later(), dtype=np.float32)
 

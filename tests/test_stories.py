@@ -256,3 +256,42 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only():
     rows, cols = _candidates(similarity[:6, :6], -1.0, 5)  # a small day: every pair
     assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [
         (i, j) for i in range(6) for j in range(i + 1, 6)]
+
+
+class KeptInMemory:
+    """A store for `Signals.kept`, as the state database keeps them: bytes by key."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes] = {}
+        self.asked = 0
+
+    def get(self, keys):
+        self.asked += len(keys)
+        return {k: self.values[k] for k in keys if k in self.values}
+
+    def put(self, found):
+        self.values.update(found)
+
+
+@pytest.mark.parametrize("name", ["en_outlets_heldout.json", "fr_en_tuning.json"])
+def test_features_kept_between_runs_group_exactly_as_features_read(name):
+    from dataclasses import replace
+
+    from digest.stories import _features, _load_features
+
+    rows = json.loads((DATA / "grouping" / name).read_text())["items"]
+    items = items_of(rows, dated=True)
+    expected = group(items, SIGNALS)
+    kept = KeptInMemory()
+    signals = replace(SIGNALS, kept=kept)
+    for _ in range(2):  # read and kept, then served
+        got = group(items, signals)
+        assert got.labels == expected.labels
+        assert got.pairs == expected.pairs and got.closest_miss == expected.closest_miss
+    assert len(kept.values) == len(items)
+    for item in items:
+        served = _load_features(kept.values[f"{len(item.title)}:{item.title}{item.text}"])
+        read = _features(item.title, item.text)
+        assert served == read and list(served.words.items()) == list(read.words.items())
+    kept.values = dict.fromkeys(kept.values, b"[1, 2]")  # damaged: read again
+    assert group(items, signals).labels == expected.labels
