@@ -4,8 +4,9 @@
 
 The articles are bench_build.py's (80 to 900 words of Markdown each, every one a story of its
 own; with --short, one paragraph of 60 words), all on the edition's day. stdout goes to a pipe
-that is read to the end, as `| less` or a log does: the table is the plain one. Prints the median
-wall time and CPU time of --runs runs, and the same with --json and with --limit 20.
+that is read to the end, as `| less` or a log does: the table is the plain one. Prints the first
+run (empty state database: the model embeds every text, every file is parsed), then the median
+wall time, CPU time and peak memory of --runs runs, and the same with --json and with --limit 20.
 """
 
 from __future__ import annotations
