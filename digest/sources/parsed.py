@@ -146,12 +146,14 @@ class ReadingCache:
 
 def _rows(fresh: dict[bytes, tuple[str, Reading]]) -> Iterator[Row]:
     for key, (stamp, reading) in fresh.items():
-        row = (key, stamp, _dump_front(reading), _dump_article(reading))
+        front, article = _dump_front(reading), _dump_article(reading)
         try:
-            row[2].encode(), row[3] and row[3].encode()
+            front.encode()
+            if article is not None:
+                article.encode()
         except UnicodeEncodeError:  # a lone surrogate SQLite cannot store: read it every time
             continue
-        yield row
+        yield key, stamp, front, article
 
 
 # -- the reading's version ------------------------------------------------------------------------
