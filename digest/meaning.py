@@ -275,6 +275,35 @@ class CachedCommonness:
         return [known[k] for k in keys]
 
 
+def features_version() -> str:
+    """Grouping's reading of an article's words: its code (the stop words, the stems...), and
+    Python's Unicode tables, which fold accents."""
+    import hashlib
+    import sys
+    import unicodedata
+
+    from digest import stories
+
+    code = Path(stories.__file__).read_bytes()
+    extra = f"{unicodedata.unidata_version}/{sys.version}".encode()
+    return f"grouping/{hashlib.sha256(code + extra).hexdigest()[:16]}"
+
+
+class CachedFeatures:
+    """Grouping's features of each article (`stories.Signals.kept`), through the same store as
+    the vectors."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.version = features_version()
+
+    def get(self, keys: list[str]) -> dict[str, bytes]:
+        return self.store.get(self.version, keys)
+
+    def put(self, found: dict[str, bytes]) -> None:
+        self.store.put(self.version, found)
+
+
 class CachedEmbedder:
     """`encode`, through a store of vectors already computed (`get`/`put` by text, raw float32
     bytes): the model is loaded only for texts never seen before."""

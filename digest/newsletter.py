@@ -8,10 +8,10 @@ call, each returning data (in the spirit of sqlite-utils' `Database`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from digest.config import Config, load_config
 from digest.dates import Window, calendar_window
@@ -25,16 +25,22 @@ if TYPE_CHECKING:
     from digest.models import Suppression
     from digest.recipients import Recipient
     from digest.send import SendEvents, SendReport
+    from digest.sources.parsed import Row
     from digest.state import State
+    from digest.state.parsed import ParsedArticles
     from digest.status import EditionStatus
     from digest.stories import Signals
     from digest.suppress import EditorChange, SyncReport
+
+
+T = TypeVar("T")
 
 
 class Newsletter:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._state: State | None = None
+        self._readings = _LazyReadings(self)
 
     @classmethod
     def open(cls, config_path: Path | None = None) -> Newsletter:
@@ -129,8 +135,13 @@ class Newsletter:
         from digest.dates import usable_day
 
         usable_day(day)
+        gathered = self._gather(day)
+        self._readings.flush()
+        return gathered
+
+    def _gather(self, day: date) -> Gathered:
         feeds = self.state.feeds if self.config.sources.feeds else None
-        return gather(self.config, day, self.window(day), feeds)
+        return gather(self.config, day, self.window(day), feeds, self._readings)
 
     def history(self, day: date) -> tuple[PastStory, ...]:
         """Stories sent in the `ranking.memory_days` editions before `day`."""
@@ -140,19 +151,24 @@ class Newsletter:
         return state.memory.before(self.config.newsletter.url, day, self.config.ranking.memory_days)
 
     def signals(self) -> Signals:
-        """What grouping compares articles with: sentence vectors and general word frequencies,
-        both cached in the state database (the model is loaded only for texts never seen)."""
-        from digest.meaning import CachedCommonness, CachedEmbedder
+        """What grouping compares articles with: sentence vectors, general word frequencies and
+        each article's words, all cached in the state database (the model is loaded only for
+        texts never seen)."""
+        from digest.meaning import CachedCommonness, CachedEmbedder, CachedFeatures
         from digest.stories import Signals
 
         cache = _LazyEmbeddings(self)
-        return Signals(CachedEmbedder(cache), CachedCommonness(cache))
+        return Signals(CachedEmbedder(cache), CachedCommonness(cache), CachedFeatures(cache))
 
     def edition(self, day: date, strict: bool = False) -> tuple[Edition, Gathered]:
         """The ranked edition of `day` (before rendering), and what the sources gave."""
-        gathered = self.gather(day)
-        return rank_day(self.config, gathered, day, self.history(day), strict,
-                        self.signals()), gathered
+        from digest.dates import usable_day
+
+        usable_day(day)
+        gathered = self._gather(day)
+        edition = rank_day(self.config, gathered, day, self.history(day), strict, self.signals())
+        self._readings.flush()  # after grouping, which makes the state database on a first run
+        return edition, gathered
 
     def build(self, day: date, strict: bool = False) -> Build:
         """The edition of `day` and its email. Bad inputs are in `problems`, not exceptions."""
@@ -245,3 +261,59 @@ class _LazyEmbeddings:
         from digest.meaning import cache_folder
 
         return cache_folder()
+
+
+class _LazyReadings:
+    """The state database's copy of the article files as last read (digest/sources/parsed.py):
+    read only when the database exists already (nothing makes it for a cache), written at the end
+    of the run if it exists by then (grouping and feeds make it on a first run). A database that
+    cannot be read or written (damaged, read-only, busy) only means reading every file."""
+
+    def __init__(self, newsletter: Newsletter) -> None:
+        self.newsletter = newsletter
+        self.pending: list[tuple[Callable[[], Iterable[Row]], list[bytes]]] = []
+
+    def _parsed(self) -> ParsedArticles | None:
+        newsletter = self.newsletter
+        if newsletter._state is None and not newsletter.state_path.is_file():
+            return None  # sqlite3 is not even imported
+        from digest.state import StateError
+
+        try:
+            return newsletter.state.parsed
+        except StateError:
+            return None
+
+    def stamps(self) -> dict[bytes, tuple[str, str]]:
+        parsed = self._parsed()
+        return _or_nothing(parsed.stamps, {}) if parsed is not None else {}
+
+    def articles(self, paths: list[bytes]) -> dict[bytes, str]:
+        parsed = self._parsed()
+        return _or_nothing(lambda: parsed.articles(paths), {}) if parsed is not None else {}
+
+    def put(self, rows: Callable[[], Iterable[Row]], gone: list[bytes]) -> None:
+        self.pending.append((rows, gone))
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        parsed = self._parsed() if pending else None
+        if parsed is None:
+            return
+        from digest.state import StateError
+
+        for rows, gone in pending:
+            try:
+                parsed.put(rows(), gone)
+            except StateError:  # busy, read-only, full: kept another time
+                return
+
+
+def _or_nothing(call: Callable[[], T], nothing: T) -> T:
+    """`call()`, or `nothing` when the state database cannot do it."""
+    from digest.state import StateError
+
+    try:
+        return call()
+    except StateError:
+        return nothing

@@ -13,6 +13,7 @@ from digest.models import Article
 from digest.urls import normalize_url
 
 if TYPE_CHECKING:
+    from digest.sources.parsed import ReadingStore
     from digest.state.feeds import FeedStore
 
 
@@ -33,14 +34,15 @@ class Gathered:
 
 
 def gather(config: Config, day: date, window: Window | None = None,
-           feed_store: FeedStore | None = None) -> Gathered:
+           feed_store: FeedStore | None = None, readings: ReadingStore | None = None) -> Gathered:
     """The articles of the edition of `day`: those published in `window` (default: that calendar
-    day), from every source. Feeds keep their cache in `feed_store`."""
+    day), from every source. Feeds keep their cache in `feed_store`, article files theirs in
+    `readings`."""
     from digest.sources.markdown import read_folder
 
     window = window or calendar_window(day, config.tz)
     gathered = Gathered(window=window)
-    read_folder(config, window, gathered)
+    read_folder(config, window, gathered, readings)
     if config.sources.feeds:
         from digest.sources.feeds import read_feeds
 

@@ -21,6 +21,7 @@ from digest.sanitize import clean_html, safe_url
 from digest.sources import Gathered
 from digest.sources.checks import PRIORITY_LIMIT, checked
 from digest.sources.files import Unreadable, inside, read_capped
+from digest.sources.parsed import Reading, ReadingCache, ReadingStore
 from digest.text import html_to_text, slugify, squash
 
 # libyaml's loader when PyYAML was built with it: about ten times faster than the pure-Python one.
@@ -59,7 +60,10 @@ class ArticleFileError(Exception):
         self.line = line
 
 
-def read_folder(config: Config, window: Window, gathered: Gathered) -> None:
+def read_folder(config: Config, window: Window, gathered: Gathered,
+                store: ReadingStore | None = None) -> None:
+    """The articles of `window` from the articles folder, and every file's problems. `store`
+    keeps the files' readings between runs (see digest/sources/parsed.py)."""
     folder = config.resolve(config.sources.articles)
     if not folder.is_dir():
         gathered.problems.append(
@@ -67,29 +71,66 @@ def read_folder(config: Config, window: Window, gathered: Gathered) -> None:
                     "sources.articles in digest.toml")
         )
         return
-    for path in _files(folder):
+    paths = _files(folder)
+    cache = ReadingCache(store, config, folder) if store is not None else None
+    served = cache.served(paths, window) if cache is not None else {}
+    for path in paths:
         shown = _display(path, config)
-        try:
-            raw, front, body, fields, warnings = _parsed(path, folder, config)
-        except (Unreadable, ArticleFileError) as exc:
-            gathered.problems.append(Problem(_at(shown, getattr(exc, "line", None)),
-                                             f"{exc}; skipped", ProblemKind.ARTICLE_SKIPPED))
-            continue
-        for key, message in warnings:
-            gathered.problems.append(Problem(_at(shown, _line_of(front, key)), message))
-        gathered.dates.add(local_date(fields["date"], config.tz))
-        if window.contains(fields["date"]):
-            source = raw.decode("utf-8-sig").replace("\r\n", "\n")
-            article, problems = make_article(fields, body, path, shown, config, source)
-            usable = checked(article)
-            if isinstance(usable, str):
-                gathered.problems.append(Problem(shown, f"{usable}; skipped",
-                                                 ProblemKind.ARTICLE_SKIPPED))
-                continue
-            gathered.articles.append(usable)
-            for line, message in problems:
-                line = line or _line_of(front, "image")
-                gathered.problems.append(Problem(_at(shown, line), message))
+        reading = served.get(path)
+        if reading is None:
+            reading = read_file(path, folder, shown, config, window)
+            if cache is not None:
+                cache.keep(path, reading)
+        _report(reading, shown, config, window, gathered)
+    if cache is not None:
+        cache.save()
+
+
+def read_file(path: Path, folder: Path, shown: str, config: Config, window: Window) -> Reading:
+    """What the file at `path` gives: its article only when its date is in `window`."""
+    try:
+        raw, front, body, fields, warnings = _parsed(path, folder, config)
+    except Unreadable as exc:
+        return Reading(error=(None, str(exc)), keep=False)  # tried again every run
+    except ArticleFileError as exc:
+        return Reading(error=(exc.line, str(exc)))
+    reading = Reading(date=fields["date"],
+                      warnings=[(_line_of(front, key), message) for key, message in warnings])
+    if window.contains(fields["date"]):
+        source = raw.decode("utf-8-sig").replace("\r\n", "\n")
+        article, problems, images = _make_article(fields, body, path, shown, config, source)
+        usable = checked(article)
+        reading.made, reading.keep = True, not images
+        if isinstance(usable, str):
+            reading.unusable = usable
+        else:
+            reading.article = usable
+            reading.problems = [(line or _line_of(front, "image"), message)
+                                for line, message in problems]
+    return reading
+
+
+def _report(reading: Reading, shown: str, config: Config, window: Window,
+            gathered: Gathered) -> None:
+    if reading.error is not None:
+        line, message = reading.error
+        gathered.problems.append(Problem(_at(shown, line), f"{message}; skipped",
+                                         ProblemKind.ARTICLE_SKIPPED))
+        return
+    assert reading.date is not None
+    for line, message in reading.warnings:
+        gathered.problems.append(Problem(_at(shown, line), message))
+    gathered.dates.add(local_date(reading.date, config.tz))
+    if not window.contains(reading.date):
+        return
+    if reading.unusable:
+        gathered.problems.append(Problem(shown, f"{reading.unusable}; skipped",
+                                         ProblemKind.ARTICLE_SKIPPED))
+        return
+    assert reading.article is not None
+    gathered.articles.append(reading.article)
+    for line, message in reading.problems:
+        gathered.problems.append(Problem(_at(shown, line), message))
 
 
 def image_problems(config: Config) -> list[Problem]:
@@ -300,6 +341,13 @@ def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, conf
                  source: str = "") -> tuple[Article, list[tuple[int | None, str]]]:
     """The article, and (line, message) for each image that could not be used. `source` is the
     whole file, to name the line of a body image."""
+    article, problems, _ = _make_article(fields, body, path, shown, config, source)
+    return article, problems
+
+
+def _make_article(fields: dict[str, Any], body: str, path: Path, shown: str, config: Config,
+                  source: str) -> tuple[Article, list[tuple[int | None, str]], bool]:
+    """make_article's, and whether the article uses local images (other files than its own)."""
     html = rendered_body(body)
     url = fields.get("url") or f"{config.newsletter.url.rstrip('/')}/{slugify(path.stem)}"
     images = _LocalImages(path, config, local_date(fields["date"], config.tz))
@@ -329,7 +377,7 @@ def make_article(fields: dict[str, Any], body: str, path: Path, shown: str, conf
         assets=tuple(images.assets),
         group=fields.get("group", True),
         same_story=fields.get("same_story", ()),
-    ), images.problems
+    ), images.problems, images.used
 
 
 @functools.lru_cache(maxsize=1024)
@@ -365,10 +413,12 @@ class _LocalImages:
         self.day = day
         self.assets: list[tuple[str, str]] = []
         self.problems: list[tuple[int | None, str]] = []
+        self.used = False  # asked for any image: the article depends on other files
 
     def url(self, relative: str, line: int | None) -> str | None:
         from urllib.parse import quote, unquote
 
+        self.used = True
         target = (self.path.parent / unquote(relative)).resolve()
         try:
             name = target.relative_to(self.folder).as_posix()

@@ -1,8 +1,9 @@
 """The newsletter's state, `.digest/state.db`: the only code that opens it.
 
 `State` is the open database with one view per concern: the send ledger, the feed cache, the
-memory of sent stories, the suppressions, the unsubscribe tokens handed out and the cache of
-sentence vectors, each a module of its own over the same connection.
+memory of sent stories, the suppressions, the unsubscribe tokens handed out, the cache of
+sentence vectors and the article files as last read, each a module of its own over the same
+connection.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from digest.state.embeddings import EmbeddingCache
 from digest.state.feeds import FeedStore
 from digest.state.ledger import Ledger
 from digest.state.memory import StoryMemory
+from digest.state.parsed import ParsedArticles
 from digest.state.suppressions import Suppressions
 from digest.state.tokens import ReaderTokens
 
@@ -52,3 +54,7 @@ class State:
     @cached_property
     def tokens(self) -> ReaderTokens:
         return ReaderTokens(self.db)
+
+    @cached_property
+    def parsed(self) -> ParsedArticles:
+        return ParsedArticles(self.db)

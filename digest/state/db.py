@@ -131,6 +131,17 @@ MIGRATIONS: tuple[str, ...] = (
         email TEXT NOT NULL
     );
     """,
+    # 7: each article file as last read (its front matter, and its Article once it was in an
+    # edition's window), by the file's path; `stamp` is the file's size and times with the
+    # reading's version, so a changed file or a new release reads the file again
+    """
+    CREATE TABLE IF NOT EXISTS parsed_articles (
+        path BLOB PRIMARY KEY,
+        stamp TEXT NOT NULL,
+        front TEXT NOT NULL,
+        article TEXT
+    );
+    """,
 )
 
 
@@ -190,10 +201,17 @@ class StateDatabase:
             return self._db.executemany(sql, rows)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE … COMMIT: the write lock from the first statement, all or nothing."""
+    def transaction(self, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT: the write lock from the first statement, all or nothing.
+        `wait`: how long to wait for another process's write lock (a cache waits less)."""
         with self._errors():
-            self._db.execute("BEGIN IMMEDIATE")
+            if wait != LOCK_WAIT_SECONDS:
+                self._db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            finally:
+                if wait != LOCK_WAIT_SECONDS:
+                    self._db.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_SECONDS * 1000}")
         try:
             yield
         except BaseException:
