@@ -2,15 +2,17 @@
 
     python bench/bench_cold_build.py [--articles 30] [--runs 11] [--variants]
 
-Each run is a pair of fresh processes, back to back, timed by the CPU time they use: the floor (`python -c "import typer, jinja2,
-mjml, premailer"`: Python and the libraries the build cannot do without) and `python -m digest
-build` of a generated day (bench_build.py's articles). The ratio is taken pair by pair, so that a
+Each run is a pair of fresh processes, back to back, timed by the CPU time they use: the floor
+(`python -c "import typer, jinja2, mjml, premailer"`: Python and the libraries the build cannot
+do without) and `python -m digest build` of a generated day (bench_build.py's articles). The ratio is taken pair by pair, so that a
 busy moment of this shared machine weighs on both sides; the medians of --runs pairs are printed.
 
 --variants also times the build with one of its savings undone, to show what each is worth:
 typer's own coercion (pydantic), premailer's network stack imported, cssutils validating style
-attributes, and no compiled templates kept in .digest/jinja/; and, to show story grouping's share
-(numpy, the sentence vectors), the same day with every article marked `group: false`.
+attributes, no compiled templates kept in .digest/jinja/, premailer's memo of the theme's CSS
+empty (the user's cache), every article file read again (not as kept in the state database);
+and, to show story grouping's share (numpy, the sentence vectors), the same day with every
+article marked `group: false`.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from bench_build import DAY, generate  # noqa: E402
 # compiled modules kept, as an installed digest has them (a shell may say not to write them),
 # in a folder of this run's own: the worktree is left as it is
 PYCACHE = tempfile.mkdtemp(prefix="digest-bench-pycache-")
+# the user's cache too (the model's weights, premailer's memo of the theme's CSS)
+USER_CACHE = Path(tempfile.mkdtemp(prefix="digest-bench-cache-"))
 ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-       "PYTHONPYCACHEPREFIX": PYCACHE}
+       "PYTHONPYCACHEPREFIX": PYCACHE, "DIGEST_CACHE_DIR": str(USER_CACHE)}
 FLOOR = "import typer, jinja2, mjml, premailer"
 RUN_CLI = "from digest.cli import main\nsys.argv[0] = 'digest'\nmain()\n"
 VARIANTS = {
@@ -43,6 +47,8 @@ VARIANTS = {
         "import sys, cssutils\nfrom digest.inliner import premailer_class\npremailer_class()\n"
         "cssutils.parseStyle = cssutils.parseStyle.__wrapped__\n"),
     "no template cache": "import sys\n",
+    "premailer's memo empty": "import sys\n",
+    "every article read again": "import sys\n",
 }
 
 
@@ -94,12 +100,17 @@ def main() -> None:
         print("|---|---:|---:|---:|")
         report("as it is", *pairs(build, root, args.runs))
         if args.variants:
-            jinja = root / ".digest" / "jinja"
+            undo = {  # what each variant takes away before each of its runs
+                "no template cache": lambda: shutil.rmtree(root / ".digest" / "jinja",
+                                                           ignore_errors=True),
+                "premailer's memo empty": lambda: shutil.rmtree(USER_CACHE / "premailer",
+                                                                ignore_errors=True),
+                "every article read again": lambda: [  # a new change time: not as kept
+                    os.utime(path) for path in (root / "articles").iterdir()],
+            }
             for name, code in VARIANTS.items():
                 command = [sys.executable, "-c", code + RUN_CLI, *tail]
-                before = (lambda: shutil.rmtree(jinja, ignore_errors=True)) \
-                    if name == "no template cache" else None
-                report(name, *pairs(command, root, args.runs, before))
+                report(name, *pairs(command, root, args.runs, undo.get(name)))
             apart = Path(tmp) / "apart"
             shutil.copytree(root, apart, ignore=shutil.ignore_patterns(".digest", "out"))
             for article in (apart / "articles").iterdir():
