@@ -292,6 +292,11 @@ def test_features_kept_between_runs_group_exactly_as_features_read(name):
     for item in items:
         served = _load_features(kept.values[f"{len(item.title)}:{item.title}{item.text}"])
         read = _features(item.title, item.text)
-        assert served == read and list(served.words.items()) == list(read.words.items())
+        # kept with the general commonness of each of its words
+        assert served.common is not None and list(served.common) == list(read.words)
+        assert list(served.common.values()) == SIGNALS.commonness(
+            [(word, read.lang) for word in read.words.values()])
+        assert replace(served, common=None) == read
+        assert list(served.words.items()) == list(read.words.items())
     kept.values = dict.fromkeys(kept.values, b"[1, 2]")  # damaged: read again
     assert group(items, signals).labels == expected.labels
