@@ -420,11 +420,11 @@ def _rarity(commonness: float) -> float:
 class _Pairwise:
     """The evidence between two articles, computed on demand and kept."""
 
-    def __init__(self, items: Sequence[Item], features: list[_Features], similarity,
-                 position: list[int], weights: list[dict[str, float]],
-                 settings: GroupingSettings) -> None:
-        # similarity: the cosines of the embedded items only; position: each item's row (-1
-        # for an item that was not embedded, which means nothing to any other)
+    def __init__(self, items: Sequence[Item], features: list[_Features],
+                 similarity: Callable[[int, int], float], position: list[int],
+                 weights: list[dict[str, float]], settings: GroupingSettings) -> None:
+        # similarity: the cosine of two embedded items, by rows; position: each item's row
+        # (-1 for an item that was not embedded, which means nothing to any other)
         self.items, self.features, self.similarity = items, features, similarity
         self.position = position
         self.weights, self.settings = weights, settings
@@ -441,7 +441,7 @@ class _Pairwise:
         s, fa, fb = self.settings, self.features[a], self.features[b]
         ia, ib = self.items[a], self.items[b]
         pa, pb = self.position[a], self.position[b]
-        meaning = float(self.similarity[pa, pb]) if pa >= 0 and pb >= 0 else 0.0
+        meaning = self.similarity(pa, pb) if pa >= 0 and pb >= 0 else 0.0
         wa, wb = self.weights[a], self.weights[b]
         shared = wa.keys() & wb.keys()
         overlap = sum(min(wa[t], wb[t]) for t in shared)
@@ -547,18 +547,19 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     weights = _word_weights(features, signals)
     embedded = np.asarray(vectors_later(), dtype=np.float32)
 
-    # candidates: pairs close enough in meaning (and comparable in time), from one product
-    similarity = embedded @ embedded.T
+    # candidates: pairs close enough in meaning (and comparable in time), from the product of
+    # the vectors by blocks of rows
+    floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
+    rows, cols, meaning = _candidates(embedded, floor, NEIGHBOURS)
     position = [-1] * len(items)
     for row, i in enumerate(needed):
         position[i] = row
+    similarity = _Similarity(embedded, rows, cols, meaning)
     pairwise = _Pairwise(items, features, similarity, position, weights, settings)
-    floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
-    rows, cols = _candidates(similarity, floor, NEIGHBOURS)
     index = np.asarray(needed, dtype=np.int64)
     first, second = index[rows], index[cols]
     score, grouped = _PairTable(items, features, weights, settings).verdicts(
-        first, second, similarity[rows, cols].astype(np.float64), pairwise)
+        first, second, meaning.astype(np.float64), pairwise)
     # best first; ties by position, so the result never depends on the order of work
     in_order = np.lexsort((second, first, -score))
 
@@ -576,7 +577,7 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
         best_miss = pairwise(first_list[refused[0]], second_list[refused[0]])
     if best_miss is None and len(needed) > 1:  # no candidate was refused: the closest pair apart
         labels = np.asarray(owner)[needed]
-        apart = np.triu(similarity, k=1)
+        apart = np.triu(embedded @ embedded.T, k=1)  # every pair grouped: a small day
         apart[(labels[:, None] == labels[None, :])
               | ~np.triu(np.ones(apart.shape, dtype=bool), k=1)] = -2.0
         r, c = np.unravel_index(int(np.argmax(apart)), apart.shape)
@@ -585,29 +586,66 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     grouping.closest_miss = best_miss
 
 
-def _candidates(similarity, floor: float, count: int, block: int = 128):
+ROW_BLOCK = 1024  # rows of the cosines made at once: 40 MB at 10,000 articles, made once
+
+
+def _candidates(vectors, floor: float, count: int, block: int = 128):
     """The pairs (rows, cols), row < col, in row-major order, at least `floor` close in meaning
-    where one of the two is among the other's `count` closest. Listed from each row's closest
-    (found by blocks of rows), so no n × n array but `similarity` is ever made. Small blocks:
-    at 10,000 articles a block of 512 rows made 40 MB of indexes, new pages from the system each
-    time (12,000 page faults); 128 rows reuse the same memory, 35 % faster."""
+    (the cosine of their `vectors`, row by row as `vectors @ vectors.T` gives it) where one of
+    the two is among the other's `count` closest; and their cosines. The n × n cosines are
+    never made: ROW_BLOCK rows at a time, into the same memory (the whole product at 10,000
+    articles was 400 MB of new pages); each row's closest are found by `block` rows of it
+    (a block of 512 rows made 40 MB of indexes, new pages from the system each time)."""
     import numpy as np
 
-    size = len(similarity)
+    size = len(vectors)
     if size <= count + 1:  # a small day: every pair is among the closest
-        return np.nonzero(np.triu(similarity >= floor, k=1))
-    firsts, seconds = [], []
-    for start in range(0, size, block):
-        rows = similarity[start:start + block]
-        closest = np.argpartition(-rows, count, axis=1)[:, :count + 1]  # itself among them
-        firsts.append(np.repeat(np.arange(start, start + len(rows)), count + 1))
-        seconds.append(closest.ravel())
+        similarity = vectors @ vectors.T
+        rows, cols = np.nonzero(np.triu(similarity >= floor, k=1))
+        return rows, cols, similarity[rows, cols]
+    product = np.empty((min(ROW_BLOCK, size), size), dtype=vectors.dtype)
+    firsts, seconds, values = [], [], []
+    for start in range(0, size, ROW_BLOCK):
+        cosines = np.matmul(vectors[start:start + ROW_BLOCK], vectors.T,
+                            out=product[:min(ROW_BLOCK, size - start)])
+        for offset in range(0, len(cosines), block):
+            rows = cosines[offset:offset + block]
+            closest = np.argpartition(-rows, count, axis=1)[:, :count + 1]  # itself among them
+            first = start + offset
+            firsts.append(np.repeat(np.arange(first, first + len(rows)), count + 1))
+            seconds.append(closest.ravel())
+            values.append(np.take_along_axis(rows, closest, axis=1).ravel())
     ends = np.concatenate(firsts), np.concatenate(seconds)
+    value = np.concatenate(values)
     low, high = np.minimum(*ends), np.maximum(*ends)
-    keep = (low != high) & (similarity[low, high] >= floor)
-    keys = np.sort(low[keep] * size + high[keep])  # in row-major order, then once each
-    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
-    return keys // size, keys % size
+    # a pair found from either end has the same cosine (the product is symmetric to the bit)
+    keep = (low != high) & (value >= floor)
+    keys = low[keep] * size + high[keep]
+    order = np.argsort(keys, kind="stable")  # in row-major order, then once each
+    keys, value = keys[order], value[keep][order]
+    once = np.concatenate(([True], keys[1:] != keys[:-1]))
+    keys, value = keys[once], value[once]
+    return keys // size, keys % size, value
+
+
+class _Similarity:
+    """The cosine of two embedded items (rows a < b), as `vectors @ vectors.T` gives it: the
+    candidate pairs' from `_candidates`, any other from the product of a's block of rows (only
+    explanations ask for those)."""
+
+    def __init__(self, vectors, rows, cols, values) -> None:
+        self.vectors, self.values = vectors, values
+        self.keys = rows * len(vectors) + cols  # ascending
+
+    def __call__(self, a: int, b: int) -> float:
+        import numpy as np
+
+        key = a * len(self.vectors) + b
+        at = int(np.searchsorted(self.keys, key))
+        if at < len(self.keys) and self.keys[at] == key:
+            return float(self.values[at])
+        start = a // ROW_BLOCK * ROW_BLOCK
+        return float((self.vectors[start:start + ROW_BLOCK] @ self.vectors.T)[a - start, b])
 
 
 def _link(items: Sequence[Item], first, second, ranks, miss_rank: int,
