@@ -405,9 +405,9 @@ def _load_features(data: bytes) -> _Features | None:
     except (ValueError, TypeError, RecursionError):
         return None
     strings = [*terms, *words, *found.names, *found.numbers, found.lang]
-    if not all(type(value) is str for value in strings) or len(found.words) != len(terms):
+    if not set(map(type, strings)) <= {str} or len(found.words) != len(terms):
         return None
-    return found if all(type(value) is float for value in common) else None
+    return found if set(map(type, common)) <= {float} else None
 
 
 def _rarity(commonness: float) -> float:
@@ -839,28 +839,28 @@ def _word_weights(features: list[_Features], signals: Signals) -> list[dict[str,
     """Each article's words, weighted by how rare they are today and in general language.
     A word in more than a fifth of the day's articles is the day's vocabulary and weighs
     nothing."""
-    frequency: dict[str, int] = {}
-    for f in features:
-        for term in f.words:
-            frequency[term] = frequency.get(term, 0) + 1
+    frequency = Counter(term for f in features for term in f.words)
     total = len(features)
     common = max(5, total // 5)
     # the commonness of the rare words of features that do not carry it, asked at once
     wanted = sorted({(word, f.lang) for f in features if f.common is None
                      for term, word in f.words.items() if frequency[term] <= common})
     looked = dict(zip(wanted, signals.commonness(wanted), strict=True))
+    # each term's weight today, and each commonness's rarity, computed once
+    today = {term: math.log((total + 1) / (df + 1)) + 1.0
+             for term, df in frequency.items() if df <= common}
     rarities: dict[float, float] = {}
     weights = []
     for f in features:
         mine = {}
         for term, word in f.words.items():
-            df = frequency[term]
-            if df > common:
+            weight = today.get(term)
+            if weight is None:
                 continue
             value = looked[(word, f.lang)] if f.common is None else f.common[term]
             rarity = rarities.get(value)
             if rarity is None:
                 rarity = rarities[value] = _rarity(value)
-            mine[term] = (math.log((total + 1) / (df + 1)) + 1.0) * rarity
+            mine[term] = weight * rarity
         weights.append(mine)
     return weights
