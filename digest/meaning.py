@@ -268,10 +268,11 @@ class CachedCommonness:
         missing = [(w, k) for w, k in zip(words, keys, strict=True) if k not in known]
         if missing:
             values = general_commonness([w for w, _ in missing])
-            fresh = {k: v for (_, k), v in zip(missing, values, strict=True)}
+            packed = {k: struct.pack("<f", v) for (_, k), v in zip(missing, values, strict=True)}
             if self.store is not None:
-                self.store.put(model, {k: struct.pack("<f", v) for k, v in fresh.items()})
-            known.update(fresh)
+                self.store.put(model, packed)
+            # the values as stored: a word gives the same on its first day and after
+            known.update((k, struct.unpack("<f", v)[0]) for k, v in packed.items())
         return [known[k] for k in keys]
 
 
@@ -291,11 +292,12 @@ def features_version() -> str:
 
 class CachedFeatures:
     """Grouping's features of each article (`stories.Signals.kept`), through the same store as
-    the vectors."""
+    the vectors. They hold their words' general commonness: wordfreq's version is part of
+    theirs."""
 
     def __init__(self, store) -> None:
         self.store = store
-        self.version = features_version()
+        self.version = f"{features_version()}+{commonness_version()}"
 
     def get(self, keys: list[str]) -> dict[str, bytes]:
         return self.store.get(self.version, keys)

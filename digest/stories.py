@@ -305,6 +305,9 @@ class _Features:
     names: set[str]  # name keys, from capitalized words inside sentences
     numbers: set[str]
     lang: str
+    # stem -> its word's general commonness (`Signals.commonness`), when kept with the rest:
+    # looking up the 80,000 words of 10,000 articles again on every run took 0.7 s
+    common: dict[str, float] | None = None
 
 
 def _number(raw: str) -> str | None:
@@ -357,40 +360,54 @@ def _features(title: str, text: str) -> _Features:
     return found
 
 
-def _day_features(items: Sequence[Item], kept: KeptFeatures | None) -> list[_Features]:
-    """Each item's features: those `kept` from an earlier run, the others read (and kept)."""
+def _day_features(items: Sequence[Item], kept: KeptFeatures | None,
+                  commonness: Callable[[list[tuple[str, str]]], list[float]]) -> list[_Features]:
+    """Each item's features: those `kept` from an earlier run, the others read (and kept, with
+    their words' `commonness`)."""
     if kept is None:
         return [_features(item.title, item.text) for item in items]
     keys = [f"{len(item.title)}:{item.title}{item.text}" for item in items]
     known = kept.get(keys)
     features: list[_Features] = []
-    fresh: dict[str, bytes] = {}
+    fresh: dict[str, _Features] = {}
     for key, item in zip(keys, items, strict=True):
         found = _load_features(known[key]) if key in known else None
         if found is None:
-            found = _features(item.title, item.text)
-            fresh[key] = _dump_features(found)
+            found = fresh[key] = _features(item.title, item.text)
         features.append(found)
     if fresh:
-        kept.put(fresh)
+        # every word's commonness, kept with the article's features (whether the day makes
+        # it rare or not changes from day to day)
+        wanted = sorted({(word, f.lang) for f in fresh.values() for word in f.words.values()})
+        looked = dict(zip(wanted, commonness(wanted), strict=True))
+        for f in fresh.values():
+            f.common = {term: looked[(word, f.lang)] for term, word in f.words.items()}
+        kept.put({key: _dump_features(f) for key, f in fresh.items()})
     return features
 
 
 def _dump_features(features: _Features) -> bytes:
-    # the words in their order (weights are summed in it), names and numbers sorted
-    return json.dumps([list(features.words.items()), sorted(features.names),
+    # the words in their order (weights are summed in it), their folded forms and commonness
+    # as lists of their own (10,000 articles' lists of triples took twice as long to read
+    # back), names and numbers sorted
+    assert features.common is not None
+    return json.dumps([list(features.words), list(features.words.values()),
+                       list(features.common.values()), sorted(features.names),
                        sorted(features.numbers), features.lang], ensure_ascii=False).encode()
 
 
 def _load_features(data: bytes) -> _Features | None:
     """The features of `_dump_features`, or None for a value that is not that."""
     try:
-        words, names, numbers, lang = json.loads(data)
-        found = _Features(dict(words), set(names), set(numbers), lang)
+        terms, words, common, names, numbers, lang = json.loads(data)
+        found = _Features(dict(zip(terms, words, strict=True)), set(names), set(numbers),
+                          lang, dict(zip(terms, common, strict=True)))
     except (ValueError, TypeError, RecursionError):
         return None
-    strings = [*found.words, *found.words.values(), *found.names, *found.numbers, found.lang]
-    return found if all(type(value) is str for value in strings) else None
+    strings = [*terms, *words, *found.names, *found.numbers, found.lang]
+    if not set(map(type, strings)) <= {str} or len(found.words) != len(terms):
+        return None
+    return found if set(map(type, common)) <= {float} else None
 
 
 def _rarity(commonness: float) -> float:
@@ -402,11 +419,11 @@ def _rarity(commonness: float) -> float:
 class _Pairwise:
     """The evidence between two articles, computed on demand and kept."""
 
-    def __init__(self, items: Sequence[Item], features: list[_Features], similarity,
-                 position: list[int], weights: list[dict[str, float]],
-                 settings: GroupingSettings) -> None:
-        # similarity: the cosines of the embedded items only; position: each item's row (-1
-        # for an item that was not embedded, which means nothing to any other)
+    def __init__(self, items: Sequence[Item], features: list[_Features],
+                 similarity: Callable[[int, int], float], position: list[int],
+                 weights: list[dict[str, float]], settings: GroupingSettings) -> None:
+        # similarity: the cosine of two embedded items, by rows; position: each item's row
+        # (-1 for an item that was not embedded, which means nothing to any other)
         self.items, self.features, self.similarity = items, features, similarity
         self.position = position
         self.weights, self.settings = weights, settings
@@ -423,7 +440,7 @@ class _Pairwise:
         s, fa, fb = self.settings, self.features[a], self.features[b]
         ia, ib = self.items[a], self.items[b]
         pa, pb = self.position[a], self.position[b]
-        meaning = float(self.similarity[pa, pb]) if pa >= 0 and pb >= 0 else 0.0
+        meaning = self.similarity(pa, pb) if pa >= 0 and pb >= 0 else 0.0
         wa, wb = self.weights[a], self.weights[b]
         shared = wa.keys() & wb.keys()
         overlap = sum(min(wa[t], wb[t]) for t in shared)
@@ -525,35 +542,32 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     texts = [f"{items[i].title}. {' '.join(_first_words(items[i].text))}" for i in needed]
     vectors_later = signals.start(texts)  # the model may work while the words are counted
     import numpy as np  # after the embedder's start, which sets numpy's threads as it loads
-    features = _day_features(items, signals.kept)
+    features = _day_features(items, signals.kept, signals.commonness)
     weights = _word_weights(features, signals)
     embedded = np.asarray(vectors_later(), dtype=np.float32)
 
-    # candidates: pairs close enough in meaning (and comparable in time), from one product
-    similarity = embedded @ embedded.T
+    # candidates: pairs close enough in meaning (and comparable in time), from the product of
+    # the vectors by blocks of rows
+    floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
+    rows, cols, meaning = _candidates(embedded, floor, NEIGHBOURS)
     position = [-1] * len(items)
     for row, i in enumerate(needed):
         position[i] = row
+    similarity = _Similarity(embedded, rows, cols, meaning)
     pairwise = _Pairwise(items, features, similarity, position, weights, settings)
-    floor = max(MEANING_FLOOR, settings.min_meaning)  # pairs below it never group
-    rows, cols = _candidates(similarity, floor, NEIGHBOURS)
     index = np.asarray(needed, dtype=np.int64)
     first, second = index[rows], index[cols]
     score, grouped = _PairTable(items, features, weights, settings).verdicts(
-        first, second, similarity[rows, cols].astype(np.float64), pairwise)
+        first, second, meaning.astype(np.float64), pairwise)
     # best first; ties by position, so the result never depends on the order of work
     in_order = np.lexsort((second, first, -score))
-    # every pair that could be the same story is a candidate, so their verdicts are all known
-    same = np.zeros((len(items), len(items)), dtype=bool)
-    same[first[grouped], second[grouped]] = True
-    same[second[grouped], first[grouped]] = True
 
     # a refused pair can never end up in one group (complete linkage), so the first refused
     # pair in the order is the closest miss, unless a merge refused before it is
     refused = in_order[~grouped[in_order]]
     miss_rank = int(np.flatnonzero(~grouped[in_order])[0]) if len(refused) else len(in_order)
     accepted = in_order[grouped[in_order]]
-    owner = _link(items, same, first[accepted], second[accepted],
+    owner = _link(items, first[accepted], second[accepted],
                   np.flatnonzero(grouped[in_order]), miss_rank, pairwise, grouping)
     best_miss = grouping.closest_miss
     first_list, second_list = first.tolist(), second.tolist()
@@ -562,7 +576,7 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
         best_miss = pairwise(first_list[refused[0]], second_list[refused[0]])
     if best_miss is None and len(needed) > 1:  # no candidate was refused: the closest pair apart
         labels = np.asarray(owner)[needed]
-        apart = np.triu(similarity, k=1)
+        apart = np.triu(embedded @ embedded.T, k=1)  # every pair grouped: a small day
         apart[(labels[:, None] == labels[None, :])
               | ~np.triu(np.ones(apart.shape, dtype=bool), k=1)] = -2.0
         r, c = np.unravel_index(int(np.argmax(apart)), apart.shape)
@@ -571,49 +585,95 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     grouping.closest_miss = best_miss
 
 
-def _candidates(similarity, floor: float, count: int, block: int = 128):
+ROW_BLOCK = 1024  # rows of the cosines made at once: 40 MB at 10,000 articles, made once
+
+
+def _candidates(vectors, floor: float, count: int, block: int = 128):
     """The pairs (rows, cols), row < col, in row-major order, at least `floor` close in meaning
-    where one of the two is among the other's `count` closest. Listed from each row's closest
-    (found by blocks of rows), so no n × n array but `similarity` is ever made. Small blocks:
-    at 10,000 articles a block of 512 rows made 40 MB of indexes, new pages from the system each
-    time (12,000 page faults); 128 rows reuse the same memory, 35 % faster."""
+    (the cosine of their `vectors`, row by row as `vectors @ vectors.T` gives it) where one of
+    the two is among the other's `count` closest; and their cosines. The n × n cosines are
+    never made: ROW_BLOCK rows at a time, into the same memory (the whole product at 10,000
+    articles was 400 MB of new pages); each row's closest are found by `block` rows of it
+    (a block of 512 rows made 40 MB of indexes, new pages from the system each time)."""
     import numpy as np
 
-    size = len(similarity)
+    size = len(vectors)
     if size <= count + 1:  # a small day: every pair is among the closest
-        return np.nonzero(np.triu(similarity >= floor, k=1))
-    firsts, seconds = [], []
-    for start in range(0, size, block):
-        rows = similarity[start:start + block]
-        closest = np.argpartition(-rows, count, axis=1)[:, :count + 1]  # itself among them
-        firsts.append(np.repeat(np.arange(start, start + len(rows)), count + 1))
-        seconds.append(closest.ravel())
+        similarity = vectors @ vectors.T
+        rows, cols = np.nonzero(np.triu(similarity >= floor, k=1))
+        return rows, cols, similarity[rows, cols]
+    product = np.empty((min(ROW_BLOCK, size), size), dtype=vectors.dtype)
+    firsts, seconds, values = [], [], []
+    for start in range(0, size, ROW_BLOCK):
+        cosines = np.matmul(vectors[start:start + ROW_BLOCK], vectors.T,
+                            out=product[:min(ROW_BLOCK, size - start)])
+        for offset in range(0, len(cosines), block):
+            rows = cosines[offset:offset + block]
+            closest = np.argpartition(-rows, count, axis=1)[:, :count + 1]  # itself among them
+            first = start + offset
+            firsts.append(np.repeat(np.arange(first, first + len(rows)), count + 1))
+            seconds.append(closest.ravel())
+            values.append(np.take_along_axis(rows, closest, axis=1).ravel())
     ends = np.concatenate(firsts), np.concatenate(seconds)
+    value = np.concatenate(values)
     low, high = np.minimum(*ends), np.maximum(*ends)
-    keep = (low != high) & (similarity[low, high] >= floor)
-    keys = np.sort(low[keep] * size + high[keep])  # in row-major order, then once each
-    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
-    return keys // size, keys % size
+    # a pair found from either end has the same cosine (the product is symmetric to the bit)
+    keep = (low != high) & (value >= floor)
+    keys = low[keep] * size + high[keep]
+    order = np.argsort(keys, kind="stable")  # in row-major order, then once each
+    keys, value = keys[order], value[keep][order]
+    once = np.concatenate(([True], keys[1:] != keys[:-1]))
+    keys, value = keys[once], value[once]
+    return keys // size, keys % size, value
 
 
-def _link(items: Sequence[Item], same, first, second, ranks, miss_rank: int,
+class _Similarity:
+    """The cosine of two embedded items (rows a < b), as `vectors @ vectors.T` gives it: the
+    candidate pairs' from `_candidates`, any other from the product of a's block of rows (only
+    explanations ask for those)."""
+
+    def __init__(self, vectors, rows, cols, values) -> None:
+        self.vectors, self.values = vectors, values
+        self.keys = rows * len(vectors) + cols  # ascending
+
+    def __call__(self, a: int, b: int) -> float:
+        import numpy as np
+
+        key = a * len(self.vectors) + b
+        at = int(np.searchsorted(self.keys, key))
+        if at < len(self.keys) and self.keys[at] == key:
+            return float(self.values[at])
+        start = a // ROW_BLOCK * ROW_BLOCK
+        return float((self.vectors[start:start + ROW_BLOCK] @ self.vectors.T)[a - start, b])
+
+
+def _link(items: Sequence[Item], first, second, ranks, miss_rank: int,
           pairwise: _Pairwise, grouping: Grouping) -> list[int]:
-    """Complete linkage over the pairs that are the same story, best first: each pair joins
-    its two groups if every article of one is the same story as every article of the other
-    (and no two are placed by the editors). Returns each article's group; the merges go to
-    `grouping.pairs`, and the first refusal ranked before `miss_rank` to `closest_miss`.
+    """Complete linkage over the pairs that are the same story (`first`, `second`: every such
+    pair, best first): each pair joins its two groups if every article of one is the same story
+    as every article of the other (and no two are placed by the editors). Returns each
+    article's group; the merges go to `grouping.pairs`, and the first refusal ranked before
+    `miss_rank` to `closest_miss`.
 
-    `fits[g]` holds, for each article, whether it is the same story as every article of
-    group g, so a merge is checked without looking at each pair again; and the pairs are read
-    by windows of arrays, as most of them lie inside a group already or were refused for good
-    (a group only grows, so what it refused once it refuses again)."""
+    Only the articles named by those pairs can join another, so the work is on them alone
+    (numbered by `ids`, in the items' order): two n × n boolean arrays for a day of 10,000
+    articles were 200 MB of new pages. `fits[g]` holds, for each of them, whether it is the
+    same story as every article of group g, so a merge is checked without looking at each pair
+    again; and the pairs are read by windows of arrays, as most of them lie inside a group
+    already or were refused for good (a group only grows, so what it refused once it refuses
+    again)."""
     import numpy as np
 
-    count = len(items)
+    ids = np.unique(np.concatenate((first, second))).astype(np.int64)
+    first, second = np.searchsorted(ids, first), np.searchsorted(ids, second)
+    count = len(ids)
+    same = np.zeros((count, count), dtype=bool)
+    same[first, second] = True
+    same[second, first] = True
     fits = same.copy()
     members = {i: [i] for i in range(count)}
     owner = np.arange(count)
-    placed = np.asarray([item.placed for item in items], dtype=np.int64)
+    placed = np.asarray([items[i].placed for i in ids.tolist()], dtype=np.int64)
     position, window, total = 0, 64, len(first)
     while position < total:
         xs, ys = first[position:position + window], second[position:position + window]
@@ -631,8 +691,9 @@ def _link(items: Sequence[Item], same, first, second, ranks, miss_rank: int,
             refusal = min(refusal, j)
         if (grouping.closest_miss is None and refusal < merge_at
                 and ranks[position + refusal] < miss_rank):
-            x, y = int(xs[refusal]), int(ys[refusal])
-            blocking = _blocking(items, same, members[owner[x]], members[owner[y]], pairwise)
+            x, y = int(ids[xs[refusal]]), int(ids[ys[refusal]])
+            blocking = _blocking(items, same, ids, members[owner[xs[refusal]]],
+                                 members[owner[ys[refusal]]], pairwise)
             grouping.closest_miss = _with(
                 pairwise(x, y), grouped=False,
                 why=f"would join «{items[blocking.first].title}» and "
@@ -647,23 +708,25 @@ def _link(items: Sequence[Item], same, first, second, ranks, miss_rank: int,
         members[keep].extend(members.pop(gone))
         fits[keep] &= fits[gone]
         placed[keep] += placed[gone]
-        grouping.pairs.append(pairwise(int(xs[merge_at]), int(ys[merge_at])))
+        grouping.pairs.append(pairwise(int(ids[xs[merge_at]]), int(ids[ys[merge_at]])))
         position += merge_at + 1
         window = 64
-    return owner.tolist()
+    groups = np.arange(len(items))
+    groups[ids] = ids[owner]
+    return groups.tolist()
 
 
-def _blocking(items: Sequence[Item], same, one: list[int], other: list[int],
+def _blocking(items: Sequence[Item], same, ids, one: list[int], other: list[int],
               pairwise: _Pairwise) -> Evidence:
     """Why two groups cannot be one story: their first pair that is not, or two placed
-    articles."""
+    articles (`one`, `other`: the groups' members, numbered as `same` is by `ids`)."""
     import numpy as np
 
     cross = same[np.ix_(one, other)]
     if not cross.all():
         x, y = np.argwhere(~cross)[0].tolist()
-        return pairwise(one[x], other[y])
-    blocking = _two_placed(items, one + other)
+        return pairwise(int(ids[one[x]]), int(ids[other[y]]))
+    blocking = _two_placed(items, ids[one + other].tolist())
     assert blocking is not None
     return blocking
 
@@ -776,23 +839,28 @@ def _word_weights(features: list[_Features], signals: Signals) -> list[dict[str,
     """Each article's words, weighted by how rare they are today and in general language.
     A word in more than a fifth of the day's articles is the day's vocabulary and weighs
     nothing."""
-    frequency: dict[str, int] = {}
-    for f in features:
-        for term in f.words:
-            frequency[term] = frequency.get(term, 0) + 1
+    frequency = Counter(term for f in features for term in f.words)
     total = len(features)
     common = max(5, total // 5)
-    wanted = sorted({(word, f.lang) for f in features for term, word in f.words.items()
-                     if frequency[term] <= common})
-    rarity = {key: _rarity(value)
-              for key, value in zip(wanted, signals.commonness(wanted), strict=True)}
+    # the commonness of the rare words of features that do not carry it, asked at once
+    wanted = sorted({(word, f.lang) for f in features if f.common is None
+                     for term, word in f.words.items() if frequency[term] <= common})
+    looked = dict(zip(wanted, signals.commonness(wanted), strict=True))
+    # each term's weight today, and each commonness's rarity, computed once
+    today = {term: math.log((total + 1) / (df + 1)) + 1.0
+             for term, df in frequency.items() if df <= common}
+    rarities: dict[float, float] = {}
     weights = []
     for f in features:
         mine = {}
         for term, word in f.words.items():
-            df = frequency[term]
-            if df > common:
+            weight = today.get(term)
+            if weight is None:
                 continue
-            mine[term] = (math.log((total + 1) / (df + 1)) + 1.0) * rarity[(word, f.lang)]
+            value = looked[(word, f.lang)] if f.common is None else f.common[term]
+            rarity = rarities.get(value)
+            if rarity is None:
+                rarity = rarities[value] = _rarity(value)
+            mine[term] = weight * rarity
         weights.append(mine)
     return weights

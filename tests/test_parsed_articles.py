@@ -65,6 +65,8 @@ def fresh(config, day=DAY):
 
 def assert_same(got, expected) -> None:
     assert got.articles == expected.articles
+    # the word count a served article carries (kept with it) is the text's
+    assert [a.words for a in got.articles] == [len(a.text.split()) for a in expected.articles]
     # the same values, of the same types, time zone objects included
     assert repr(got.articles) == repr(expected.articles)
     assert [a.date.tzinfo for a in got.articles] == [a.date.tzinfo for a in expected.articles]

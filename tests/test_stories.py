@@ -233,12 +233,14 @@ def test_edition_is_the_same_whatever_the_reading_order(seed):
             for r in rank(shuffled, DAY, PARIS, RankingConfig(), signals=SIGNALS).considered] == expected
 
 
-def test_each_article_is_compared_with_its_closest_in_meaning_only():
+def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):
     """On a day where every text looks alike, the candidate pairs stay n × NEIGHBOURS, not n²;
-    the pairs kept are exactly those close enough where one is among the other's closest."""
+    the pairs kept are exactly those close enough where one is among the other's closest, with
+    the cosines of the whole product, though it is made by blocks of rows."""
     import numpy as np
 
-    from digest.stories import _candidates
+    from digest import stories
+    from digest.stories import _candidates, _Similarity
 
     rng = np.random.default_rng(7)
     vectors = rng.normal(size=(300, 16)).astype(np.float32)
@@ -248,12 +250,25 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only():
     closest = [set(order[i, :6].tolist()) for i in range(300)]  # itself and its five closest
     near = np.array([[j in closest[i] or i in closest[j] for j in range(300)]
                      for i in range(300)])
-    for floor in (-1.0, 0.2, 0.5):
-        rows, cols = _candidates(similarity, floor, 5, block=64)
-        expected = np.nonzero(np.triu((similarity >= floor) & near, k=1))
-        assert rows.tolist() == expected[0].tolist() and cols.tolist() == expected[1].tolist()
-    assert len(_candidates(similarity, -1.0, 5)[0]) <= 300 * 6
-    rows, cols = _candidates(similarity[:6, :6], -1.0, 5)  # a small day: every pair
+    for row_block in (1024, 100, 7):
+        monkeypatch.setattr(stories, "ROW_BLOCK", row_block)
+        for floor in (-1.0, 0.2, 0.5):
+            rows, cols, values = _candidates(vectors, floor, 5, block=64)
+            expected = np.nonzero(np.triu((similarity >= floor) & near, k=1))
+            assert rows.tolist() == expected[0].tolist()
+            assert cols.tolist() == expected[1].tolist()
+            assert values.tolist() == similarity[expected].tolist()
+        meaning = _Similarity(vectors, rows, cols, values)
+        assert [meaning(a, b) for a in range(0, 300, 7) for b in range(a + 1, 300, 11)] == [
+            float(similarity[a, b]) for a in range(0, 300, 7) for b in range(a + 1, 300, 11)]
+    assert len(_candidates(vectors, -1.0, 5)[0]) <= 300 * 6
+    # the model's width, several blocks of rows: the same cosines to the bit as one product
+    monkeypatch.setattr(stories, "ROW_BLOCK", 512)
+    wide = rng.normal(size=(1500, 512)).astype(np.float32)
+    wide /= np.linalg.norm(wide, axis=1, keepdims=True)
+    rows, cols, values = _candidates(wide, -1.0, 64)
+    assert values.tolist() == (wide @ wide.T)[rows, cols].tolist()
+    rows, cols, _ = _candidates(vectors[:6], -1.0, 5)  # a small day: every pair
     assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [
         (i, j) for i in range(6) for j in range(i + 1, 6)]
 
@@ -292,6 +307,11 @@ def test_features_kept_between_runs_group_exactly_as_features_read(name):
     for item in items:
         served = _load_features(kept.values[f"{len(item.title)}:{item.title}{item.text}"])
         read = _features(item.title, item.text)
-        assert served == read and list(served.words.items()) == list(read.words.items())
+        # kept with the general commonness of each of its words
+        assert served.common is not None and list(served.common) == list(read.words)
+        assert list(served.common.values()) == SIGNALS.commonness(
+            [(word, read.lang) for word in read.words.values()])
+        assert replace(served, common=None) == read
+        assert list(served.words.items()) == list(read.words.items())
     kept.values = dict.fromkeys(kept.values, b"[1, 2]")  # damaged: read again
     assert group(items, signals).labels == expected.labels

@@ -208,7 +208,9 @@ def _dump_article(reading: Reading) -> str | None:
     assert reading.article is not None
     values = {name: getattr(reading.article, name) for name in _FIELDS}
     values["date"] = _dump_date(reading.article.date)
-    return json.dumps({"article": values, "problems": reading.problems}, ensure_ascii=False)
+    # its word count too: splitting 10,000 texts again took ranking 0.3 s
+    return json.dumps({"article": values, "problems": reading.problems,
+                       "words": reading.article.words}, ensure_ascii=False)
 
 
 def _dump_date(moment: datetime) -> list:
@@ -279,7 +281,13 @@ def _add_article(reading: Reading, text: str) -> bool:
                 if not all(type(leaf) is str for v in value
                            for leaf in (v if type(v) is tuple else (v,))):
                     return False
-        reading.article = Article(**values)
+        article = Article(**values)
+        words = data.get("words")
+        if words is not None:
+            if type(words) is not int:
+                return False
+            article.__dict__["words"] = words  # what the `words` cached_property would find
+        reading.article = article
         reading.problems = _lines(data["problems"])
     except (ValueError, TypeError, KeyError, RecursionError):
         return False
