@@ -26,6 +26,25 @@ os.environ.setdefault("DIGEST_SECRET", "a-secret-for-the-tests-only-not-for-any-
 os.environ.setdefault("DIGEST_CACHE_DIR", str(Path(tempfile.gettempdir()) / "digest-test-cache"))
 
 
+# The longest files (a preview idle for 30 s with a page open, deadlines, killed and concurrent
+# processes, Chromium) start first: tests/run.sh hands whole files to its workers in this order
+# (xdist's own puts the files with most tests first), and one of these started last would keep
+# the run going alone for most of a minute.
+STARTED_FIRST = ("test_preview_hostile.py", "test_failures.py", "test_preview.py",
+                 "test_email_quality.py", "test_hostile.py", "test_fuzz.py",
+                 "test_send_concurrency.py", "test_send_sendgrid.py", "test_unsubscribe.py",
+                 "test_imports.py", "test_grouping_editors.py", "test_send_smtp.py",
+                 "test_golden.py", "test_feeds.py", "test_cron.py", "test_send_crash.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    def rank(item) -> int:
+        name = item.path.name
+        return STARTED_FIRST.index(name) if name in STARTED_FIRST else len(STARTED_FIRST)
+
+    items.sort(key=rank)  # stable: the other files and every file's tests keep their order
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _chromium_per_module():
     """A test file's browser tests share one Chromium, stopped after the file: Playwright keeps

@@ -41,6 +41,7 @@ fi
 unset PYTHONDONTWRITEBYTECODE
 
 # Four workers on two cores: many tests wait (servers, a browser, an idle preview, deadlines).
-# A file's tests stay on one worker, so a module's shared fixture is made once; -n 0 runs them
-# one by one.
-exec .venv/bin/python -m pytest -n "${DIGEST_TEST_WORKERS:-4}" --dist loadfile "$@"
+# A file's tests stay on one worker, so a module's shared fixture is made once; files are handed
+# out in the order tests/conftest.py gives (the longest first); -n 0 runs them one by one.
+exec .venv/bin/python -m pytest -n "${DIGEST_TEST_WORKERS:-4}" --dist loadfile \
+    --no-loadscope-reorder "$@"
