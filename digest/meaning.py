@@ -280,7 +280,6 @@ def features_version() -> str:
     """Grouping's reading of an article's words: its code (the stop words, the stems...), and
     Python's Unicode tables, which fold accents."""
     import hashlib
-    import sys
     import unicodedata
 
     from digest import stories
