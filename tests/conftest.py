@@ -30,8 +30,8 @@ os.environ.setdefault("DIGEST_CACHE_DIR", str(Path(tempfile.gettempdir()) / "dig
 # processes, Chromium) start first: tests/run.sh hands whole files to its workers in this order
 # (xdist's own puts the files with most tests first), and one of these started last would keep
 # the run going alone for most of a minute.
-STARTED_FIRST = ("test_preview_hostile.py", "test_failures.py", "test_preview.py",
-                 "test_email_quality.py", "test_hostile.py", "test_fuzz.py",
+STARTED_FIRST = ("test_preview_hostile.py", "test_feed_corpus.py", "test_failures.py",
+                 "test_preview.py", "test_email_quality.py", "test_hostile.py", "test_fuzz.py",
                  "test_send_concurrency.py", "test_send_sendgrid.py", "test_unsubscribe.py",
                  "test_imports.py", "test_grouping_editors.py", "test_send_smtp.py",
                  "test_golden.py", "test_feeds.py", "test_cron.py", "test_send_crash.py")
