@@ -23,9 +23,11 @@ tests/test_golden.py holds the proof that the output is the same, byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
+import logging
 import os
 import sys
 import threading
@@ -34,6 +36,19 @@ from types import ModuleType
 
 KEPT_BLOCKS = 64  # style blocks kept; an editor changing the theme in the preview makes more
 MEMO_ENTRIES = 4096  # past this, the file starts again (a theme restyled all day long)
+
+# How render.inline_css runs premailer (what it makes of CSS depends on them: the memo too)
+OPTIONS = {
+    "allow_network": False,  # never fetch a remote stylesheet
+    "keep_style_tags": False,  # leftover rules (media queries) are kept in a new <style>
+    "remove_classes": False,  # MJML's responsive classes are still needed by the media queries
+    "strip_important": False,
+    "disable_validation": True,
+    # the width and height attributes are MJML's and ours, in pixels: premailer would copy
+    # CSS widths into them ("100%"), which Outlook for Windows reads from the file's size
+    "disable_basic_attributes": ["width", "height"],
+    "cssutils_logging_level": logging.CRITICAL,  # cssutils warns on every mso-/-webkit- property
+}
 
 
 @functools.cache
@@ -95,22 +110,32 @@ class Memo:
         with self.lock:
             self.added = False
             text = json.dumps({"blocks": self.blocks, "pairs": self.pairs})
-        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
+        partial = self.path.with_name(
+            f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.partial")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             partial.write_text(text, encoding="utf-8")
             os.replace(partial, self.path)
-        except OSError:
-            partial.unlink(missing_ok=True)
+        except OSError:  # a cache folder that cannot be written (or is a file): no memo
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
 
 
 @functools.cache
 def memo() -> Memo:
+    """The memo of this premailer and cssutils, run with `OPTIONS` by this module's code: a
+    change to any of them starts another file."""
+    import zlib
+
     from digest.usercache import folder, installed_version
 
     cache = folder("premailer")
-    versions = "-".join(installed_version(name, name) for name in ("premailer", "cssutils"))
-    return Memo(cache / f"{versions}.json" if cache else None)
+    try:
+        versions = "-".join(installed_version(name, name) for name in ("premailer", "cssutils"))
+    except ImportError:  # no record of the installed packages (a frozen install): no memo
+        return Memo(None)
+    code = zlib.crc32(Path(__file__).read_bytes() + repr(sorted(OPTIONS.items())).encode())
+    return Memo(cache / f"{versions}-{code:08x}.json" if cache else None)
 
 
 def _remember_pairs() -> None:

@@ -7,7 +7,6 @@ theme, file by file, so an editor overrides one partial without copying the othe
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import traceback
@@ -326,20 +325,9 @@ def inline_css(html: str) -> str:
 
     MRML emits `<mj-style inline="inline">` as a plain <style>, so this step is what applies it.
     """
-    from digest.inliner import memo, premailer_class
+    from digest.inliner import OPTIONS, memo, premailer_class
 
-    inliner = premailer_class()(  # premailer, less its costs that buy us nothing
-        html,
-        allow_network=False,  # never fetch a remote stylesheet
-        keep_style_tags=False,  # leftover rules (media queries) are kept in a new <style>
-        remove_classes=False,  # MJML's responsive classes are still needed by the media queries
-        strip_important=False,
-        disable_validation=True,
-        # the width and height attributes are MJML's and ours, in pixels: premailer would copy
-        # CSS widths into them ("100%"), which Outlook for Windows reads from the file's size
-        disable_basic_attributes=["width", "height"],
-        cssutils_logging_level=logging.CRITICAL,  # cssutils warns on every mso-/-webkit- property
-    )
+    inliner = premailer_class()(html, **OPTIONS)  # premailer, less its costs that buy us nothing
     inlined = inliner.transform()
     memo().save()  # what premailer made of new CSS, for the next process
     while _IMG_NOT_HTML.search(inlined):

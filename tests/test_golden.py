@@ -93,3 +93,35 @@ def test_a_damaged_css_memo_is_parsed_again(newsletter, tmp_path, damaged):
     finally:
         inliner.memo.cache_clear()  # the other tests' memo is the shared test cache's
     assert built[0] == built[1]
+
+
+def test_a_cache_that_cannot_be_written_only_means_no_memo(newsletter, tmp_path):
+    from digest import inliner
+
+    newsletter.article("une", "Un article. " * 50, lead=True)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    try:
+        inliner.memo.cache_clear()
+        result = run_digest("build", "--date", "2025-04-22", cwd=newsletter.root,
+                            env={"DIGEST_CACHE_DIR": str(blocker)})
+    finally:
+        inliner.memo.cache_clear()
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert blocker.read_text() == ""
+
+
+def test_the_memo_is_kept_apart_for_other_premailer_options(monkeypatch, tmp_path):
+    from digest import inliner
+
+    monkeypatch.setenv("DIGEST_CACHE_DIR", str(tmp_path))
+    try:
+        inliner.memo.cache_clear()
+        ours = inliner.memo().path
+        monkeypatch.setattr(inliner, "OPTIONS", {**inliner.OPTIONS, "strip_important": True})
+        inliner.memo.cache_clear()
+        other = inliner.memo().path
+    finally:
+        inliner.memo.cache_clear()
+    assert ours is not None and other is not None and ours.parent == other.parent
+    assert ours != other

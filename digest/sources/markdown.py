@@ -74,7 +74,10 @@ def read_folder(config: Config, window: Window, gathered: Gathered,
         )
         return
     paths = _files(folder)
-    cache = ReadingCache(store, config, folder) if store is not None else None
+    try:
+        cache = ReadingCache(store, config, folder) if store is not None else None
+    except ImportError:  # no record of the parsing libraries' versions (a frozen install)
+        cache = None
     served = cache.served(paths, window) if cache is not None else {}
     for path in paths:
         shown = _display(path, config)
