@@ -21,15 +21,9 @@ class EmbeddingCache:
     def get(self, model: str, texts: Iterable[str]) -> dict[str, bytes]:
         """The stored vectors (raw float32 bytes) of those texts that have one, by text."""
         by_key = {text_key(t): t for t in texts}
-        found: dict[str, bytes] = {}
-        keys = list(by_key)
-        for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
-            chunk = keys[start:start + 500]
-            rows = self.db.execute(
-                f"SELECT text_hash, vector FROM embeddings WHERE model = ? AND text_hash IN "
-                f"({','.join('?' * len(chunk))})", (model, *chunk))
-            found.update((by_key[key], vector) for key, vector in rows)
-        return found
+        rows = self.db.rows_in("SELECT text_hash, vector FROM embeddings WHERE model = ? AND"
+                               " text_hash IN ({})", list(by_key), before=(model,))
+        return {by_key[key]: vector for key, vector in rows}
 
     def put(self, model: str, vectors: dict[str, bytes]) -> None:
         with self.db.transaction():

@@ -25,14 +25,9 @@ class ParsedArticles:
 
     def articles(self, paths: list[bytes]) -> dict[bytes, str]:
         """The stored article of those paths that have one."""
-        found: dict[bytes, str] = {}
-        for start in range(0, len(paths), 500):  # SQLite's limit on bound parameters
-            chunk = paths[start:start + 500]
-            rows = self.db.execute(
-                f"SELECT path, article FROM parsed_articles WHERE article IS NOT NULL AND path IN"
-                f" ({','.join('?' * len(chunk))})", chunk)
-            found.update((bytes(path), article) for path, article in rows)
-        return found
+        rows = self.db.rows_in("SELECT path, article FROM parsed_articles WHERE article IS NOT"
+                               " NULL AND path IN ({})", paths)
+        return {bytes(path): article for path, article in rows}
 
     def put(self, rows: Iterable[tuple[bytes, str, str, str | None]],
             gone: Iterable[bytes] = ()) -> None:
