@@ -23,12 +23,10 @@ tests/test_golden.py holds the proof that the output is the same, byte for byte.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import json
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
@@ -110,15 +108,9 @@ class Memo:
         with self.lock:
             self.added = False
             text = json.dumps({"blocks": self.blocks, "pairs": self.pairs})
-        partial = self.path.with_name(
-            f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, self.path)
-        except OSError:  # a cache folder that cannot be written (or is a file): no memo
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
+        from digest.usercache import replace_atomically
+
+        replace_atomically(self.path, lambda partial: partial.write_text(text, encoding="utf-8"))
 
 
 @functools.cache

@@ -93,11 +93,11 @@ def _weights(package: Path, folder: Path | None) -> Path:
     copy = folder / f"{model_version().replace('/', '-')}.npz"
     if copy.exists():
         return copy
-    import contextlib
     import zipfile
     from concurrent.futures import ThreadPoolExecutor
 
-    partial = copy.with_name(f"{copy.name}.{os.getpid()}.partial")
+    from digest.usercache import replace_atomically
+
     mine = threading.local()  # each thread reads the package through its own handle
     opened: list[zipfile.ZipFile] = []
 
@@ -107,8 +107,7 @@ def _weights(package: Path, folder: Path | None) -> Path:
             opened.append(mine.source)
         return mine.source.read(name)
 
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
+    def write(partial: Path) -> None:
         with zipfile.ZipFile(package) as source:
             names = source.namelist()
         # two threads decompress (0.3 s instead of 0.65 s when a core is free), the arrays are
@@ -117,15 +116,12 @@ def _weights(package: Path, folder: Path | None) -> Path:
                 zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as target:
             for name, data in zip(names, pool.map(read, names), strict=True):
                 target.writestr(name, data)
-        os.replace(partial, copy)
-    except OSError:  # a read-only or full disk: the package's file does the same job
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        return package
+
+    try:  # a read-only or full disk: the package's file does the same job
+        return copy if replace_atomically(copy, write) else package
     finally:
         for source in opened:
             source.close()
-    return copy
 
 
 _models: list = []  # the model, once loaded: one per process

@@ -4,7 +4,10 @@ that such copies depend on."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +22,22 @@ def folder(name: str) -> Path | None:
     except RuntimeError:  # no HOME and no user entry
         return None
     return base / "digest" / name
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> bool:
+    """`write(partial)`, then the partial file renamed to `path`: no process ever reads a copy
+    half written. False, and nothing left behind, when the folder cannot be written (read-only,
+    full, a file in its place): a cache only goes without."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(partial)
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return False
+    return True
 
 
 @lru_cache(maxsize=8)
