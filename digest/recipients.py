@@ -242,9 +242,6 @@ def _rows(path: Path, shown: str,
             if problem:
                 report(Problem(f"{shown}:{number}", f"{problem}; skipped"))
                 continue
-            if plain and len(fields) >= len(columns):
-                yield number, dict(zip(columns, map(str.strip, fields), strict=False))
-                continue
             values = dict(zip(columns, (f.strip() for f in fields), strict=False))
             yield number, {c: values.get(c, "") for c in columns if c}
 
