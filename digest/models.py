@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from functools import cached_property
+from typing import NamedTuple
 
 from digest.dates import Window
 
@@ -153,9 +154,8 @@ class Status(StrEnum):
     PENDING = "pending"  # the request left and no answer came back: unknown
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What the provider said about one recipient."""
+class Outcome(NamedTuple):
+    """What the provider said about one recipient (a tuple: a send makes one per reader)."""
 
     key: str  # the lower-cased address
     status: Status  # sent, failed or refused

@@ -130,15 +130,18 @@ def _lines(raw: io.BufferedReader) -> Iterator[tuple[int, str | None]]:
     newline = "\r" if b"\r" in head and b"\n" not in head else "\n"
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline=newline)
     number = 0
-    while line := text.readline(LINE_LIMIT):
-        number += 1
-        if len(line) == LINE_LIMIT and not line.endswith(newline):
-            while (rest := text.readline(LINE_LIMIT)) and not rest.endswith(newline):
-                pass
-            yield number, None
-            continue
-        line = line.removesuffix(newline)
-        yield number, line.removesuffix("\r") if newline == "\n" else line
+    try:
+        while line := text.readline(LINE_LIMIT):
+            number += 1
+            if len(line) == LINE_LIMIT and not line.endswith(newline):
+                while (rest := text.readline(LINE_LIMIT)) and not rest.endswith(newline):
+                    pass
+                yield number, None
+                continue
+            line = line.removesuffix(newline)
+            yield number, line.removesuffix("\r") if newline == "\n" else line
+    finally:
+        text.detach()  # the file is its opener's to close (else the wrapper closes it, warning)
 
 
 def split_line(line: str) -> tuple[list[str], int]:

@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
@@ -245,26 +245,43 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
                 report.unknown += 1
             # refused: the server said this address does not take mail; not tried again
 
-    backend = open_backend()
-    try:
-        send_at = backend.send_time(day) if isinstance(backend, Scheduling) else None
-        for chunk in _chunks(still_to_send(readers), backend.batch_size):
-            if send_at and not report.scheduled_at and not report.dry_run:
-                _schedule(ledger, backend, edition_id, send_at)
-            report.scheduled_at = send_at
-            report.batches += 1
-            if report.dry_run:
-                report.sent += len(chunk)
+    with _cycle_collector_paused():
+        backend = open_backend()
+        try:
+            send_at = backend.send_time(day) if isinstance(backend, Scheduling) else None
+            for chunk in _chunks(still_to_send(readers), backend.batch_size):
+                if send_at and not report.scheduled_at and not report.dry_run:
+                    _schedule(ledger, backend, edition_id, send_at)
+                report.scheduled_at = send_at
+                report.batches += 1
+                if report.dry_run:
+                    report.sent += len(chunk)
+                    events.batch(report, len(chunk))
+                    continue
+                _hand_out_tokens(newsletter, outgoing, chunk)
+                if not _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report):
+                    break
                 events.batch(report, len(chunk))
-                continue
-            _hand_out_tokens(newsletter, outgoing, chunk)
-            if not _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report):
-                break
-            events.batch(report, len(chunk))
-    finally:
-        backend.close()
+        finally:
+            backend.close()
     report.duration = time.monotonic() - report.started
     return report
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Readers, their rows and outcomes hold no reference cycles and are freed as they go; the
+    cycle collector's passes meanwhile walk every object of the process (the libraries, the
+    built edition) over and over: 0.2 s of CPU for 100,000 readers. Put off to the end."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _schedule(ledger: Ledger, backend: Scheduling, edition_id: str, send_at: int) -> None:

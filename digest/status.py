@@ -81,6 +81,9 @@ def cancel_scheduled(newsletter: Newsletter, day: date) -> list[str]:
     for edition_id, batch_id, backend_name in scheduled:
         name = backend_name or newsletter.config.delivery.backend
         backend = backend_class(name).open(newsletter.config, newsletter.outbox(day))
-        scheduling(backend).cancel(batch_id)
+        try:
+            scheduling(backend).cancel(batch_id)
+        finally:
+            backend.close()
         lines.append(f"{edition_id}: scheduled send cancelled (batch {batch_id})")
     return lines

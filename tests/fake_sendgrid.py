@@ -36,6 +36,8 @@ class FakeSendGrid:
         self.validator = Draft202012Validator(SCHEMA) if validate else None
         self.accepted: list[dict] = []  # mail-send bodies answered 202
         self.requests = 0  # every mail-send request, whatever the answer
+        self.connections: list[int] = []  # the TCP connection of each mail-send request, by number
+        self.opened = 0  # TCP connections accepted
         self.in_flight = 0
         self.rejected: list[str] = []
         self.scripted: list[tuple[int, dict, dict]] = []  # (status, headers, body) answered first
@@ -85,6 +87,12 @@ class FakeSendGrid:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with fake.lock:
+                    fake.opened += 1
+                    self.number = fake.opened
 
             def log_message(self, *args):  # quiet
                 pass
@@ -156,6 +164,7 @@ class FakeSendGrid:
                     return self._reply(404, {"errors": [{"message": "not found"}]})
                 with fake.lock:
                     fake.requests += 1
+                    fake.connections.append(self.number)
                     scripted = fake.scripted.pop(0) if fake.scripted else None
                 if scripted:
                     status, headers, body = scripted

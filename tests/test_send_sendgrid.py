@@ -47,6 +47,8 @@ def test_each_reader_gets_one_personalization_in_batches_of_at_most_1000(letter,
     assert sendgrid.rejected == []
     assert "sent 2500, skipped 0, failed 0, unknown 0 (sendgrid" in result.stdout
     assert_no_secret(letter, result)
+    # the batches share one connection: no new handshake per batch
+    assert len(sendgrid.connections) == 3 and len(set(sendgrid.connections)) == 1
 
 
 def test_request_carries_what_sendgrid_needs(letter, sendgrid):

@@ -42,6 +42,8 @@ from digest.text import squash
 if TYPE_CHECKING:
     import ssl
 
+    import httpx
+
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
 MAX_WAIT_SECONDS = 120  # a longer Retry-After stops the send: run it again later
 # SendGrid's own lists of addresses it no longer sends to: (name, API path, kind, what it is)
@@ -210,20 +212,35 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class Api:
-    """SendGrid's v3 API: one POST at a time, each within `timeout` seconds in all."""
+    """SendGrid's v3 API: one POST at a time, each within `timeout` seconds in all. Its
+    connection is kept open from one call to the next until `close`: a batch of a hundred
+    then costs no TLS handshake and no round trip to open one."""
 
     def __init__(self, base_url: str, key: str, timeout: float) -> None:
-
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {key}", "User-Agent": "digest"}
         self.timeout = timeout
         self.tls = _tls_context()
+        self._loop: asyncio.Runner | None = None  # the event loop the client lives in
+        self._client: httpx.AsyncClient | None = None
 
     def request(self, method: str, path: str, body: dict | bytes | None = None,
                 query: dict | None = None) -> Answer:
         """SendGrid's answer, whatever its status; raises TimeoutError past the deadline and
         httpx.HTTPError when no HTTP answer came. `body`: data, or JSON already encoded."""
-        return asyncio.run(self._request(method, path, body, query))
+        if self._loop is None:
+            self._loop = asyncio.Runner()
+        return self._loop.run(self._request(method, path, body, query))
+
+    def close(self) -> None:
+        if self._loop is None:
+            return
+        try:
+            if self._client is not None:
+                self._loop.run(self._client.aclose())
+        finally:
+            self._loop.close()
+            self._loop, self._client = None, None
 
     async def _request(self, method: str, path: str, body: dict | bytes | None,
                        query: dict | None) -> Answer:
@@ -232,8 +249,10 @@ class Api:
         headers = self.headers
         if isinstance(body, bytes):
             headers = {**headers, "Content-Type": "application/json"}
-        async with asyncio.timeout(self.timeout), \
-                httpx.AsyncClient(timeout=self.timeout, verify=self.tls) as client:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, verify=self.tls)
+        client = self._client
+        async with asyncio.timeout(self.timeout):
             request = client.build_request(
                 method, self.base_url + path, params=query, headers=headers,
                 **({"content": body} if isinstance(body, bytes) else {"json": body}))
@@ -277,7 +296,7 @@ class SendGridBackend:
         return config.delivery.sendgrid.sync_suppressions
 
     def close(self) -> None:
-        pass
+        self.api.close()
 
     def _call(self, path: str, body: dict | bytes | None, what: str, may_duplicate: bool,
               method: str = "POST", query: dict | None = None) -> Answer:

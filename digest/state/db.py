@@ -142,6 +142,12 @@ MIGRATIONS: tuple[str, ...] = (
         article TEXT
     );
     """,
+    # 8: the editions a reader got, found by his address alone: a send's status writes then
+    # leave every index as it is (with updated_at in it, each reader's entry was rewritten)
+    """
+    DROP INDEX IF EXISTS deliveries_by_email;
+    CREATE INDEX IF NOT EXISTS deliveries_of_email ON deliveries (email);
+    """,
 )
 
 
