@@ -140,11 +140,14 @@ def test_missing_api_key_is_a_configuration_error(letter, sendgrid):
 
 def test_rate_limit_is_retried_after_retry_after(letter, sendgrid):
     letter.recipients(5)
-    sendgrid.answer(429, {"Retry-After": "1"}, {"errors": [{"message": "too many requests"}]})
+    sendgrid.answer(429, {"Retry-After": "2"}, {"errors": [{"message": "too many requests"}]})
     result = send(letter)
     assert result.returncode == 0, result.stderr
     assert sendgrid.requests == 2
     assert len(sendgrid.recipients()) == 5
+    # after a wait the connection is not used again: the server may be closing it
+    first, retried = sendgrid.connections
+    assert first != retried
 
 
 def test_server_errors_are_retried_then_given_up_with_exit_75(letter, sendgrid):

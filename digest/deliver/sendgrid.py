@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     import httpx
 
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
+# a connection unused for longer is not used again (servers close idle ones after 5 s or more)
+KEEP_ALIVE_SECONDS = 1.0
 MAX_WAIT_SECONDS = 120  # a longer Retry-After stops the send: run it again later
 # SendGrid's own lists of addresses it no longer sends to: (name, API path, kind, what it is)
 SUPPRESSION_LISTS = (
@@ -213,8 +215,11 @@ def _tls_context() -> ssl.SSLContext:
 
 class Api:
     """SendGrid's v3 API: one POST at a time, each within `timeout` seconds in all. Its
-    connection is kept open from one call to the next until `close`: a batch of a hundred
-    then costs no TLS handshake and no round trip to open one."""
+    connection is kept from one call to the next until `close`, when the next comes within
+    KEEP_ALIVE_SECONDS: the batches of a send, which follow one another, then cost no TLS
+    handshake and no round trip to open one. A request after a longer wait (a retry) opens a
+    new one: a connection the server may be closing at that moment could take a batch of
+    emails with it, and the batch would be unknown."""
 
     def __init__(self, base_url: str, key: str, timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
@@ -250,7 +255,9 @@ class Api:
         if isinstance(body, bytes):
             headers = {**headers, "Content-Type": "application/json"}
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, verify=self.tls)
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout, verify=self.tls,
+                limits=httpx.Limits(keepalive_expiry=KEEP_ALIVE_SECONDS))
         client = self._client
         async with asyncio.timeout(self.timeout):
             request = client.build_request(
