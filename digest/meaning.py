@@ -63,8 +63,9 @@ class _NativeTokenizer:
 def one_blas_thread() -> None:
     """numpy's OpenBLAS starts a thread per core that spins while it waits for work: on a small
     machine shared with other processes, two of them fight over the cores (800 texts took 4 to
-    12 s to encode with two BLAS threads under load, 1.2 to 1.9 s with one). Grouping's matrix
-    products run on one thread; the model's own thread may use the other core meanwhile.
+    12 s to encode with two BLAS threads under load, 1.2 to 1.9 s with one). Each matrix
+    product runs on one thread; the model's own thread may use the other core meanwhile, and
+    grouping's cosines of a large day are made by blocks in threads of its own.
     Before numpy is loaded, OpenBLAS's own variable says it (unless the user set it); after,
     threadpoolctl (10 ms to import) changes the running library."""
     if "numpy" not in sys.modules:

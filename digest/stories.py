@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import unicodedata
 from collections import Counter
@@ -586,15 +587,20 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
 
 
 ROW_BLOCK = 1024  # rows of the cosines made at once: 40 MB at 10,000 articles, made once
+PRODUCT_THREADS = 2  # rows of cosines made side by side (numpy lets go of the interpreter lock)
 
 
 def _candidates(vectors, floor: float, count: int, block: int = 128):
     """The pairs (rows, cols), row < col, in row-major order, at least `floor` close in meaning
     (the cosine of their `vectors`, row by row as `vectors @ vectors.T` gives it) where one of
     the two is among the other's `count` closest; and their cosines. The n × n cosines are
-    never made: ROW_BLOCK rows at a time, into the same memory (the whole product at 10,000
-    articles was 400 MB of new pages); each row's closest are found by `block` rows of it
-    (a block of 512 rows made 40 MB of indexes, new pages from the system each time)."""
+    never made: ROW_BLOCK rows at a time, each thread into the same memory (the whole product
+    at 10,000 articles was 400 MB of new pages); each row's closest are found by `block` rows
+    of it (a block of 512 rows made 40 MB of indexes, new pages from the system each time).
+    The blocks of rows are shared out to PRODUCT_THREADS threads, as many as the process may
+    use cores: the same products, each on one BLAS thread, so the same bits."""
+    import threading
+
     import numpy as np
 
     size = len(vectors)
@@ -602,18 +608,36 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
         similarity = vectors @ vectors.T
         rows, cols = np.nonzero(np.triu(similarity >= floor, k=1))
         return rows, cols, similarity[rows, cols]
-    product = np.empty((min(ROW_BLOCK, size), size), dtype=vectors.dtype)
-    firsts, seconds, values = [], [], []
-    for start in range(0, size, ROW_BLOCK):
+    mine = threading.local()
+
+    def closest(start: int):
+        """The `count` + 1 closest of each row of the block from `start` (itself among them)."""
+        if not hasattr(mine, "product"):
+            mine.product = np.empty((min(ROW_BLOCK, size), size), dtype=vectors.dtype)
         cosines = np.matmul(vectors[start:start + ROW_BLOCK], vectors.T,
-                            out=product[:min(ROW_BLOCK, size - start)])
+                            out=mine.product[:min(ROW_BLOCK, size - start)])
+        firsts, seconds, values = [], [], []
         for offset in range(0, len(cosines), block):
             rows = cosines[offset:offset + block]
-            closest = np.argpartition(-rows, count, axis=1)[:, :count + 1]  # itself among them
+            nearest = np.argpartition(-rows, count, axis=1)[:, :count + 1]
             first = start + offset
             firsts.append(np.repeat(np.arange(first, first + len(rows)), count + 1))
-            seconds.append(closest.ravel())
-            values.append(np.take_along_axis(rows, closest, axis=1).ravel())
+            seconds.append(nearest.ravel())
+            values.append(np.take_along_axis(rows, nearest, axis=1).ravel())
+        return firsts, seconds, values
+
+    starts = range(0, size, ROW_BLOCK)
+    threads = min(PRODUCT_THREADS, _cores(), len(starts))
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="digest-cosines") as pool:
+            found = list(pool.map(closest, starts))  # in order: the same pairs, the same order
+    else:
+        found = [closest(start) for start in starts]
+    firsts = [part for parts, _, _ in found for part in parts]
+    seconds = [part for _, parts, _ in found for part in parts]
+    values = [part for _, _, parts in found for part in parts]
     ends = np.concatenate(firsts), np.concatenate(seconds)
     value = np.concatenate(values)
     low, high = np.minimum(*ends), np.maximum(*ends)
@@ -625,6 +649,14 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
     once = np.concatenate(([True], keys[1:] != keys[:-1]))
     keys, value = keys[once], value[once]
     return keys // size, keys % size, value
+
+
+def _cores() -> int:
+    """The cores this process may run on (all of the machine's where the system cannot say)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 class _Similarity:

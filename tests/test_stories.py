@@ -268,6 +268,10 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):
     wide /= np.linalg.norm(wide, axis=1, keepdims=True)
     rows, cols, values = _candidates(wide, -1.0, 64)
     assert values.tolist() == (wide @ wide.T)[rows, cols].tolist()
+    # the blocks shared out to threads give what one thread gives, to the bit
+    monkeypatch.setattr(stories, "PRODUCT_THREADS", 1)
+    alone = _candidates(wide, -1.0, 64)
+    assert [part.tobytes() for part in alone] == [part.tobytes() for part in (rows, cols, values)]
     rows, cols, _ = _candidates(vectors[:6], -1.0, 5)  # a small day: every pair
     assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [
         (i, j) for i in range(6) for j in range(i + 1, 6)]
