@@ -1,6 +1,7 @@
 """Times `digest send` through loopback peers: SendGrid (100,000 readers) and SMTP (2,000).
 
     python bench/bench_send.py [--sendgrid 100000] [--smtp 2000] [--runs 3] [--built]
+    python bench/bench_send.py --pair-with /path/to/other/tree [--runs 5] [--built]
 
 The peers are the test suite's: tests/fake_sendgrid.py (schema validation on) and aiosmtpd.
 `digest send` runs as a real subprocess; its peak memory is its VmHWM (peak resident set size),
@@ -8,6 +9,11 @@ its client CPU the user + system time of that process alone (wait4), which the p
 the same 2 cores does not count in. With --built, `digest build` runs first in the folder, as
 an editor's check of the edition does: the send then finds the articles' sentence vectors in the
 state database and loads no model, so that its CPU is what the readers cost.
+
+With --pair-with, the other tree (a checkout or `git archive` of another commit, run with
+`PYTHONPATH` pointing at it) sends the same list right after each send of this tree, each to a
+server of its own: on a shared machine the load changes less within a pair than between two
+series. Prints both trees' median client CPU and the median of the pairs' ratios (SendGrid only).
 """
 
 from __future__ import annotations
@@ -65,10 +71,12 @@ def high_water_mark(pid: int) -> int:
     return 0
 
 
-def run_send(root: Path, backend: str) -> tuple[float, int, str, float]:
-    """(seconds, peak RSS in MB of the digest process, its summary line, its CPU seconds)."""
+def run_send(root: Path, backend: str, tree: Path | None = None) -> tuple[float, int, str, float]:
+    """(seconds, peak RSS in MB of the digest process, its summary line, its CPU seconds);
+    `tree`: that tree's digest instead of the installed one."""
     command = [sys.executable, "-m", "digest", "send", "--date", "2025-04-22", "--backend", backend]
-    env = {**os.environ, "SENDGRID_API_KEY": API_KEY, "NO_PROXY": "127.0.0.1"}
+    env = {**os.environ, "SENDGRID_API_KEY": API_KEY, "NO_PROXY": "127.0.0.1",
+           **({"PYTHONPATH": str(tree)} if tree is not None else {})}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=err, text=True)
@@ -88,22 +96,43 @@ def run_send(root: Path, backend: str) -> tuple[float, int, str, float]:
         return seconds, peak // 1024, out.read().strip(), usage.ru_utime + usage.ru_stime
 
 
-def bench_sendgrid(readers: int, runs: int, built: bool = False) -> None:
-    rows = []
-    for _ in range(runs):
-        server = FakeSendGrid(api_key=API_KEY).start()
+def send_once(readers: int, built: bool, tree: Path | None = None) -> tuple[float, int, int, float]:
+    """One send of `readers` to a fresh server from a fresh folder: (seconds, peak MB, requests,
+    client CPU seconds)."""
+    server = FakeSendGrid(api_key=API_KEY).start()
+    try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             newsletter(root, readers, f'[delivery.sendgrid]\napi_url = "{server.url}"\n')
             if built:
+                env = dict(os.environ, PYTHONPATH=str(tree)) if tree is not None else None
                 subprocess.run([sys.executable, "-m", "digest", "build", "--date", "2025-04-22"],
-                               cwd=root, check=True, capture_output=True)
-            seconds, peak, _, cpu = run_send(root, "sendgrid")
+                               cwd=root, check=True, capture_output=True, env=env)
+            seconds, peak, _, cpu = run_send(root, "sendgrid", tree)
             got = server.recipients()
             assert len(got) == readers == len(set(got)), "every reader exactly once"
-            rows.append((seconds, peak, server.requests, cpu))
-            ledger = ledger_cost(root, readers)
+            return seconds, peak, server.requests, cpu
+    finally:
         server.stop()
+
+
+def bench_pairs(readers: int, runs: int, built: bool, other: Path) -> None:
+    mine, theirs = [], []
+    for run in range(runs):  # each tree goes first in every other pair
+        for tree in (None, other) if run % 2 == 0 else (other, None):
+            (mine if tree is None else theirs).append(send_once(readers, built, tree)[3])
+    ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
+    first = ", built first" if built else ""
+    print(f"SendGrid, {readers} readers{first}, {runs} pairs, client CPU: this tree "
+          f"{statistics.median(mine):.2f} s [{min(mine):.2f}–{max(mine):.2f}], {other} "
+          f"{statistics.median(theirs):.2f} s [{min(theirs):.2f}–{max(theirs):.2f}]; "
+          f"ratio {statistics.median(ratios):.3f} [{min(ratios):.3f}–{max(ratios):.3f}]")
+
+
+def bench_sendgrid(readers: int, runs: int, built: bool = False) -> None:
+    rows = [send_once(readers, built) for _ in range(runs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = ledger_cost(Path(tmp), readers)
     seconds = statistics.median(r[0] for r in rows)
     cpu = statistics.median(r[3] for r in rows)
     first = ", built first" if built else ""
@@ -174,7 +203,12 @@ def main() -> None:
     parser.add_argument("--smtp", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--built", action="store_true", help="digest build before each send")
+    parser.add_argument("--pair-with", type=Path, metavar="TREE",
+                        help="another tree of digest, run in turn with this one")
     args = parser.parse_args()
+    if args.pair_with is not None:
+        bench_pairs(args.sendgrid, args.runs, args.built, args.pair_with)
+        return
     bench_sendgrid(args.sendgrid, args.runs, args.built)
     bench_smtp(args.smtp, args.runs)
 

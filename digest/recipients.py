@@ -140,8 +140,9 @@ def _lines(raw: io.BufferedReader) -> Iterator[tuple[int, str | None]]:
                 continue
             line = line.removesuffix(newline)
             yield number, line.removesuffix("\r") if newline == "\n" else line
-    finally:
-        text.detach()  # the file is its opener's to close (else the wrapper closes it, warning)
+    finally:  # the file is its opener's to close (the wrapper would, with a warning)
+        if not text.closed:  # closed already when the reader stopped early
+            text.detach()
 
 
 def split_line(line: str) -> tuple[list[str], int]:

@@ -586,7 +586,7 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
     grouping.closest_miss = best_miss
 
 
-ROW_BLOCK = 1024  # rows of the cosines made at once: 40 MB at 10,000 articles, made once
+ROW_BLOCK = 1024  # rows of the cosines made at once: 40 MB at 10,000 articles, once a thread
 PRODUCT_THREADS = 2  # rows of cosines made side by side (numpy lets go of the interpreter lock)
 
 

@@ -140,12 +140,12 @@ def test_missing_api_key_is_a_configuration_error(letter, sendgrid):
 
 def test_rate_limit_is_retried_after_retry_after(letter, sendgrid):
     letter.recipients(5)
-    sendgrid.answer(429, {"Retry-After": "2"}, {"errors": [{"message": "too many requests"}]})
+    sendgrid.answer(429, {"Retry-After": "1"}, {"errors": [{"message": "too many requests"}]})
     result = send(letter)
     assert result.returncode == 0, result.stderr
     assert sendgrid.requests == 2
     assert len(sendgrid.recipients()) == 5
-    # after a wait the connection is not used again: the server may be closing it
+    # a retry does not use the connection again: the server may be closing it
     first, retried = sendgrid.connections
     assert first != retried
 
@@ -358,3 +358,26 @@ def test_the_request_body_is_the_json_of_one_personalization_per_reader(
         expected["send_at"], expected["batch_id"] = schedule
     assert request_body(outgoing, recipients, config, schedule) == json.dumps(
         expected, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def test_a_send_stopped_early_or_a_bad_list_prints_no_traceback(letter, sendgrid):
+    """The recipients file is left unread when the first batch fails for good, or when its header
+    is wrong: one line of error, nothing else (a real process, where Python prints what its
+    generators raise when they are cleaned up)."""
+    letter.recipients(2500)
+    for _ in range(5):
+        sendgrid.answer(503, {"Retry-After": "0"})
+    env = {"SENDGRID_API_KEY": API_KEY}
+    stopped = letter.run("send", "--date", "2025-04-22", "--backend", "sendgrid", env=env,
+                         process=True)
+    assert stopped.returncode == 75, stopped.stderr
+    assert "failed a batch of 1000 5 times" in stopped.stderr
+    assert "Traceback" not in stopped.stderr and "Exception ignored" not in stopped.stderr
+
+    (letter.root / "recipients.csv").write_text("nom,adresse\nA,a@lecteurs.example\n")
+    bad = letter.run("send", "--date", "2025-04-22", "--backend", "sendgrid", env=env,
+                     process=True)
+    assert bad.returncode == 78, bad.stderr
+    (line,) = bad.stderr.strip().splitlines()  # a cron log's line: time, then the error
+    assert line.endswith(" error: recipients.csv:1: no 'email' column; the first line must name"
+                         " the columns, e.g. email,name")

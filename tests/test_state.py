@@ -69,6 +69,21 @@ def test_a_database_of_the_first_release_opens_and_keeps_its_history(tmp_path):
         state.close()
 
 
+def test_the_edition_a_leaver_got_is_found_through_the_index_of_sent_deliveries(tmp_path):
+    """Each suppression added looks up the last edition its reader got: an index search, however
+    long the ledger (the index holds only what was sent, so a send's status writes stay cheap)."""
+    from digest.state.suppressions import _INSERT
+
+    state = State(tmp_path / "state.db")
+    try:
+        plan = " ".join(row[3] for row in state.db.execute(
+            "EXPLAIN QUERY PLAN " + _INSERT, ("a@b.example", "unsubscribed", "link", "", 0.0, "")))
+        assert "SEARCH d USING INDEX deliveries_sent_by_email (email=? AND updated_at<?)" in plan
+        assert "TEMP B-TREE" not in plan
+    finally:
+        state.close()
+
+
 def test_status_of_an_old_database_through_the_cli(tmp_path):
     root = copy_sample(tmp_path / "sample")
     (root / ".digest").mkdir()

@@ -269,6 +269,8 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):
     rows, cols, values = _candidates(wide, -1.0, 64)
     assert values.tolist() == (wide @ wide.T)[rows, cols].tolist()
     # the blocks shared out to threads give what one thread gives, to the bit
+    monkeypatch.setattr(stories, "_cores", lambda: 2)  # two threads even on a one-core runner
+    rows, cols, values = _candidates(wide, -1.0, 64)
     monkeypatch.setattr(stories, "PRODUCT_THREADS", 1)
     alone = _candidates(wide, -1.0, 64)
     assert [part.tobytes() for part in alone] == [part.tobytes() for part in (rows, cols, values)]

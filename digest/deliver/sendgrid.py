@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
 # a connection unused for longer is not used again (servers close idle ones after 5 s or more)
-KEEP_ALIVE_SECONDS = 1.0
+KEEP_ALIVE_SECONDS = 2.0
 MAX_WAIT_SECONDS = 120  # a longer Retry-After stops the send: run it again later
 # SendGrid's own lists of addresses it no longer sends to: (name, API path, kind, what it is)
 SUPPRESSION_LISTS = (
@@ -217,9 +217,9 @@ class Api:
     """SendGrid's v3 API: one POST at a time, each within `timeout` seconds in all. Its
     connection is kept from one call to the next until `close`, when the next comes within
     KEEP_ALIVE_SECONDS: the batches of a send, which follow one another, then cost no TLS
-    handshake and no round trip to open one. A request after a longer wait (a retry) opens a
-    new one: a connection the server may be closing at that moment could take a batch of
-    emails with it, and the batch would be unknown."""
+    handshake and no round trip to open one. After a longer wait the next call opens a new
+    one (and `SendGridBackend` closes it before a retry): a connection the server is closing
+    at that moment could take a batch of emails with it, and the batch would be unknown."""
 
     def __init__(self, base_url: str, key: str, timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
@@ -341,6 +341,7 @@ class SendGridBackend:
                 raise TemporaryDeliveryError(
                     f"SendGrid asks to wait {wait:.0f} s before {what} ({reason}); run again later"
                 )
+            self.api.close()  # a retry starts on a new connection: the last one may be going away
             self.sleep(wait)
         raise TemporaryDeliveryError(
             f"SendGrid failed {what} {attempts} times (last: {reason}); run again later"
