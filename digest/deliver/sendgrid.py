@@ -238,6 +238,7 @@ class Api:
         return self._loop.run(self._request(method, path, body, query))
 
     def close(self) -> None:
+        """Closes the kept connection and its event loop; a next request opens new ones."""
         if self._loop is None:
             return
         try:
