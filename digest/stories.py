@@ -587,6 +587,7 @@ def _group_by_evidence(items: Sequence[Item], signals: Signals, settings: Groupi
 
 
 ROW_BLOCK = 1024  # rows of the cosines made at once: 40 MB at 10,000 articles, once a thread
+BLOCK_BYTES = 64 * 2**20  # fewer rows on a larger day, so that a block stays within this
 PRODUCT_THREADS = 2  # rows of cosines made side by side (numpy lets go of the interpreter lock)
 
 
@@ -594,7 +595,7 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
     """The pairs (rows, cols), row < col, in row-major order, at least `floor` close in meaning
     (the cosine of their `vectors`, row by row as `vectors @ vectors.T` gives it) where one of
     the two is among the other's `count` closest; and their cosines. The n × n cosines are
-    never made: ROW_BLOCK rows at a time, each thread into the same memory (the whole product
+    never made: `_row_block` rows at a time, each thread into the same memory (the whole product
     at 10,000 articles was 400 MB of new pages); each row's closest are found by `block` rows
     of it (a block of 512 rows made 40 MB of indexes, new pages from the system each time).
     The blocks of rows are shared out to PRODUCT_THREADS threads, as many as the process may
@@ -609,13 +610,14 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
         rows, cols = np.nonzero(np.triu(similarity >= floor, k=1))
         return rows, cols, similarity[rows, cols]
     mine = threading.local()
+    rows_at_once = _row_block(size)
 
     def closest(start: int):
         """The `count` + 1 closest of each row of the block from `start` (itself among them)."""
         if not hasattr(mine, "product"):
-            mine.product = np.empty((min(ROW_BLOCK, size), size), dtype=vectors.dtype)
-        cosines = np.matmul(vectors[start:start + ROW_BLOCK], vectors.T,
-                            out=mine.product[:min(ROW_BLOCK, size - start)])
+            mine.product = np.empty((min(rows_at_once, size), size), dtype=vectors.dtype)
+        cosines = np.matmul(vectors[start:start + rows_at_once], vectors.T,
+                            out=mine.product[:min(rows_at_once, size - start)])
         firsts, seconds, values = [], [], []
         for offset in range(0, len(cosines), block):
             rows = cosines[offset:offset + block]
@@ -626,7 +628,7 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
             values.append(np.take_along_axis(rows, nearest, axis=1).ravel())
         return firsts, seconds, values
 
-    starts = range(0, size, ROW_BLOCK)
+    starts = range(0, size, rows_at_once)
     threads = min(PRODUCT_THREADS, _cores(), len(starts))
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -649,6 +651,13 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
     once = np.concatenate(([True], keys[1:] != keys[:-1]))
     keys, value = keys[once], value[once]
     return keys // size, keys % size, value
+
+
+def _row_block(size: int) -> int:
+    """Rows of cosines made at once on a day of `size` vectors (float32): ROW_BLOCK, or fewer
+    when so many would pass BLOCK_BYTES (400 MB a thread at 100,000 articles). However many,
+    the cosines are the same to the bit."""
+    return max(1, min(ROW_BLOCK, BLOCK_BYTES // (4 * size)))
 
 
 def _cores() -> int:
@@ -675,8 +684,9 @@ class _Similarity:
         at = int(np.searchsorted(self.keys, key))
         if at < len(self.keys) and self.keys[at] == key:
             return float(self.values[at])
-        start = a // ROW_BLOCK * ROW_BLOCK
-        return float((self.vectors[start:start + ROW_BLOCK] @ self.vectors.T)[a - start, b])
+        rows = _row_block(len(self.vectors))
+        start = a // rows * rows
+        return float((self.vectors[start:start + rows] @ self.vectors.T)[a - start, b])
 
 
 def _link(items: Sequence[Item], first, second, ranks, miss_rank: int,

@@ -274,6 +274,13 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):
     monkeypatch.setattr(stories, "PRODUCT_THREADS", 1)
     alone = _candidates(wide, -1.0, 64)
     assert [part.tobytes() for part in alone] == [part.tobytes() for part in (rows, cols, values)]
+    # a larger day makes fewer rows at once, within BLOCK_BYTES: the same pairs, the same bits
+    monkeypatch.setattr(stories, "BLOCK_BYTES", 4 * len(wide) * 300)
+    assert stories._row_block(len(wide)) == 300
+    fewer = _candidates(wide, -1.0, 64)
+    assert [part.tobytes() for part in fewer] == [part.tobytes() for part in alone]
+    meaning = _Similarity(wide, *fewer)
+    assert meaning(3, 1499) == float((wide @ wide.T)[3, 1499])
     rows, cols, _ = _candidates(vectors[:6], -1.0, 5)  # a small day: every pair
     assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [
         (i, j) for i in range(6) for j in range(i + 1, 6)]
