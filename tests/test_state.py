@@ -84,6 +84,38 @@ def test_the_edition_a_leaver_got_is_found_through_the_index_of_sent_deliveries(
         state.close()
 
 
+def test_vectors_written_long_ago_are_dropped_as_new_ones_are_written(tmp_path):
+    """The vectors, features and commonness kept for grouping do not grow with every article
+    ever ranked, nor keep what an older release computed: rows written more than KEEP_DAYS
+    before the day of a new write go; the others stay, whatever their version."""
+    from datetime import date, timedelta
+
+    from digest.state.embeddings import KEEP_DAYS
+
+    state = State(tmp_path / "state.db")
+    store = state.embeddings
+    first = date(2026, 1, 5)
+    try:
+        store.put("model/1", {"ancien": b"a", "commun": b"c"}, today=first)
+        store.put("model/2", {"récent": b"r"}, today=first + timedelta(days=10))
+        store.put("model/2", {"commun": b"C"}, today=first + timedelta(days=KEEP_DAYS))
+        # nothing is old enough yet: the cutoff is KEEP_DAYS before the write, excluded
+        assert store.get("model/1", ["ancien", "commun"]) == {"ancien": b"a", "commun": b"c"}
+        store.put("model/2", {"nouveau": b"n"}, today=first + timedelta(days=KEEP_DAYS + 1))
+        assert store.get("model/1", ["ancien", "commun"]) == {}  # the first day's rows went
+        assert store.get("model/2", ["récent", "commun", "nouveau"]) == {
+            "récent": b"r", "commun": b"C", "nouveau": b"n"}
+        # a row written again counts from its new write
+        store.put("model/2", {"récent": b"r"}, today=first + timedelta(days=KEEP_DAYS + 5))
+        store.put("model/2", {"autre": b"o"}, today=first + timedelta(days=KEEP_DAYS + 20))
+        assert store.get("model/2", ["récent", "commun", "nouveau", "autre"]) == {
+            "récent": b"r", "commun": b"C", "nouveau": b"n", "autre": b"o"}
+        days = [day for (day,) in state.db.execute("SELECT day FROM embedding_days ORDER BY day")]
+        assert days[0] >= (first + timedelta(days=20)).isoformat()
+    finally:
+        state.close()
+
+
 def test_status_of_an_old_database_through_the_cli(tmp_path):
     root = copy_sample(tmp_path / "sample")
     (root / ".digest").mkdir()

@@ -149,6 +149,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS deliveries_sent_by_email ON deliveries (email, updated_at)
         WHERE status = 'sent';
     """,
+    # 9: the last row of `embeddings` written each day, so that rows written long ago can go
+    """
+    CREATE TABLE IF NOT EXISTS embedding_days (
+        day TEXT PRIMARY KEY,
+        last_rowid INTEGER NOT NULL
+    );
+    """,
 )
 
 
