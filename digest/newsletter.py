@@ -252,7 +252,8 @@ class _LazyEmbeddings:
         return self.newsletter.state.embeddings.get(model, texts)
 
     def put(self, model: str, vectors: dict[str, bytes]) -> None:
-        self.newsletter.state.embeddings.put(model, vectors)
+        # busy, read-only or full: computed again next time, the build goes on
+        _or_nothing(lambda: self.newsletter.state.embeddings.put(model, vectors), None)
 
     @property
     def folder(self) -> Path | None:

@@ -611,13 +611,13 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
         return rows, cols, similarity[rows, cols]
     mine = threading.local()
     rows_at_once = _row_block(size)
+    block = max(1, min(block, BLOCK_BYTES // (12 * size)))  # -rows and the indexes: 12 bytes
 
     def closest(start: int):
         """The `count` + 1 closest of each row of the block from `start` (itself among them)."""
         if not hasattr(mine, "product"):
             mine.product = np.empty((min(rows_at_once, size), size), dtype=vectors.dtype)
-        cosines = np.matmul(vectors[start:start + rows_at_once], vectors.T,
-                            out=mine.product[:min(rows_at_once, size - start)])
+        cosines = _block_cosines(vectors, start, min(start + rows_at_once, size), mine.product)
         firsts, seconds, values = [], [], []
         for offset in range(0, len(cosines), block):
             rows = cosines[offset:offset + block]
@@ -655,9 +655,21 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
 
 def _row_block(size: int) -> int:
     """Rows of cosines made at once on a day of `size` vectors (float32): ROW_BLOCK, or fewer
-    when so many would pass BLOCK_BYTES (400 MB a thread at 100,000 articles). However many,
-    the cosines are the same to the bit."""
-    return max(1, min(ROW_BLOCK, BLOCK_BYTES // (4 * size)))
+    when so many would pass BLOCK_BYTES (400 MB a thread at 100,000 articles); two at least.
+    However many, the cosines are the same to the bit (see `_block_cosines`)."""
+    return max(2, min(ROW_BLOCK, BLOCK_BYTES // (4 * max(size, 1))))
+
+
+def _block_cosines(vectors, start: int, stop: int, out=None):
+    """The cosines of rows `start` to `stop` with every row, as a product of two rows or more
+    gives them (so, `vectors @ vectors.T`'s): numpy computes a single row's by another
+    routine, whose last bits differ. `out`: memory of at least two rows for the product."""
+    import numpy as np
+
+    first = start - 1 if stop - start == 1 and start > 0 else start
+    product = np.matmul(vectors[first:stop], vectors.T,
+                        out=None if out is None else out[:stop - first])
+    return product[start - first:]
 
 
 def _cores() -> int:
@@ -686,7 +698,8 @@ class _Similarity:
             return float(self.values[at])
         rows = _row_block(len(self.vectors))
         start = a // rows * rows
-        return float((self.vectors[start:start + rows] @ self.vectors.T)[a - start, b])
+        stop = min(start + rows, len(self.vectors))
+        return float(_block_cosines(self.vectors, start, stop)[a - start, b])
 
 
 def _link(items: Sequence[Item], first, second, ranks, miss_rank: int,

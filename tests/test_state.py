@@ -116,6 +116,48 @@ def test_vectors_written_long_ago_are_dropped_as_new_ones_are_written(tmp_path):
         state.close()
 
 
+def test_dropping_old_vectors_never_takes_recent_ones(tmp_path, monkeypatch):
+    """An empty write, a clock set back, a write after a long silence and a long backlog: what
+    was written within KEEP_DAYS stays, and the backlog goes a share at a time."""
+    from datetime import date, timedelta
+
+    from digest.state import embeddings
+    from digest.state.embeddings import KEEP_DAYS
+
+    state = State(tmp_path / "state.db")
+    store = state.embeddings
+    first = date(2026, 1, 5)
+    later = first + timedelta(days=KEEP_DAYS + 1)
+    try:
+        store.put("m", {f"vieux {i}": b"v" for i in range(5)}, today=first)
+        store.put("m", {}, today=later)  # nothing written: nothing marked, nothing dropped
+        assert len(store.get("m", [f"vieux {i}" for i in range(5)])) == 5
+        # after a long silence, the old rows go and this write's stay
+        store.put("m", {"neuf": b"n"}, today=later)
+        assert store.get("m", ["vieux 0", "neuf"]) == {"neuf": b"n"}
+        # a clock set back does not make a day that would outlive the rows written after it
+        store.put("m", {"égaré": b"e"}, today=date(2000, 1, 1))
+        store.put("m", {"suivant": b"s"}, today=later + timedelta(days=1))
+        assert store.get("m", ["neuf", "égaré", "suivant"]) == {
+            "neuf": b"n", "égaré": b"e", "suivant": b"s"}
+        # a backlog goes a share at a time (twice the write's rows at least), marks last
+        monkeypatch.setattr(embeddings, "PRUNED_AT_ONCE", 3)
+        store.put("m", {f"lot {i}": b"l" for i in range(10)}, today=later + timedelta(days=2))
+        far = later + timedelta(days=2 + KEEP_DAYS + 1)
+        store.put("m", {"a": b"a"}, today=far)
+        left = store.get("m", [f"lot {i}" for i in range(10)] + ["neuf", "égaré", "suivant"])
+        assert len(left) == 13 - 3
+        for extra in ("b", "c", "d", "e"):
+            store.put("m", {extra: b"x"}, today=far)
+        assert store.get("m", [f"lot {i}" for i in range(10)] + ["neuf"]) == {}
+        assert store.get("m", ["a", "b", "c", "d", "e"]) == {k: b"a" if k == "a" else b"x"
+                                                              for k in "abcde"}
+        days = [day for (day,) in state.db.execute("SELECT day FROM embedding_days")]
+        assert days == [far.isoformat()]
+    finally:
+        state.close()
+
+
 def test_status_of_an_old_database_through_the_cli(tmp_path):
     root = copy_sample(tmp_path / "sample")
     (root / ".digest").mkdir()

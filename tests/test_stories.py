@@ -281,6 +281,13 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):
     assert [part.tobytes() for part in fewer] == [part.tobytes() for part in alone]
     meaning = _Similarity(wide, *fewer)
     assert meaning(3, 1499) == float((wide @ wide.T)[3, 1499])
+    # a last block of one row (numpy computes a single row otherwise): still the same bits
+    monkeypatch.setattr(stories, "ROW_BLOCK", 2048)
+    monkeypatch.setattr(stories, "BLOCK_BYTES", 4 * len(wide) * 1499)
+    assert stories._row_block(len(wide)) == 1499
+    rows, cols, values = _candidates(wide, -1.0, 64)
+    assert values.tolist() == (wide @ wide.T)[rows, cols].tolist()
+    assert _Similarity(wide, rows, cols, values)(1499, 1499) == float((wide @ wide.T)[1499, 1499])
     rows, cols, _ = _candidates(vectors[:6], -1.0, 5)  # a small day: every pair
     assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [
         (i, j) for i in range(6) for j in range(i + 1, 6)]

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from digest.state.db import StateDatabase
 
 KEEP_DAYS = 90  # rows written longer ago than this are dropped (see `EmbeddingCache.put`)
+PRUNED_AT_ONCE = 10_000  # rows, 20 MB of vectors: a fraction of a second in one transaction
 
 
 def text_key(text: str) -> str:
@@ -31,22 +32,36 @@ class EmbeddingCache:
     def put(self, model: str, vectors: dict[str, bytes], today: date | None = None) -> None:
         """Keep `vectors` by text. Rows written more than KEEP_DAYS before `today` go: else the
         table would grow with every article ever ranked, and keep each set of rows an older
-        release made (a new version of the model, of wordfreq or of grouping's features). A
-        text needed again after that is computed again."""
-        today = today or date.today()
-        cutoff = (today - timedelta(days=KEEP_DAYS)).isoformat()
+        release made (a new version of the model, of wordfreq or of grouping's features). What
+        is needed again after that (an old day's text, a word the days share) is computed
+        again."""
+        if not vectors:
+            return
         with self.db.transaction():
+            newest, written = self.db.execute(
+                "SELECT MAX(day), (SELECT COALESCE(MAX(rowid), 0) FROM embeddings)"
+                " FROM embedding_days").fetchone()
+            # a clock set back adds to the newest day, which would else outlive what follows it
+            day = max((today or date.today()).isoformat(), newest or "")
             self.db.executemany(
                 "INSERT OR REPLACE INTO embeddings (text_hash, model, vector) VALUES (?, ?, ?)",
                 ((text_key(text), model, vector) for text, vector in vectors.items()))
             # rows are numbered in the order they are written: each day's last one marks it
             self.db.execute(
-                "INSERT INTO embedding_days (day, last_rowid)"
-                " SELECT ?, COALESCE(MAX(rowid), 0) FROM embeddings WHERE true"
-                " ON CONFLICT (day) DO UPDATE SET last_rowid = excluded.last_rowid",
-                (today.isoformat(),))
-            (written_before,) = self.db.execute(
+                "INSERT INTO embedding_days (day, last_rowid) SELECT ?, MAX(rowid) FROM embeddings"
+                " WHERE true ON CONFLICT (day) DO UPDATE SET last_rowid = excluded.last_rowid",
+                (day,))
+            cutoff = (date.fromisoformat(day) - timedelta(days=KEEP_DAYS)).isoformat()
+            (expired,) = self.db.execute(
                 "SELECT MAX(last_rowid) FROM embedding_days WHERE day < ?", (cutoff,)).fetchone()
-            if written_before is not None:
-                self.db.execute("DELETE FROM embeddings WHERE rowid <= ?", (written_before,))
+            if expired is None:
+                return
+            # never this write's rows; a share at a time (twice this write's at least), so that
+            # a long backlog is worked off over a few writes, each transaction short
+            share = max(PRUNED_AT_ONCE, 2 * len(vectors))
+            gone = self.db.execute(
+                "DELETE FROM embeddings WHERE rowid IN (SELECT rowid FROM embeddings"
+                " WHERE rowid <= ? ORDER BY rowid LIMIT ?)", (min(expired, written), share),
+            ).rowcount
+            if gone < share:  # nothing left under the expired marks
                 self.db.execute("DELETE FROM embedding_days WHERE day < ?", (cutoff,))
