@@ -132,14 +132,15 @@ class Newsletter:
 
     def gather(self, day: date) -> Gathered:
         """The articles of the edition of `day` from every source, and what went wrong."""
-        from digest.dates import usable_day
-
-        usable_day(day)
         gathered = self._gather(day)
         self._readings.flush()
         return gathered
 
     def _gather(self, day: date) -> Gathered:
+        """`gather`'s articles, the readings of the files not yet written (see `_LazyReadings`)."""
+        from digest.dates import usable_day
+
+        usable_day(day)
         feeds = self.state.feeds if self.config.sources.feeds else None
         return gather(self.config, day, self.window(day), feeds, self._readings)
 
@@ -162,9 +163,6 @@ class Newsletter:
 
     def edition(self, day: date, strict: bool = False) -> tuple[Edition, Gathered]:
         """The ranked edition of `day` (before rendering), and what the sources gave."""
-        from digest.dates import usable_day
-
-        usable_day(day)
         gathered = self._gather(day)
         edition = rank_day(self.config, gathered, day, self.history(day), strict, self.signals())
         self._readings.flush()  # after grouping, which makes the state database on a first run
