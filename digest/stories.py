@@ -599,7 +599,9 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
     at 10,000 articles was 400 MB of new pages); each row's closest are found by `block` rows
     of it (a block of 512 rows made 40 MB of indexes, new pages from the system each time).
     The blocks of rows are shared out to PRODUCT_THREADS threads, as many as the process may
-    use cores: the same products, each on one BLAS thread, so the same bits."""
+    use cores, each product on one BLAS thread. A cosine's last bits may differ with the block,
+    the BLAS build and the CPU (float32 products are rounded by each kernel its own way): the
+    groups do not depend on them (tests/test_stories.py tries several blocks)."""
     import threading
 
     import numpy as np
@@ -643,7 +645,7 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
     ends = np.concatenate(firsts), np.concatenate(seconds)
     value = np.concatenate(values)
     low, high = np.minimum(*ends), np.maximum(*ends)
-    # a pair found from either end has the same cosine (the product is symmetric to the bit)
+    # a pair found from either end is kept once, from the first of its rows
     keep = (low != high) & (value >= floor)
     keys = low[keep] * size + high[keep]
     order = np.argsort(keys, kind="stable")  # in row-major order, then once each
@@ -655,8 +657,7 @@ def _candidates(vectors, floor: float, count: int, block: int = 128):
 
 def _row_block(size: int) -> int:
     """Rows of cosines made at once on a day of `size` vectors (float32): ROW_BLOCK, or fewer
-    when so many would pass BLOCK_BYTES (400 MB a thread at 100,000 articles); two at least.
-    However many, the cosines are the same to the bit (see `_block_cosines`)."""
+    when so many would pass BLOCK_BYTES (400 MB a thread at 100,000 articles); two at least."""
     return max(2, min(ROW_BLOCK, BLOCK_BYTES // (4 * max(size, 1))))
 
 

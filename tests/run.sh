@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, then runs them.
 #   - a virtualenv in .venv (Debian 12 and Ubuntu 24.04 refuse `pip install` into the system
-#     Python, PEP 668) with the package and its test extras (pytest, hypothesis, Playwright...)
+#     Python, PEP 668) with the package and its test extras (pytest, hypothesis, Playwright...),
+#     at the versions of requirements.lock: the same wheels on every fresh clone, not the day's
+#     newest (refresh the lock on purpose: see docs in README, "Development")
 #   - Debian's chromium (driven by Playwright for the browser tests: no browser download),
 #     faketime (the cron tests run `digest send` at a given hour) and spamassassin; apt waits for
 #     a lock another apt holds instead of failing
@@ -12,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock \
+    -e '.[test]'
 
 # Debian packages the tests drive: the browser, a clock for the cron tests, SpamAssassin, and
 # ip, unshare and setpriv
