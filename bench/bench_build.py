@@ -19,7 +19,10 @@ from pathlib import Path
 
 DAY = date(2025, 4, 22)
 CATEGORIES = ["Val-Sorel", "Sport", "Culture", "Économie", "Transports", "Éducation", "Météo"]
-WORDS = ["le", "conseil", "municipal", "a", "voté", "lundi", "soir", "un", "projet", "de", "rénovation", "des", "berges", "qui", "doit", "rendre", "la", "rivière", "aux", "habitants", "avec", "une", "promenade", "continue", "des", "zones", "humides", "et", "un", "jardin", "public"]
+WORDS = ["le", "conseil", "municipal", "a", "voté", "lundi", "soir", "un", "projet", "de",
+         "rénovation", "des", "berges", "qui", "doit", "rendre", "la", "rivière", "aux",
+         "habitants", "avec", "une", "promenade", "continue", "des", "zones", "humides", "et", "un",
+         "jardin", "public"]
 
 
 def pseudo_words(rng: random.Random, count: int) -> list[str]:

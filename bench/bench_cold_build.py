@@ -4,7 +4,8 @@
 
 Each run is a pair of fresh processes, back to back, timed by the CPU time they use: the floor
 (`python -c "import typer, jinja2, mjml, premailer"`: Python and the libraries the build cannot
-do without) and `python -m digest build` of a generated day (bench_build.py's articles). The ratio is taken pair by pair, so that a
+do without) and `python -m digest build` of a generated day (bench_build.py's articles). \
+The ratio is taken pair by pair, so that a
 busy moment of this shared machine weighs on both sides; the medians of --runs pairs are printed.
 
 --variants also times the build with one of its savings undone, to show what each is worth:

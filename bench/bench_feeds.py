@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from feed_server import FeedServer, Route, rss
+from feed_server import FeedServer, Route, rss  # noqa: E402  needs tests/ on sys.path
 
 DAY = date(2025, 4, 22)
 

@@ -1,7 +1,8 @@
 """Grouping speed as `digest rank` processes: N articles in feeds, with an empty `.digest/`
 (cold), then the same run again (warm: vectors and word frequencies cached), then a "next day"
 (the state database emptied, the model's uncompressed weights kept in the user's cache, here
-.digest/user-cache/ so that a cold run empties it too: every text is new, as each morning); median of several runs, CPU time (user + system, less sensitive
+.digest/user-cache/ so that a cold run empties it too: every text is new, as each morning); \
+median of several runs, CPU time (user + system, less sensitive
 than wall time to the other processes of a shared machine) and peak memory of the process.
 
     .venv/bin/python bench/bench_grouping_speed.py [--articles 150 2500] [--runs 3] [--stages]

@@ -6,7 +6,8 @@ A real `digest preview` process serves a generated day (bench_build.py's). For e
 template override is written with a new marker (--edit article: a word is added to an article's
 last paragraph instead); the clock runs from the write until the page's two
 requests (/api/state, which must be of the new version, then /email.html, which must hold the
-marker) are answered, the way the page does it: told by server-sent events. It also counts the events each save brings (one is
+marker) are answered, the way the page does it: told by server-sent events. It also counts \
+the events each save brings (one is
 the aim) and the ones that come while nothing changes.
 """
 

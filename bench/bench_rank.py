@@ -83,11 +83,13 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(args.one, args.runs)))
         return
-    print("| articles | stories generated | groups found | time (median) | per article | peak memory |")
+    print("| articles | stories generated | groups found | time (median) | per article "
+          "| peak memory |")
     print("|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(size), "--runs", str(args.runs)],
-                             capture_output=True, text=True, check=True, cwd=REPO)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(size), "--runs", str(args.runs)],
+            capture_output=True, text=True, check=True, cwd=REPO)
         row = json.loads(out.stdout)
         print(f"| {size:,} | {row['stories']:,} | {row['groups']:,} | {row['seconds']:.2f} s | "
               f"{row['seconds'] / size * 1e6:.0f} µs | {row['peak_mb']:.0f} MB |")

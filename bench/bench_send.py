@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from fake_sendgrid import FakeSendGrid
+from fake_sendgrid import FakeSendGrid  # noqa: E402  needs tests/ on sys.path
 
 API_KEY = "SG.bench"
 

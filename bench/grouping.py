@@ -91,7 +91,10 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def digest_groups(rows: list[dict], settings: GroupingSettings = GroupingSettings()) -> list[int]:
+DEFAULT_SETTINGS = GroupingSettings()  # one instance, as the default argument it replaces was
+
+
+def digest_groups(rows: list[dict], settings: GroupingSettings = DEFAULT_SETTINGS) -> list[int]:
     return group(as_items(rows), SIGNALS, settings).labels
 
 

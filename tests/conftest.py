@@ -110,7 +110,8 @@ class Newsletter:
         with self.config.open("a", encoding="utf-8") as handle:
             handle.write("\n" + textwrap.dedent(text))
 
-    def recipients(self, count: int, extra: str = "", domain: str = "lecteurs.example") -> list[str]:
+    def recipients(self, count: int, extra: str = "",
+                   domain: str = "lecteurs.example") -> list[str]:
         """Write recipients.csv with `count` readers (plus raw `extra` lines); their addresses."""
         addresses = [f"lecteur{i:06d}@{domain}" for i in range(count)]
         lines = ["email,name"] + [f"{a},Lecteur {i}" for i, a in enumerate(addresses)]

@@ -73,7 +73,8 @@ class FakeSendGrid:
         """The next mail-send request gets this answer instead of 202."""
         self.scripted.append((status, headers or {}, body or {}))
 
-    def answer_get(self, status: int, headers: dict | None = None, body: dict | None = None) -> None:
+    def answer_get(self, status: int, headers: dict | None = None,
+                   body: dict | None = None) -> None:
         """The next GET gets this answer instead of its list."""
         self.scripted_gets.append((status, headers or {}, body or {}))
 
@@ -112,7 +113,8 @@ class FakeSendGrid:
 
             def do_GET(self):
                 if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                    return self._reply(401, {"errors": [{"message": "authorization required", "field": None}]})
+                    return self._reply(
+                        401, {"errors": [{"message": "authorization required", "field": None}]})
                 url = urlsplit(self.path)
                 query = {k: v[-1] for k, v in parse_qs(url.query).items()}
                 with fake.lock:
@@ -124,7 +126,8 @@ class FakeSendGrid:
                 parts = url.path.strip("/").split("/")
                 if parts[:3] == ["v3", "asm", "groups"] and parts[4:] == ["suppressions"]:
                     return self._reply(200, fake.group_suppressions.get(int(parts[3]), []))
-                if parts[:2] != ["v3", "suppression"] or len(parts) != 3 or parts[2] not in fake.suppressions:
+                if (parts[:2] != ["v3", "suppression"] or len(parts) != 3
+                        or parts[2] not in fake.suppressions):
                     return self._reply(404, {"errors": [{"message": "not found"}]})
                 try:
                     limit = int(query.get("limit", 500))
@@ -132,10 +135,13 @@ class FakeSendGrid:
                     start = int(query.get("start_time", 0))
                     end = int(query.get("end_time", 2**62))
                 except ValueError:
-                    return self._reply(400, {"errors": [{"field": "query", "message": "not an integer"}]})
+                    return self._reply(
+                        400, {"errors": [{"field": "query", "message": "not an integer"}]})
                 if not 1 <= limit <= 500:
-                    return self._reply(400, {"errors": [{"field": "limit", "message": "limit must be between 1 and 500"}]})
-                listed = [e for e in fake.suppressions[parts[2]] if start <= e.get("created", 0) <= end]
+                    return self._reply(400, {"errors": [
+                        {"field": "limit", "message": "limit must be between 1 and 500"}]})
+                listed = [e for e in fake.suppressions[parts[2]]
+                          if start <= e.get("created", 0) <= end]
                 listed.sort(key=lambda e: -e.get("created", 0))
                 self._reply(200, listed[offset:offset + limit])
 
@@ -143,7 +149,10 @@ class FakeSendGrid:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
                 if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                    return self._reply(401, {"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked", "field": None, "help": None}]})
+                    return self._reply(401, {"errors": [{
+                        "message": "The provided authorization grant is invalid, expired, "
+                                   "or revoked",
+                        "field": None, "help": None}]})
                 if self.path == "/v3/mail/batch" and fake.batch_answer is not None:
                     self.send_response(201)
                     self.send_header("Content-Length", str(len(fake.batch_answer)))
@@ -156,8 +165,10 @@ class FakeSendGrid:
                     return self._reply(201, {"batch_id": batch_id})
                 if self.path == "/v3/user/scheduled_sends":
                     body = json.loads(raw)
-                    if body.get("batch_id") not in fake.batches or body.get("status") not in ("pause", "cancel"):
-                        return self._reply(400, {"errors": [{"message": "invalid batch id or status", "field": "batch_id"}]})
+                    if (body.get("batch_id") not in fake.batches
+                            or body.get("status") not in ("pause", "cancel")):
+                        return self._reply(400, {"errors": [
+                            {"message": "invalid batch id or status", "field": "batch_id"}]})
                     fake.cancelled.append(body)
                     return self._reply(201, body)
                 if self.path != "/v3/mail/send":
@@ -182,7 +193,8 @@ class FakeSendGrid:
                         first = errors[0]
                         field = ".".join(str(p) for p in first.path) or None
                         fake.rejected.append(f"{field}: {first.message}")
-                        return self._reply(400, {"errors": [{"message": first.message, "field": field, "help": None}]})
+                        return self._reply(400, {"errors": [
+                            {"message": first.message, "field": field, "help": None}]})
                 with fake.lock:
                     fake.in_flight += 1
                 try:

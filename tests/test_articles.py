@@ -4,9 +4,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import load
+from conftest import gather, load
 
-from conftest import gather
 from digest.sources.markdown import ArticleFileError, parse_date, parse_fields, split_front_matter
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -102,8 +101,9 @@ def test_other_time_zone(newsletter):
 
 
 BAD_FILES = {
-    "broken-yaml.md": ("---\ntitle: Bon titre\ndate: 2025-04-22\ncategory: [non fermé\n---\nTexte\n",
-                       "broken-yaml.md:", "invalid front matter"),
+    "broken-yaml.md": (
+        "---\ntitle: Bon titre\ndate: 2025-04-22\ncategory: [non fermé\n---\nTexte\n",
+        "broken-yaml.md:", "invalid front matter"),
     "no-title.md": ("---\ndate: 2025-04-22\n---\nTexte\n", "no-title.md", "missing title"),
     "empty-title.md": ('---\ntitle: ""\ndate: 2025-04-22\n---\nTexte\n', "empty-title.md:2",
                        "missing title"),
@@ -167,11 +167,13 @@ def test_questionable_values_warn_but_keep_the_article(newsletter):
     assert article.image == ""
     assert article.lead is False
     messages = sorted(str(p) for p in result.problems)
-    assert any(m.startswith("articles/douteux.md:4: priority: expected an integer") for m in messages)
+    assert any(m.startswith("articles/douteux.md:4: priority: expected an integer")
+               for m in messages)
     assert any(m.startswith("articles/douteux.md:5: url:") for m in messages)
     assert any(m.startswith("articles/douteux.md:6: image:") for m in messages)
     assert any('unknown field "titre" (did you mean "title"?)' in m for m in messages)
-    assert any(m.startswith("articles/douteux.md:8: lead: expected true or false") for m in messages)
+    assert any(m.startswith("articles/douteux.md:8: lead: expected true or false")
+               for m in messages)
 
 
 def test_dates_of_all_articles_are_known_for_the_no_article_message(newsletter):

@@ -11,7 +11,8 @@ from conftest import run_digest
 
 
 def test_sample_builds_all_outputs(sample):
-    result = run_digest("build", "--date", "2025-04-22", cwd=sample, process=True)  # as cron runs it
+    # as cron runs it
+    result = run_digest("build", "--date", "2025-04-22", cwd=sample, process=True)
     assert result.returncode == 0, result.stderr
     # a clean build prints its summary line and nothing else (no cssutils/premailer noise)
     assert result.stderr == ""
@@ -31,7 +32,8 @@ def test_eml_is_multipart_alternative_text_then_html(sample):
     message = email.message_from_bytes(raw, policy=policy.default)
     assert message.get_content_type() == "multipart/alternative"
     assert message["MIME-Version"] == "1.0"
-    assert message["Subject"] == "Berges de la Sorelle\u202f: le conseil municipal vote un plan de 14 millions d’euros"  # typographic apostrophe
+    assert message["Subject"] == (  # typographic apostrophe
+        "Berges de la Sorelle\u202f: le conseil municipal vote un plan de 14 millions d’euros")
     assert message["From"].addresses[0].addr_spec == "redaction@courrier-valsorel.example"
     assert message["From"].addresses[0].display_name == "La rédaction du Courrier"
     assert message["Reply-To"] == "courrier@courrier-valsorel.example"
@@ -45,7 +47,8 @@ def test_eml_is_multipart_alternative_text_then_html(sample):
     assert html == (sample / "out" / "2025-04-22" / "digest.html").read_text(encoding="utf-8")
     text = text_part.get_content()
     assert "Temps de lecture\u202f: 7 min de lecture" in text
-    assert "Lire la suite → https://www.courrier-valsorel.example/2025-04-22-berges-de-la-sorelle" in text
+    assert ("Lire la suite → https://www.courrier-valsorel.example/2025-04-22-berges-de-la-sorelle"
+            in text)
 
 
 def test_edition_json_explains_every_score(sample):

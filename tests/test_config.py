@@ -57,7 +57,8 @@ def test_unknown_table_lists_known_ones():
 
 
 def test_every_problem_is_reported_at_once():
-    message = error_of('[newsletter]\nlocale = "de"\ntimezone = "Mars/Olympus"\n[ranking]\nblurbs = -1\n')
+    message = error_of(
+        '[newsletter]\nlocale = "de"\ntimezone = "Mars/Olympus"\n[ranking]\nblurbs = -1\n')
     lines = message.splitlines()
     assert len(lines) == 3
     assert 'newsletter.locale: expected one of fr, en, got "de"' in lines[0]
@@ -70,7 +71,8 @@ def test_a_table_where_a_value_is_expected():
 
 
 def test_invalid_url():
-    assert "newsletter.url: expected an http(s) address" in error_of('[newsletter]\nurl = "www.x"\n')
+    assert "newsletter.url: expected an http(s) address" in error_of(
+        '[newsletter]\nurl = "www.x"\n')
 
 
 def test_invalid_toml_names_the_file():
@@ -95,7 +97,8 @@ def test_cli_reports_config_errors_without_traceback(newsletter):
     newsletter.set_config('[ranking]\nblurbs = "six"\n')
     result = newsletter.run("build", "--date", "2025-04-22")
     assert result.returncode == EXIT_CONFIG
-    assert result.stderr.strip() == 'error: digest.toml:2: ranking.blurbs: expected an integer, got "six"'
+    assert result.stderr.strip() == (
+        'error: digest.toml:2: ranking.blurbs: expected an integer, got "six"')
     assert "Traceback" not in result.stderr
 
 

@@ -3,9 +3,8 @@
 from datetime import date
 
 import pytest
-from conftest import REPO, load, run_digest
+from conftest import REPO, build, load, run_digest
 
-from conftest import build
 from digest.config import LinksConfig
 from digest.urls import with_tracking
 
@@ -26,12 +25,15 @@ def test_templates_list_and_copy(newsletter):
     assert copied.returncode == 0, copied.stderr
     target = newsletter.root / "templates" / "lead.mjml.j2"
     assert target.read_text() == (REPO / "templates" / "lead.mjml.j2").read_text()
-    listed = dict(line.split(None, 1) for line in newsletter.run("templates", "list").stdout.splitlines())
+    listed = dict(line.split(None, 1)
+                  for line in newsletter.run("templates", "list").stdout.splitlines())
     assert listed["lead.mjml.j2"] == "same as built-in  (templates/lead.mjml.j2)"
     assert listed["footer.mjml.j2"] == "built-in"
 
-    target.write_text(target.read_text().replace("{{ lead.reading_time }}", "LECTURE {{ lead.reading_minutes }}"))
-    listed = dict(line.split(None, 1) for line in newsletter.run("templates", "list").stdout.splitlines())
+    target.write_text(target.read_text().replace("{{ lead.reading_time }}",
+                                                 "LECTURE {{ lead.reading_minutes }}"))
+    listed = dict(line.split(None, 1)
+                  for line in newsletter.run("templates", "list").stdout.splitlines())
     assert listed["lead.mjml.j2"].startswith("overridden")
 
     again = newsletter.run("templates", "copy", "lead.mjml.j2")
@@ -90,7 +92,8 @@ def test_check_reports_one_line_per_problem_with_path_and_line(newsletter):
     )
     newsletter.article("bon", "Un texte. " * 20, summary="Court.", lead=True)
     newsletter.raw("cassé.md", "---\ntitle: Titre\ndate: [2025\n---\nTexte\n")
-    (newsletter.root / "recipients.csv").write_text("email,name\nok@x.example,A\nnon-valide,B\nOK@x.example,C\n")
+    (newsletter.root / "recipients.csv").write_text(
+        "email,name\nok@x.example,A\nnon-valide,B\nOK@x.example,C\n")
     result = newsletter.run("check")
     assert result.returncode == 1
     lines = result.stdout.splitlines()
@@ -105,11 +108,13 @@ def test_check_names_template_errors(newsletter):
     newsletter.article("bon")
     folder = newsletter.root / "templates"
     folder.mkdir()
-    (folder / "footer.mjml.j2").write_text("<mj-section>\n<mj-column>\n{% for x in %}\n</mj-column></mj-section>\n")
+    (folder / "footer.mjml.j2").write_text(
+        "<mj-section>\n<mj-column>\n{% for x in %}\n</mj-column></mj-section>\n")
     (folder / "blurb.mjml.j2").write_text("<mj-text>\n{{ blurb.titre }}\n</mj-text>\n")
     result = newsletter.run("check")
     assert result.returncode == 1
-    assert any(line.startswith("templates/footer.mjml.j2:3: ") for line in result.stdout.splitlines())
+    assert any(line.startswith("templates/footer.mjml.j2:3: ")
+               for line in result.stdout.splitlines())
     (folder / "footer.mjml.j2").unlink()
     newsletter.article("deux", title="Deux")
     result = newsletter.run("check")
@@ -132,7 +137,8 @@ def test_check_finds_email_problems(newsletter):
     folder = newsletter.root / "templates"
     folder.mkdir()
     footer = (REPO / "templates" / "footer.mjml.j2").read_text()
-    (folder / "footer.mjml.j2").write_text(footer.replace('<a href="{{ unsubscribe_url }}">{{ labels.unsubscribe }}</a>', ""))
+    (folder / "footer.mjml.j2").write_text(
+        footer.replace('<a href="{{ unsubscribe_url }}">{{ labels.unsubscribe }}</a>', ""))
     lines = newsletter.run("check").stdout.splitlines()
     assert "email of 2025-04-22: image without alt text: https://img.example/sans-alt.jpg" in lines
     assert "email of 2025-04-22: link without text: https://vide.example/" in lines
@@ -142,7 +148,8 @@ def test_check_finds_email_problems(newsletter):
 
 def test_check_on_the_sample_finds_only_its_deliberately_bad_readers(sample):
     result = run_digest("check", cwd=sample)
-    assert result.returncode == 1  # the sample's recipients.csv shows an invalid and a duplicate line
+    # the sample's recipients.csv shows an invalid and a duplicate line
+    assert result.returncode == 1
     assert [line.split(":")[:2] for line in result.stdout.splitlines()] == [
         ["recipients.csv", "6"], ["recipients.csv", "7"]]
 
@@ -233,8 +240,10 @@ def test_tracking_goes_on_article_links_only(newsletter):
     newsletter.add_config('[links]\nutm_source = "lettre"\nutm_campaign = "{date}"\n')
     newsletter.article("a", lead=True, url="https://journal.example/a?x=1#haut")
     email = build(load(newsletter), DAY).email
-    assert "https://journal.example/a?x=1&amp;utm_source=lettre&amp;utm_campaign=2025-04-22#haut" in email.html
-    assert "https://journal.example/a?x=1&utm_source=lettre&utm_campaign=2025-04-22#haut" in email.text
+    assert ("https://journal.example/a?x=1&amp;utm_source=lettre&amp;utm_campaign=2025-04-22#haut"
+            in email.html)
+    assert ("https://journal.example/a?x=1&utm_source=lettre&utm_campaign=2025-04-22#haut"
+            in email.text)
     assert "%unsubscribe_url%" in email.html  # untouched
     archive_links = [part for part in email.html.split('href="')[1:] if "/archives/" in part]
     assert archive_links and all("utm_" not in link.split('"')[0] for link in archive_links)
@@ -250,4 +259,5 @@ def test_check_finds_undefined_variables_in_branches_the_real_edition_never_reac
     result = newsletter.run("check")
     assert result.returncode == 1
     assert result.stdout.startswith("templates/blurb.mjml.j2:")
-    assert "'sourse'" in result.stdout and "sample edition where every field is set" in result.stdout
+    assert ("'sourse'" in result.stdout
+            and "sample edition where every field is set" in result.stdout)

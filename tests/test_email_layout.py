@@ -21,13 +21,15 @@ def test_no_horizontal_scroll_from_320_to_800_px(built_sample):
         for width in WIDTHS:
             page = browser.new_page(viewport={"width": width, "height": 800})
             # images of the sample point at the network; block them, the layout must hold anyway
-            page.route("**/*", lambda route: route.abort() if route.request.url.startswith("http") else route.continue_())
+            page.route("**/*", lambda route: route.abort() if route.request.url.startswith("http")
+                       else route.continue_())
             page.goto(built_sample.as_uri())
             scroll_width = page.evaluate("document.documentElement.scrollWidth")
             assert scroll_width <= width, f"{width}px viewport scrolls to {scroll_width}px"
             # the lead title and every blurb title are on screen, none wider than the viewport
             widest = page.evaluate(
-                "Math.max(...[...document.querySelectorAll('h1, h3, p')].map(e => e.getBoundingClientRect().right))"
+                "Math.max(...[...document.querySelectorAll('h1, h3, p')]"
+                ".map(e => e.getBoundingClientRect().right))"
             )
             assert widest <= width
             page.close()

@@ -308,11 +308,13 @@ def _png(path: Path) -> None:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
 
     raw = b"".join(b"\x00" + b"\x80\x60\x40" * 4 for _ in range(2))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 2, 8, 2, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 2, 8, 2, 0, 0, 0))
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
@@ -392,7 +394,8 @@ def test_check_asks_for_the_publisher_and_the_address(newsletter):
     assert any(line.startswith("digest.toml: newsletter.publisher is not set") for line in lines)
     assert any(line.startswith("digest.toml: newsletter.address is not set") for line in lines)
     newsletter.config.write_text(newsletter.config.read_text().replace(
-        "[newsletter]\n", '[newsletter]\npublisher = "Gazette SA"\naddress = "1 rue A, Paris"\n', 1))
+        "[newsletter]\n",
+        '[newsletter]\npublisher = "Gazette SA"\naddress = "1 rue A, Paris"\n', 1))
     lines = newsletter.run("check").stdout.splitlines()
     assert not [line for line in lines if "newsletter.publisher" in line
                 or "newsletter.address" in line]

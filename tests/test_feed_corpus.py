@@ -5,10 +5,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, build
 from feed_server import FeedServer, Route
 
-from conftest import build
 from digest.config import load_config
 from digest.errors import NoArticlesError
 
@@ -21,15 +20,18 @@ pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is
 DANGEROUS = [
     (re.compile(r"<script", re.IGNORECASE), "script"),
     (re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE), "on* attribute"),
-    (re.compile(r"(href|src|action|background|dynsrc|lowsrc)\s*=\s*[\"']?\s*(javascript|vbscript|data:text/html)", re.IGNORECASE), "script URL"),
-    (re.compile(r"<(iframe|object|embed|form|applet|frame|frameset)\b", re.IGNORECASE), "embedding element"),
+    (re.compile(r"(href|src|action|background|dynsrc|lowsrc)\s*=\s*[\"']?\s*"
+                r"(javascript|vbscript|data:text/html)", re.IGNORECASE), "script URL"),
+    (re.compile(r"<(iframe|object|embed|form|applet|frame|frameset)\b", re.IGNORECASE),
+     "embedding element"),
     (re.compile(r"<meta[^>]+http-equiv\s*=\s*[\"']?refresh", re.IGNORECASE), "meta refresh"),
     (re.compile(r"<(base|link)\b[^>]*href", re.IGNORECASE), "base or link"),
 ]
 
 
 def documents(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".xml", ".rdf", ".rss", ".atom", ".json", ".txt"))
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and p.suffix in (".xml", ".rdf", ".rss", ".atom", ".json", ".txt"))
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,8 @@ def served():
     server = FeedServer()
     for index, path in enumerate(documents(CORPUS)):
         server.add(f"/{index}.xml", Route(body=path.read_bytes(), content_type="application/xml"))
-    yield server, {path: f"{server.url}/{index}.xml" for index, path in enumerate(documents(CORPUS))}
+    yield server, {path: f"{server.url}/{index}.xml"
+                   for index, path in enumerate(documents(CORPUS))}
     server.stop()
 
 
@@ -77,7 +80,8 @@ def test_every_document_goes_through_the_pipeline(pipeline):
     assert len(pipeline) > 1500
     rendered = [html for html, _ in filter(None, pipeline.values())]
     assert all(html.startswith("<!doctype html>") for html in rendered)
-    assert len(rendered) > 400  # the documents that carry an entry (many test feed-level fields only)
+    # the documents that carry an entry (many test feed-level fields only)
+    assert len(rendered) > 400
 
 
 def test_sanitizer_attacks_never_reach_the_email(pipeline):
@@ -92,7 +96,8 @@ def test_sanitizer_attacks_never_reach_the_email(pipeline):
             for pattern, what in DANGEROUS:
                 match = pattern.search(html)
                 if match:
-                    failures.append(f"{path.name}: {what}: {html[max(0, match.start() - 40):match.end() + 40]!r}")
+                    failures.append(f"{path.name}: {what}: "
+                                    f"{html[max(0, match.start() - 40):match.end() + 40]!r}")
     assert rendered > 150, rendered  # the others sanitize to an empty entry, which is skipped
     assert not failures, "\n".join(failures[:20])
 
@@ -106,7 +111,8 @@ def test_every_attack_payload_is_cleaned_even_when_its_entry_is_skipped():
     for path in documents(SANITIZE):
         _, entries = parse_feed(path.read_bytes(), "application/xml")
         for entry in entries:
-            for html in (clean_html(entry.html), clean_html(entry.title), clean_html(entry.summary_html)):
+            for html in (clean_html(entry.html), clean_html(entry.title),
+                         clean_html(entry.summary_html)):
                 checked += 1
                 for pattern, what in DANGEROUS:
                     if pattern.search(html):

@@ -5,11 +5,9 @@ import sqlite3
 import time
 from datetime import UTC, date
 
-from conftest import load
+from conftest import build, gather, load
 from feed_server import Route, rss
 
-from conftest import build
-from conftest import gather
 from digest.sources import deduplicate
 from digest.urls import normalize_url
 
@@ -20,7 +18,8 @@ MORNING = "Tue, 22 Apr 2025 07:30:00 +0200"
 
 def story(n, **extra):
     return {"title": f"Dépêche {n}", "link": f"https://fil.example/depeche-{n}",
-            "date": MORNING, "description": f"<p>Le texte de la dépêche {n}. " * 20 + "</p>", **extra}
+            "date": MORNING, "description": f"<p>Le texte de la dépêche {n}. " * 20 + "</p>",
+            **extra}
 
 
 def add_feeds(newsletter, *urls_and_options, allow_private=True):
@@ -37,9 +36,11 @@ def add_feeds(newsletter, *urls_and_options, allow_private=True):
 
 
 def test_articles_and_two_feeds_make_one_digest(newsletter, server):
-    newsletter.article("locale", "Un article de la rédaction. " * 40, title="Notre article", lead=True)
+    newsletter.article("locale", "Un article de la rédaction. " * 40, title="Notre article",
+                       lead=True)
     one = server.add("/un.xml", body=rss([story(1, category="Monde"), story(2)], title="Agence Un"))
-    two = server.add("/deux.xml", body=rss([story(3, image="https://img.example/3.jpg")], title="Agence Deux"))
+    two = server.add("/deux.xml", body=rss([story(3, image="https://img.example/3.jpg")],
+                                           title="Agence Deux"))
     add_feeds(newsletter, (one, {"category": "Fil", "priority": 1}), (two, {"name": "Partenaire"}))
     result = newsletter.run("build", "--date", "2025-04-22")
     assert result.returncode == 0, result.stderr
@@ -65,14 +66,16 @@ def test_etag_round_trip_and_304_reuses_the_cache(newsletter, server):
     second = gather(load(newsletter), DAY)
     hits = server.routes["/etag.xml"].hits
     assert "If-None-Match" not in hits[0] and hits[1]["If-None-Match"] == '"v1"'
-    assert [r.status for r in first.feeds] == ["ok"] and [r.status for r in second.feeds] == ["not modified"]
+    assert ([r.status for r in first.feeds] == ["ok"]
+            and [r.status for r in second.feeds] == ["not modified"])
     assert [a.title for a in second.articles] == ["Dépêche 1"]
 
 
 def test_a_feed_read_moments_ago_is_not_fetched_again_within_refetch_after(newsletter, server):
     url = server.add("/recent.xml", body=rss([story(1)]), etag='"r1"')
     add_feeds(newsletter, (url, {}))
-    newsletter.set_config(newsletter.config.read_text().replace("[sources]", "[sources]\nrefetch_after = 60"))
+    newsletter.set_config(newsletter.config.read_text().replace(
+        "[sources]", "[sources]\nrefetch_after = 60"))
     first = gather(load(newsletter), DAY)
     second = gather(load(newsletter), DAY)
     assert len(server.routes["/recent.xml"].hits) == 1
@@ -112,7 +115,8 @@ def test_each_bad_feed_is_one_line_and_the_edition_still_builds(newsletter, serv
     feeds.append(("introuvable.xml", {}))
     add_feeds(newsletter, *feeds)
     newsletter.add_config("")
-    newsletter.set_config(newsletter.config.read_text().replace("[sources]", "[sources]\nmax_bytes = 10000\ntimeout = 2"))
+    newsletter.set_config(newsletter.config.read_text().replace(
+        "[sources]", "[sources]\nmax_bytes = 10000\ntimeout = 2"))
     result = newsletter.run("build", "--date", "2025-04-22")
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -133,7 +137,8 @@ def test_slow_feed_times_out_without_holding_the_others(newsletter, server):
     slow = server.add("/lent.xml", body=rss([story(1)]), delay=3)
     fast = server.add("/rapide.xml", body=rss([story(2)]))
     add_feeds(newsletter, (slow, {}), (fast, {}))
-    newsletter.set_config(newsletter.config.read_text().replace("[sources]", "[sources]\ntimeout = 0.5"))
+    newsletter.set_config(newsletter.config.read_text().replace(
+        "[sources]", "[sources]\ntimeout = 0.5"))
     started = time.monotonic()
     result = gather(load(newsletter), DAY)
     assert time.monotonic() - started < 2.5
@@ -145,7 +150,8 @@ def test_failed_feed_falls_back_to_its_last_copy_and_becomes_stale(newsletter, s
     route = Route(body=rss([story(1)]))
     url = server.add("/parfois.xml", route)
     add_feeds(newsletter, (url, {}))
-    newsletter.set_config(newsletter.config.read_text().replace("[sources]", "[sources]\nstale_after = 2"))
+    newsletter.set_config(newsletter.config.read_text().replace(
+        "[sources]", "[sources]\nstale_after = 2"))
     assert gather(load(newsletter), DAY).articles
     route.status, route.body = 503, b"maintenance"
     for run in range(1, 4):
@@ -181,7 +187,8 @@ def test_entries_without_date_are_reported_or_dated_when_first_seen(newsletter, 
     assert result.articles == []
     assert any("has no date; skipped" in str(p) for p in result.problems)
 
-    newsletter.set_config(newsletter.config.read_text().replace(f'url = "{undated}"', f'url = "{undated}"\nundated = "first_seen"'))
+    newsletter.set_config(newsletter.config.read_text().replace(
+        f'url = "{undated}"', f'url = "{undated}"\nundated = "first_seen"'))
     result = gather(load(newsletter), date.today())
     assert [a.title for a in result.articles] == ["Dépêche 1"]
 
@@ -207,7 +214,8 @@ def test_json_feed(newsletter, server):
                        "date_published": "2025-04-22T09:00:00+02:00", "tags": ["Tech"],
                        "authors": [{"name": "Ada"}], "image": "https://img.example/j.jpg"},
                       {"id": "j2", "url": "https://json.example/2", "title": "Sans date"}]}
-    url = server.add("/feed.json", body=json.dumps(feed).encode(), content_type="application/feed+json")
+    url = server.add("/feed.json", body=json.dumps(feed).encode(),
+                     content_type="application/feed+json")
     add_feeds(newsletter, (url, {}))
     result = gather(load(newsletter), DAY)
     (article,) = result.articles
@@ -221,7 +229,8 @@ def test_duplicates_across_feeds_and_markdown_are_shown_once(newsletter, server)
     rich = story(1, description="<p>" + "Version longue. " * 80 + "</p>")
     one = server.add("/un.xml", body=rss([rich]))
     tracked = dict(story(1), link="https://fil.example/depeche-1?utm_source=rss&fbclid=abc")
-    two = server.add("/deux.xml", body=rss([tracked, story(2, guid="shared-id"), story(3, guid="shared-id")]))
+    two = server.add("/deux.xml", body=rss([tracked, story(2, guid="shared-id"),
+                                            story(3, guid="shared-id")]))
     add_feeds(newsletter, (one, {}), (two, {}))
     articles = gather(load(newsletter), DAY).articles
     titles = sorted(a.title for a in articles)
@@ -245,7 +254,8 @@ def test_deduplicate_keeps_unrelated_articles():
                        body_html="", text=text, source="s", guid=guid)
 
     kept = deduplicate([art("https://a.example/1"), art("https://a.example/2"),
-                        art("https://a.example/1/", text="longer text"), art("https://b.example/", guid="g"),
+                        art("https://a.example/1/", text="longer text"),
+                        art("https://b.example/", guid="g"),
                         art("https://c.example/", guid="g")])
     assert sorted(a.url for a in kept) == ["https://a.example/1/", "https://a.example/2", "https://b.example/"]
 
@@ -265,16 +275,19 @@ ARTICLE_PAGE = """<!doctype html><html lang="fr"><head><title>Dépêche 1</title
 <p>Premier paragraphe de l'article complet, qui raconte en détail ce que le fil ne faisait que
 résumer en une phrase, avec des noms, des lieux et des chiffres précis pour le lecteur.</p>
 <h2>Un sous-titre dans la page</h2>
-<p>Deuxième paragraphe de l'article complet, avec <a href="https://fil.example/source">une source</a>
+<p>Deuxième paragraphe de l'article complet, avec \
+<a href="https://fil.example/source">une source</a>
 et encore assez de texte pour que l'extracteur le retienne comme le corps principal de la page.</p>
-<p onclick="steal()">Troisième paragraphe, plus court, mais qui compte aussi dans le récit du jour.</p>
+<p onclick="steal()">Troisième paragraphe, plus court, mais qui compte aussi \
+dans le récit du jour.</p>
 <script>alert("page")</script>
 </article></main>
 <footer>PIED DE PAGE Mentions légales</footer></body></html>"""
 
 
 def test_full_text_lead_comes_from_its_page(newsletter, server):
-    page = server.add("/depeche-1.html", body=ARTICLE_PAGE.encode(), content_type="text/html; charset=utf-8")
+    page = server.add("/depeche-1.html", body=ARTICLE_PAGE.encode(),
+                      content_type="text/html; charset=utf-8")
     entry = story(1, description="Un résumé d'une phrase.")
     entry["link"] = page
     feed = server.add("/resumes.xml", body=rss([entry, story(2, description="Autre résumé.")]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -46,7 +46,7 @@ markdown = st.lists(st.one_of(st.sampled_from(MARKUP + ODD), st.text(max_size=30
                     max_size=30).map(" ".join)
 scalar = st.one_of(odd_text, st.integers(), st.integers(min_value=-10**40, max_value=10**40),
                    st.floats(), st.booleans(), st.none(), st.sampled_from(DATES),
-                   st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(
+                   st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(
                        hours=14)), timezone(timedelta(hours=-12))])), st.dates())
 value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                      st.dictionaries(odd_text, inner, max_size=3)),

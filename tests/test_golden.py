@@ -1,4 +1,5 @@
-"""The sample newsletter builds byte for byte as the fixture written before the code was reorganised;
+"""The sample newsletter builds byte for byte as the fixture written before the code was \
+reorganised;
 so does a generated day of 30 articles (bench/bench_build.py's), whose email inlines every kind of
 style the built-in theme has: it guards what the renderer's speed-ups must not change.
 
@@ -10,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, copy_sample, run_digest
 
 GOLDEN = REPO / "tests" / "data" / "golden"

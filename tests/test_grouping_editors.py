@@ -21,7 +21,8 @@ PRIORITISED = ("Val-Sorel : la piscine municipale rouvre lundi",
                "La piscine municipale de Val-Sorel rouvre ses bassins lundi après six mois de "
                "travaux de rénovation, avec des horaires élargis.")
 NEAR_PRIORITISED = ("Val-Sorel : un incendie détruit un hangar agricole",
-                    "Un incendie a détruit dans la nuit un hangar agricole à la sortie de Val-Sorel. "
+                    "Un incendie a détruit dans la nuit un hangar agricole à la sortie "
+                    "de Val-Sorel. "
                     "Les pompiers ont protégé la ferme voisine ; personne n'a été blessé.")
 
 

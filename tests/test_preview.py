@@ -27,7 +27,8 @@ class Preview:
         self.root = root
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "digest", "preview", "--no-open", "--port", str(self.port), *args],
+            [sys.executable, "-m", "digest", "preview", "--no-open", "--port", str(self.port),
+             *args],
             cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
         )
@@ -105,7 +106,8 @@ def test_routes_serve_the_build(preview):
 @pytest.mark.parametrize("path", [
     "/../digest.toml", "/%2e%2e/digest.toml", "/..%2fdigest.toml", "//etc/passwd",
     "/digest.toml", "/articles/", "/articles/2025-04-22-ligne-4.md", "/templates/",
-    "/templates/digest.mjml.j2", "/etc/passwd", "/email.html/../digest.toml", "/preview_assets/index.html",
+    "/templates/digest.mjml.j2", "/etc/passwd", "/email.html/../digest.toml",
+    "/preview_assets/index.html",
 ])
 def test_no_file_is_served_by_path(preview, path):
     status, _, body = preview.get(path)
@@ -184,7 +186,8 @@ def test_page_viewports_tabs_live_reload_and_error_overlay(preview, folder):
 
         # the text part
         page.click("button[data-tab='text']")
-        wait_for(lambda: "Temps de lecture" in frame_text(page) and "<" not in frame_text(page)[:50],
+        wait_for(lambda: ("Temps de lecture" in frame_text(page)
+                          and "<" not in frame_text(page)[:50]),
                  what="text tab")
         page.click("button[data-tab='html']")
         page.click("button[data-width='375']")
@@ -217,7 +220,8 @@ def test_page_viewports_tabs_live_reload_and_error_overlay(preview, folder):
         page.wait_for_selector("#overlay", state="hidden", timeout=10_000)
 
         # a bad article is listed, and the rest of the edition still shows
-        (folder / "articles" / "cassé.md").write_text("---\ntitle: [non fermé\ndate: 2025-04-22\n---\n")
+        (folder / "articles" / "cassé.md").write_text(
+            "---\ntitle: [non fermé\ndate: 2025-04-22\n---\n")
         page.wait_for_selector("#problems:not([hidden])", timeout=10_000)
         assert "articles/cassé.md" in page.locator("#problems").inner_text()
         wait_for(lambda: "Berges de la Sorelle" in frame_text(page), what="the email after the fix")
@@ -245,7 +249,8 @@ def test_the_watcher_ignores_state_output_and_editors_files(tmp_path):
                     "articles/.#une.md", "articles/une.md~", "articles/.une.md.swp",
                     "articles/sedxp92QW", "templates/4913", ".git/index"):
         assert not counts(Change.modified, str(root / ignored)), ignored
-    for kept in ("digest.toml", "articles/une.md", "articles/2025/deux.md", "templates/lead.mjml.j2"):
+    for kept in ("digest.toml", "articles/une.md", "articles/2025/deux.md",
+                 "templates/lead.mjml.j2"):
         assert counts(Change.modified, str(root / kept)), kept
 
 
@@ -331,7 +336,8 @@ def test_a_template_save_renders_again_without_reading_the_articles(sample, monk
     article = sample / "articles" / "2025-04-22-ligne-4.md"
     article.write_text(article.read_text().replace('title: "', 'title: "Relu ', 1))
     previewer.refresh([article])
-    assert "Relu " in previewer.snapshot(day).html and "Gabarit seul" in previewer.snapshot(day).html
+    assert ("Relu " in previewer.snapshot(day).html
+            and "Gabarit seul" in previewer.snapshot(day).html)
     assert read == [day, day]
     previewer.refresh()  # a change the watcher could not name: everything again
     assert read == [day, day, day]

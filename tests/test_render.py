@@ -4,9 +4,8 @@ import re
 from datetime import date
 
 import pytest
-from conftest import load
+from conftest import build, load
 
-from conftest import build
 from digest.errors import TemplateError
 from digest.render import BUILTIN_TEMPLATES
 
@@ -60,7 +59,8 @@ def test_email_structure(sample):
     assert "%unsubscribe_url%" in html
     # the preheader: the lead's excerpt, hidden, first in the body
     body = html[html.index("<body"):]
-    preheader = re.search(r'<div class="preheader" style="(display:none[^"]*)">Après deux ans', body)
+    preheader = re.search(r'<div class="preheader" style="(display:none[^"]*)">Après deux ans',
+                          body)
     assert preheader, body[:600]
     # hidden without tiny or low-contrast text, which spam filters score
     assert "mso-hide:all" in preheader.group(1)
@@ -178,7 +178,8 @@ def test_template_error_through_the_cli_is_one_line_without_traceback(newsletter
 
 def test_subject_is_a_configurable_template(newsletter):
     newsletter.set_config(
-        '[newsletter]\nname = "La Gazette"\nsubject = "{{ newsletter.name }} – {{ date_long }} : {{ lead.title }}"\n'
+        '[newsletter]\nname = "La Gazette"\n'
+        'subject = "{{ newsletter.name }} – {{ date_long }} : {{ lead.title }}"\n'
     )
     newsletter.article("a", title="Grande nouvelle")
     subject = built(newsletter).email.subject

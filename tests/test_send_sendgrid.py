@@ -3,16 +3,15 @@
 import sqlite3
 
 import pytest
+from fake_sendgrid import API_KEY
 from hypothesis import given
 from hypothesis import strategies as st
-from fake_sendgrid import API_KEY
-
-
 
 
 @pytest.fixture
 def letter(newsletter, sendgrid):
-    newsletter.article("une", "Un article pour les lecteurs. " * 30, title="La une du jour", lead=True)
+    newsletter.article("une", "Un article pour les lecteurs. " * 30, title="La une du jour",
+                       lead=True)
     newsletter.article("deux", title="Deuxième nouvelle")
     newsletter.add_config(f"""\
         [delivery.sendgrid]
@@ -102,13 +101,15 @@ def test_changed_content_after_a_send_is_not_sent_again_without_force(letter, se
 
 
 def test_invalid_duplicate_and_suppressed_readers(letter, sendgrid):
-    letter.recipients(3, extra="pas-une-adresse,X\nLECTEUR000001@lecteurs.example,Doublon\nparti@lecteurs.example,Parti\n")
+    letter.recipients(3, extra="pas-une-adresse,X\nLECTEUR000001@lecteurs.example,Doublon\n"
+                               "parti@lecteurs.example,Parti\n")
     (letter.root / "unsubscribed.csv").write_text("email\nParti@lecteurs.example\n")
     result = send(letter)
     assert result.returncode == 0
     assert sorted(sendgrid.recipients()) == [f"lecteur{i:06d}@lecteurs.example" for i in range(3)]
     assert 'warning: recipients.csv:5: invalid address "pas-une-adresse"' in result.stderr
-    assert "warning: recipients.csv:6: LECTEUR000001@lecteurs.example is already on line 3; sent once" in result.stderr
+    assert ("warning: recipients.csv:6: LECTEUR000001@lecteurs.example is already on line 3; "
+            "sent once" in result.stderr)
 
 
 def test_to_sends_one_test_copy_and_records_nothing(letter, sendgrid):
@@ -173,10 +174,13 @@ def test_server_errors_are_retried_then_given_up_with_exit_75(letter, sendgrid):
 
 def test_bad_request_stops_with_sendgrid_own_words(letter, sendgrid):
     letter.recipients(5)
-    sendgrid.answer(400, body={"errors": [{"message": "The from address does not match a verified Sender Identity.", "field": "from"}]})
+    sendgrid.answer(400, body={"errors": [{
+        "message": "The from address does not match a verified Sender Identity.",
+        "field": "from"}]})
     result = send(letter)
     assert result.returncode == 1
-    assert 'SendGrid refused a batch of 5 (HTTP 400): "from: The from address does not match a verified Sender Identity."' in result.stderr
+    assert ('SendGrid refused a batch of 5 (HTTP 400): "from: The from address does not match '
+            'a verified Sender Identity."' in result.stderr)
     assert sendgrid.requests == 1
     assert "failed 5" in result.stdout
     fixed = send(letter)
@@ -221,8 +225,8 @@ def test_ledger_records_message_ids(letter, sendgrid):
 
 
 def test_scheduled_send_can_be_cancelled(letter, sendgrid):
-    letter.set_config(letter.config.read_text().replace('categories = ["quotidien"]',
-                                                        'categories = ["quotidien"]\nsend_at = "23:59"'))
+    letter.set_config(letter.config.read_text().replace(
+        'categories = ["quotidien"]', 'categories = ["quotidien"]\nsend_at = "23:59"'))
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -244,7 +248,8 @@ def test_scheduled_send_can_be_cancelled(letter, sendgrid):
 
 
 def test_min_articles_skips_the_send_with_exit_3(letter, sendgrid):
-    letter.set_config(letter.config.read_text().replace('backend = "file"', 'backend = "file"\nmin_articles = 5'))
+    letter.set_config(letter.config.read_text().replace(
+        'backend = "file"', 'backend = "file"\nmin_articles = 5'))
     letter.recipients(3)
     result = send(letter)
     assert result.returncode == 3
@@ -253,7 +258,8 @@ def test_min_articles_skips_the_send_with_exit_3(letter, sendgrid):
 
 
 def test_unsubscribe_link_is_required_to_send(letter, sendgrid):
-    letter.set_config(letter.config.read_text().replace('unsubscribe_url = "https://gazette.example/desabonnement?email={email}"', ""))
+    letter.set_config(letter.config.read_text().replace(
+        'unsubscribe_url = "https://gazette.example/desabonnement?email={email}"', ""))
     letter.recipients(3)
     result = send(letter)
     assert result.returncode == 78

@@ -123,15 +123,26 @@ def article(title, text, source="Fil A", hour=8, **extra):
 
 
 POPE = [
-    ("Décès du pape François", "Le pape François est mort lundi matin à l'âge de 88 ans, a annoncé le Vatican. Le souverain pontife argentin avait été hospitalisé pour une pneumonie.", "Le Quotidien"),
-    ("Mort du pape François : qui pour lui succéder ?", "Après la mort du pape François, les cardinaux se préparent au conclave pour succéder au pontife argentin décédé lundi à 88 ans.", "Info Continue"),
-    ("Drapeaux en berne samedi en hommage au pape", "Le gouvernement met les drapeaux en berne samedi, jour des obsèques du pape François, mort lundi au Vatican à 88 ans.", "La Gazette"),
+    ("Décès du pape François",
+     "Le pape François est mort lundi matin à l'âge de 88 ans, a annoncé le Vatican. "
+     "Le souverain pontife argentin avait été hospitalisé pour une pneumonie.",
+     "Le Quotidien"),
+    ("Mort du pape François : qui pour lui succéder ?",
+     "Après la mort du pape François, les cardinaux se préparent au conclave pour succéder au "
+     "pontife argentin décédé lundi à 88 ans.",
+     "Info Continue"),
+    ("Drapeaux en berne samedi en hommage au pape",
+     "Le gouvernement met les drapeaux en berne samedi, jour des obsèques du pape François, "
+     "mort lundi au Vatican à 88 ans.",
+     "La Gazette"),
 ]
 
 
 def test_same_story_shows_once_with_its_other_articles():
     articles = [article(t, x, s, hour=8 + i) for i, (t, x, s) in enumerate(POPE)]
-    articles.append(article("La piscine rouvre", "La piscine municipale rouvre après des travaux de rénovation.", "Le Quotidien"))
+    articles.append(article("La piscine rouvre",
+                            "La piscine municipale rouvre après des travaux de rénovation.",
+                            "Le Quotidien"))
     edition = rank(articles, DAY, PARIS, RankingConfig(lead_min_words=0), signals=SIGNALS)
     pope = edition.lead if edition.lead.also else next(b for b in edition.blurbs if b.also)
     assert len(pope.also) == 2
@@ -145,9 +156,12 @@ def test_variety_limits_one_category_while_others_wait():
     texts = ["Le club de rugby gagne à domicile.", "Victoire de l'équipe de handball.",
              "Le cycliste remporte l'étape de montagne.", "La nageuse bat son record.",
              "Le tennisman perd en finale."]
-    sport = [article(f"Sport {n}", text, hour=20 - n, category="Sport") for n, text in enumerate(texts)]
-    culture = [article("Expo", "Une exposition de peinture ouvre au musée.", hour=6, category="Culture")]
-    edition = rank(sport + culture, DAY, PARIS, RankingConfig(blurbs=4, max_per_category=2, lead_min_words=0))
+    sport = [article(f"Sport {n}", text, hour=20 - n, category="Sport")
+             for n, text in enumerate(texts)]
+    culture = [article("Expo", "Une exposition de peinture ouvre au musée.", hour=6,
+                       category="Culture")]
+    edition = rank(sport + culture, DAY, PARIS,
+                   RankingConfig(blurbs=4, max_per_category=2, lead_min_words=0))
     shown = [edition.lead, *edition.blurbs]
     categories = [r.article.category for r in shown]
     assert categories.count("Sport") == 4 and "Culture" in categories
@@ -156,7 +170,8 @@ def test_variety_limits_one_category_while_others_wait():
 
 
 def test_category_weights_and_lead_needs_enough_words():
-    short = article("Brève internationale", "Quelques mots seulement.", hour=20, category="International")
+    short = article("Brève internationale", "Quelques mots seulement.", hour=20,
+                    category="International")
     long_text = " ".join(f"mot{i}" for i in range(200))
     longer = article("Grand récit local", long_text, hour=6, category="Local")
     config = RankingConfig(categories={"International": 5.0})
@@ -169,7 +184,8 @@ def test_category_weights_and_lead_needs_enough_words():
 def test_memory_leaves_out_a_story_already_sent_and_marks_follow_ups():
     first = article(*POPE[0][:2], source="Le Quotidien")
     second = article(*POPE[1][:2], source="Info Continue")
-    other = article("La piscine rouvre", "La piscine municipale rouvre après travaux.", "Le Quotidien")
+    other = article("La piscine rouvre", "La piscine municipale rouvre après travaux.",
+                    "Le Quotidien")
     urls, terms = fingerprint([first])
     past = (PastStory(date(2025, 4, 21), frozenset(urls), frozenset(terms)),)
 
@@ -193,8 +209,8 @@ def test_memory_through_send_and_the_next_day(newsletter):
     newsletter.article("pape-suite", POPE[1][1], title=POPE[1][0], date="2025-04-22T08:00:00+02:00")
     newsletter.article("pape-redit", POPE[0][1], title=POPE[0][0], date="2025-04-22T07:00:00+02:00",
                        url="https://quotidien.example/pape")
-    newsletter.article("piscine", "La piscine municipale rouvre après travaux.", title="La piscine rouvre",
-                       date="2025-04-22T09:00:00+02:00")
+    newsletter.article("piscine", "La piscine municipale rouvre après travaux.",
+                       title="La piscine rouvre", date="2025-04-22T09:00:00+02:00")
     result = newsletter.run("rank", "--date", "2025-04-22", "--json")
     assert result.returncode == 0, result.stderr
     records = {r["title"]: r for r in json.loads(result.stdout)["articles"]}
@@ -213,7 +229,8 @@ def test_rank_command_prints_every_component(sample):
 
     result = run_digest("rank", "--date", "2025-04-22", cwd=sample)
     assert result.returncode == 0, result.stderr
-    for header in ("score", "priority", "recency", "length", "image", "coverage", "group", "source", "why"):
+    for header in ("score", "priority", "recency", "length", "image", "coverage", "group",
+                   "source", "why"):
         assert header in result.stdout
     data = json.loads(run_digest("rank", "--date", "2025-04-22", "--json", cwd=sample).stdout)
     assert [g["sources"] for g in data["groups"]] == [2, 2]
@@ -223,13 +240,15 @@ def test_rank_command_prints_every_component(sample):
 @pytest.mark.parametrize("seed", range(3))
 def test_edition_is_the_same_whatever_the_reading_order(seed):
     articles = [article(t, x, s, hour=8 + i) for i, (t, x, s) in enumerate(POPE)]
-    articles += [article(f"Brève {n}", f"Texte distinct numéro {n} sur le sujet{n}.", hour=9) for n in range(6)]
+    articles += [article(f"Brève {n}", f"Texte distinct numéro {n} sur le sujet{n}.", hour=9)
+                 for n in range(6)]
     expected = [(r.article.title, r.role, r.group)
                 for r in rank(articles, DAY, PARIS, RankingConfig(), signals=SIGNALS).considered]
     shuffled = articles[:]
     random.Random(seed).shuffle(shuffled)
     assert [(r.article.title, r.role, r.group)
-            for r in rank(shuffled, DAY, PARIS, RankingConfig(), signals=SIGNALS).considered] == expected
+            for r in rank(shuffled, DAY, PARIS, RankingConfig(),
+                          signals=SIGNALS).considered] == expected
 
 
 def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):

@@ -125,8 +125,8 @@ def test_each_sendgrid_send_syncs_first_unless_told_not_to(letter, sendgrid):
     assert readers[1] not in sendgrid.recipients() and len(sendgrid.recipients()) == 3
     assert listed(letter)[readers[1]]["source"] == "sendgrid-sync"
 
-    letter.set_config(letter.config.read_text().replace("asm_group_id = 42",
-                                                        "asm_group_id = 42\nsync_suppressions = false"))
+    letter.set_config(letter.config.read_text().replace(
+        "asm_group_id = 42", "asm_group_id = 42\nsync_suppressions = false"))
     sendgrid.gets.clear()
     assert run(letter, "send", "--date", DAY, "--backend", "sendgrid", "--force").returncode == 0
     assert sendgrid.gets == []
@@ -162,7 +162,8 @@ def test_editors_add_list_and_remove(newsletter):
     newsletter.recipients(3, extra="bob@bücher.example,Bob\n")
     (newsletter.root / "unsubscribed.csv").write_text("email\nancien@lecteurs.example\n")
     added = newsletter.run("suppressions", "add", "Lecteur Zéro <LECTEUR000000@Lecteurs.example>",
-                           "bob@xn--bcher-kva.example", "pas-une-adresse", "--reason", "au téléphone")
+                           "bob@xn--bcher-kva.example", "pas-une-adresse", "--reason",
+                           "au téléphone")
     assert added.returncode == 1  # one was not an address
     assert added.stdout.splitlines() == ["lecteur000000@lecteurs.example: suppressed",
                                          "bob@bücher.example: suppressed"]

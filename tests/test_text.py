@@ -16,7 +16,8 @@ from digest.text import (
     squash,
 )
 
-words = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Cc")), min_size=1, max_size=15)
+words = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Cc")), min_size=1,
+                max_size=15)
 texts = st.lists(words, min_size=1, max_size=80).map(" ".join)
 
 
@@ -55,7 +56,8 @@ def test_reading_time_is_words_over_230_rounded_up():
 
 def test_french_typography_puts_narrow_spaces_where_they_belong():
     assert french_typography("Vraiment ? Oui !") == f"Vraiment{NNBSP}? Oui{NNBSP}!"
-    assert french_typography("Enfin! Voilà: oui; non") == f"Enfin{NNBSP}! Voilà{NNBSP}: oui{NNBSP}; non"
+    assert (french_typography("Enfin! Voilà: oui; non")
+            == f"Enfin{NNBSP}! Voilà{NNBSP}: oui{NNBSP}; non")
     assert french_typography("« Bonjour »") == f"«{NNBSP}Bonjour{NNBSP}»"
     assert french_typography("«Bonjour»") == f"«{NNBSP}Bonjour{NNBSP}»"
     assert french_typography("Il dit\u00a0: non") == f"Il dit{NNBSP}: non"
@@ -67,7 +69,8 @@ def test_french_typography_leaves_urls_and_times_alone():
     assert "12:30" in fixed
     assert "https://example.org/a?b=c&d=e#f" in fixed
     assert fixed.endswith(f"#f{NNBSP}: entrée libre")
-    assert french_typography("écrire à redaction@example.org ?") == f"écrire à redaction@example.org{NNBSP}?"
+    assert (french_typography("écrire à redaction@example.org ?")
+            == f"écrire à redaction@example.org{NNBSP}?")
 
 
 def test_typography_is_idempotent():
@@ -76,7 +79,8 @@ def test_typography_is_idempotent():
 
 
 def test_html_typography_touches_text_not_markup():
-    html = '<p title="a : b">Il dit : « oui » &amp; part ?</p><a href="https://x.org/?a=1">lien !</a>'
+    html = ('<p title="a : b">Il dit : « oui » &amp; part ?</p>'
+            '<a href="https://x.org/?a=1">lien !</a>')
     fixed = html_typography(html, "fr")
     assert 'title="a : b"' in fixed
     assert 'href="https://x.org/?a=1"' in fixed
@@ -86,7 +90,8 @@ def test_html_typography_touches_text_not_markup():
 
 
 def test_html_to_text_keeps_paragraphs_and_drops_scripts():
-    html = "<h2>Titre</h2><p>Un <b>deux</b>\n trois</p><script>alert(1)</script><ul><li>quatre</li></ul>"
+    html = ("<h2>Titre</h2><p>Un <b>deux</b>\n trois</p><script>alert(1)</script>"
+            "<ul><li>quatre</li></ul>")
     assert html_to_text(html) == "Titre\nUn deux trois\nquatre"
     assert html_to_text("<p>A &amp; B&nbsp;C</p>") == "A & B\u00a0C"
 
@@ -153,8 +158,9 @@ def test_wrap_at_76_never_inside_a_hyphenated_word_or_a_url():
     assert " ".join(lines) == text
 
 
-@given(st.text(alphabet=st.sampled_from(list("ab  \t\n\r\x00\x1f\x7f\x85\x9f\u00a0\u2028\u2029\u3000"
-                                             "\ud800é")), max_size=30) | st.text(max_size=30))
+@given(st.text(alphabet=st.sampled_from(list("ab  \t\n\r\x00\x1f\x7f\x85\x9f"
+                                             "\u00a0\u2028\u2029\u3000\ud800é")),
+               max_size=30) | st.text(max_size=30))
 def test_squash_is_its_definition(text):
     # the fast path (nothing to squash) gives what the substitution gives
     from digest.text import _BREAKS, encodable, squash

@@ -249,7 +249,8 @@ def test_requests_for_another_host_method_or_size_are_refused(letter, serve):
         assert server.one_click(path, host=host)[0] == 400, host
     assert server.request("PUT", path)[0] == 405
     assert server.request("GET", "/sendgrid/events")[0] == 405
-    for listing in ("/", "/unsubscribed.csv", "/recipients.csv", "/suppressions", "/../digest.toml"):
+    for listing in ("/", "/unsubscribed.csv", "/recipients.csv", "/suppressions",
+                    "/../digest.toml"):
         assert server.request("GET", listing)[0] == 404, listing
     status, _ = server.request("POST", path, b"List-Unsubscribe=One-Click&x=" + b"y" * 100_000,
                                {"Content-Type": "application/x-www-form-urlencoded"})
@@ -316,7 +317,8 @@ def test_check_warns_about_an_address_in_clear_in_the_link(newsletter):
                                "unsubscribe anyone") for line in lines), lines
     newsletter.set_config(newsletter.config.read_text().replace(
         OLD_LINK, f'unsubscribe_url = "{LINK}"'))
-    assert not any("unsubscribe_url" in line for line in newsletter.run("check").stdout.splitlines())
+    assert not any("unsubscribe_url" in line
+                   for line in newsletter.run("check").stdout.splitlines())
 
 
 def test_sendgrid_s_own_page_needs_sendgrid_and_a_group(letter):

@@ -30,7 +30,8 @@ class Served:
         found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         if not found:
             self.stop()
-            raise AssertionError(f"digest serve did not start: {line!r} {self.log_path.read_text()}")
+            raise AssertionError(
+                f"digest serve did not start: {line!r} {self.log_path.read_text()}")
         self.port = int(found.group(1))
 
     def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None,
