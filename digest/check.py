@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.config import Config
-from digest.errors import ConfigError, DigestError, Problem
+from digest.errors import DigestError, Problem
 from digest.models import SAFE_BYTES, Article, Edition, Ranked, Role
 
 PREHEADER_MIN_CHARS = 90
@@ -20,15 +20,16 @@ if TYPE_CHECKING:
 
 
 def check(config_path: Path | None) -> list[str]:
-    """Every problem found, one line each; an empty list when all is well."""
+    """Every problem found, one line each; an empty list when all is well. A key of digest.toml
+    that cannot be used is reported and left at its default, so that the templates, articles
+    and recipients are checked all the same; a configuration that cannot be found or read
+    raises ConfigError."""
+    from digest.config import load_config
     from digest.newsletter import Newsletter
 
-    try:
-        newsletter = Newsletter.open(config_path)
-    except ConfigError as error:
-        return str(error).splitlines()  # nothing else can be checked without a configuration
-    with newsletter:
-        return check_newsletter(newsletter)
+    lines: list[str] = []
+    with Newsletter(load_config(config_path, problems=lines)) as newsletter:
+        return lines + check_newsletter(newsletter)
 
 
 def check_newsletter(newsletter: Newsletter) -> list[str]:
@@ -86,13 +87,15 @@ def _template_branches(config: Config) -> list[str]:
 
     edition = sample_edition(date.today(), config.tz)
     shortened = replace(config, lead=LeadConfig(paragraphs=1))  # the "Lire la suite" branch
+    problems: list[Problem] = []
     try:
-        render(edition, config)
-        render(edition, shortened)
-        web_page(edition, config)
+        render(edition, config, problems)
+        render(edition, shortened, problems)
+        web_page(edition, config, problems)
     except DigestError as error:
-        return [f"{error} (found with a sample edition where every field is set)"]
-    return []
+        return [f"{line} (found with a sample edition where every field is set)"
+                for line in str(error).splitlines()]
+    return [str(problem) for problem in problems]
 
 
 def _images(config: Config, known: set[str]) -> list[str]:

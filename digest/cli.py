@@ -359,7 +359,7 @@ def check_command(config_path: ConfigOption = None) -> None:
     count = len(problems)
     summary = f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems found"
     typer.echo(summary, err=True)
-    raise typer.Exit(1 if problems else 0)
+    raise typer.Exit(EXIT_ERROR if problems else 0)
 
 
 @app.command("serve")

@@ -166,6 +166,10 @@ class DeliveryConfig:
     recipients: str = "recipients.csv"
     suppressions: str = "unsubscribed.csv"
     min_articles: int = 1
+    # A problem in the newsroom's own files (an article of the edition that cannot be read, a
+    # same_story: naming no article, a template error): "hold" sends nothing and exits 65;
+    # "skip" sends the edition without what cannot be used. Feeds never hold a send.
+    on_article_error: str = field(default="hold", metadata=_choices("hold", "skip"))
     # Each reader's unsubscribe link: {unsubscribe_token} is his signed token (DIGEST_SECRET),
     # {email} his address (which lets anyone unsubscribe anyone), or "{asm_unsubscribe_url}".
     unsubscribe_url: str = ""
@@ -249,25 +253,34 @@ def find_config(explicit: Path | None = None, start: Path | None = None) -> Path
     return candidate
 
 
-def load_config(explicit: Path | None = None, start: Path | None = None) -> Config:
+def load_config(explicit: Path | None = None, start: Path | None = None,
+                problems: list[str] | None = None) -> Config:
+    """The configuration of digest.toml. With `problems`, a key that cannot be used is listed
+    there (`path:line: key: what is wrong`) and left at its default instead of raising, so that
+    `digest check` goes on; a file that is missing or not TOML raises all the same."""
     path = find_config(explicit, start)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path.name}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
-    return parse_config(text, path)
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    return parse_config(text, path, problems)
 
 
-def parse_config(text: str, path: Path) -> Config:
+def parse_config(text: str, path: Path, problems: list[str] | None = None) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: invalid TOML: {exc}") from None
-    problems: list[str] = []
-    values = _build(Config, data, (), problems, _LineFinder(text))
-    if problems:
-        problems.sort(key=lambda p: int(p.split(":", 1)[0]) if p[0].isdigit() else 0)
-        raise ConfigError("\n".join(f"{path.name}:{p}" for p in problems))
+    found: list[str] = []
+    values = _build(Config, data, (), found, _LineFinder(text))
+    found.sort(key=lambda p: int(p.split(":", 1)[0]) if p[0].isdigit() else 0)
+    lines = [f"{path.name}:{p}" for p in found]
+    if problems is not None:
+        problems += lines
+    elif lines:
+        raise ConfigError("\n".join(lines))
     return dataclasses.replace(values, path=path.resolve())
 
 

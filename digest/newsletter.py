@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from digest.config import Config, load_config
 from digest.dates import Window, calendar_window
-from digest.errors import Problem
+from digest.errors import NoArticlesError, Problem
 from digest.models import Edition, PastStory
-from digest.pipeline import Build, rank_day, render_edition
+from digest.pipeline import Build, rank_day, refuse_problems, render_edition
 from digest.sources import Gathered, gather
 
 if TYPE_CHECKING:
@@ -161,17 +161,28 @@ class Newsletter:
         cache = _LazyEmbeddings(self)
         return Signals(CachedEmbedder(cache), CachedCommonness(cache), CachedFeatures(cache))
 
-    def edition(self, day: date, strict: bool = False) -> tuple[Edition, Gathered]:
+    def edition(self, day: date) -> tuple[Edition, Gathered]:
         """The ranked edition of `day` (before rendering), and what the sources gave."""
         gathered = self._gather(day)
-        edition = rank_day(self.config, gathered, day, self.history(day), strict, self.signals())
-        self._readings.flush()  # after grouping, which makes the state database on a first run
+        try:
+            edition = rank_day(self.config, gathered, day, self.history(day), self.signals())
+        finally:
+            self._readings.flush()  # after grouping, which makes the state database at first
         return edition, gathered
 
-    def build(self, day: date, strict: bool = False) -> Build:
-        """The edition of `day` and its email. Bad inputs are in `problems`, not exceptions."""
-        edition, gathered = self.edition(day, strict)
-        return render_edition(self.config, edition, gathered)
+    def build(self, day: date, *, strict: bool = False, hold: bool = False,
+              action: str = "nothing written") -> Build:
+        """The edition of `day` and its email. Bad inputs are in `problems`, not exceptions,
+        unless `hold` (a problem in the newsroom's own files raises HeldError) or `strict` (any
+        problem raises); an empty day raises NoArticlesError after those."""
+        try:
+            edition, gathered = self.edition(day)
+        except NoArticlesError as error:  # every article of the day may be a broken one
+            refuse_problems(list(error.problems), hold=hold, strict=strict, action=action)
+            raise
+        result = render_edition(self.config, edition, gathered)
+        refuse_problems(result.problems, hold=hold, strict=strict, action=action)
+        return result
 
     def write(self, result: Build, out_root: Path | None = None) -> Path:
         """out/<date>/ and the web archive; the folder written."""

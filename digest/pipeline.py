@@ -11,7 +11,7 @@ from datetime import date
 
 from digest.config import Config
 from digest.dates import Window
-from digest.errors import DigestError, NoArticlesError, Problem
+from digest.errors import DigestError, HeldError, NoArticlesError, Problem
 from digest.models import GMAIL_CLIP_BYTES, Edition, Email, PastStory
 from digest.rank import rank
 from digest.sources import Gathered
@@ -32,16 +32,25 @@ class StrictError(DigestError):
     """--strict was given and some input had a problem."""
 
 
-def rank_day(config: Config, gathered: Gathered, day: date, history: tuple[PastStory, ...],
-             strict: bool = False, signals: Signals | None = None) -> Edition:
-    """The edition of `day` before rendering: ranked, grouped, explained."""
-    if strict and gathered.problems:
-        count = len(gathered.problems)
+def refuse_problems(problems: list[Problem], *, hold: bool, strict: bool, action: str) -> None:
+    """Stop before anything goes out: `hold`, on a problem in the newsroom's own files (an
+    article of the edition, a template); `strict`, on any problem at all. `action` says what
+    was not done ("nothing sent to anyone")."""
+    ours = [problem for problem in problems if problem.ours]
+    if ours and (hold or strict):
+        raise HeldError(ours, [problem for problem in problems if not problem.ours], action)
+    if strict and problems:
+        count = len(problems)
         raise StrictError(
-            "\n".join(str(p) for p in gathered.problems)
+            "\n".join(str(p) for p in problems)
             + f"\n{count} input problem{'s' if count > 1 else ''}; --strict stops here. "
             "Fix them or run without --strict to skip the bad inputs"
         )
+
+
+def rank_day(config: Config, gathered: Gathered, day: date, history: tuple[PastStory, ...],
+             signals: Signals | None = None) -> Edition:
+    """The edition of `day` before rendering: ranked, grouped, explained."""
     if not gathered.articles:
         raise NoArticlesError(no_articles_message(day, gathered.dates, gathered.window, config.tz),
                               frozenset(gathered.dates), gathered.problems)
@@ -55,7 +64,7 @@ def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Buil
 
     problems = list(gathered.problems)
     edition = _complete_lead(edition, config, problems)
-    email = render(edition, config)
+    email = render(edition, config, problems)
     if email.html_bytes > GMAIL_CLIP_BYTES:
         problems.append(Problem(
             "digest.html",

@@ -17,12 +17,14 @@ from pathlib import Path
 from types import CodeType
 
 import jinja2
+import jinja2.ext
 from markupsafe import Markup
 
 from digest.config import Config
 from digest.dates import local_date, long_date
-from digest.errors import TemplateError
+from digest.errors import Problem, TemplateError
 from digest.labels import labels_for
+from digest.mjml_lint import MARK_VERSION, Finding, lint, mark, unmarked
 from digest.models import Edition, Email, Ranked
 from digest.text import (
     excerpt,
@@ -61,6 +63,7 @@ def environment(templates_dir: Path, bytecode_dir: Path | None = None) -> jinja2
         bytecode_cache=_BytecodeCache(str(bytecode_dir)) if bytecode_dir else None,
         autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2", "html.j2")),
         undefined=jinja2.StrictUndefined,
+        extensions=[_MjmlMarks],
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -69,6 +72,13 @@ def environment(templates_dir: Path, bytecode_dir: Path | None = None) -> jinja2
     env.filters["mjml_attr"] = mjml_attr
     env.filters["wrap"] = wrap
     return env
+
+
+class _MjmlMarks(jinja2.ext.Extension):
+    """Each MJML tag of a template marked with its line, for `digest.mjml_lint`."""
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return mark(source, name) if name and name.endswith(".mjml.j2") else source
 
 
 # Compiled templates by (template and file, source checksum), for every newsletter this process
@@ -80,6 +90,10 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
     """Compiled templates kept between runs: compiling them all is about 20 ms of every cold
     build. A source that changed is compiled again (Jinja compares checksums); a folder that
     cannot be read or written only means no cache."""
+
+    def get_source_checksum(self, source: str) -> str:
+        """The source's, and the marks' version: code compiled without marks is not served."""
+        return super().get_source_checksum(f"{MARK_VERSION}\0{source}")
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         code = _COMPILED.get((bucket.key, bucket.checksum))
@@ -214,10 +228,11 @@ def lead_view(lead: dict, config: Config) -> dict:
             "blocks": text_blocks(body)}
 
 
-def render(edition: Edition, config: Config) -> Email:
-    """The email: its HTML and text parts, subject and preheader."""
+def render(edition: Edition, config: Config, problems: list[Problem] | None = None) -> Email:
+    """The email: its HTML and text parts, subject and preheader. What MJML's rules find in
+    the templates goes to `problems`."""
     env, values = _prepare(edition, config, web=False)
-    html = _html(env, values, config)
+    html = _html(env, values, config, problems)
     text = render_template(env, TEXT_TEMPLATE, values, config)
     return Email(
         subject=values["subject"],
@@ -229,10 +244,10 @@ def render(edition: Edition, config: Config) -> Email:
     )
 
 
-def web_page(edition: Edition, config: Config) -> str:
+def web_page(edition: Edition, config: Config, problems: list[Problem] | None = None) -> str:
     """The archive's copy of the email: the same HTML without the per-reader links."""
     env, values = _prepare(edition, config, web=True)
-    return _html(env, values, config)
+    return _html(env, values, config, problems)
 
 
 def _prepare(edition: Edition, config: Config, web: bool) -> tuple[jinja2.Environment, dict]:
@@ -242,9 +257,31 @@ def _prepare(edition: Edition, config: Config, web: bool) -> tuple[jinja2.Enviro
     return env, values
 
 
-def _html(env: jinja2.Environment, values: dict, config: Config) -> str:
-    mjml_source = render_template(env, HTML_TEMPLATE, values, config)
-    return inline_css(mjml_to_html(mjml_source, config))
+def _html(env: jinja2.Environment, values: dict, config: Config,
+          problems: list[Problem] | None) -> str:
+    marked = render_template(env, HTML_TEMPLATE, values, config)
+    findings = [template_problem(finding, config) for finding in lint(marked)]
+    try:
+        html = mjml_to_html(unmarked(marked), config)
+    except TemplateError:
+        if findings:  # MRML's own message names no file nor line: these do
+            raise TemplateError("\n".join(map(str, findings))) from None
+        raise
+    if problems is not None:
+        problems += [found for found in findings if str(found) not in set(map(str, problems))]
+    return inline_css(html)
+
+
+def template_problem(finding: Finding, config: Config) -> Problem:
+    """A finding of MJML's rules at the template file it is in: the editor's copy in the
+    newsletter's templates/ folder, or the built-in theme's."""
+    if not finding.name:
+        where = HTML_TEMPLATE
+    elif (config.resolve(config.newsletter.templates) / finding.name).is_file():
+        where = f"{config.newsletter.templates}/{finding.name}:{finding.line}"
+    else:
+        where = f"{finding.name}:{finding.line} (built-in theme)"
+    return Problem(where, finding.message, ours=True)
 
 
 def render_subject(source: str, values: dict, config: Config) -> str:

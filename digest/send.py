@@ -85,7 +85,8 @@ def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
 
 def prepare(newsletter: Newsletter, day: date, events: SendEvents) -> tuple[Build, Outgoing]:
     config = newsletter.config
-    result = newsletter.build(day)
+    result = newsletter.build(day, hold=config.delivery.on_article_error == "hold",
+                              action="nothing sent to anyone")
     for problem in result.problems:
         events.problem(problem)
     count, minimum = len(result.edition.considered), config.delivery.min_articles

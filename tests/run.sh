@@ -7,7 +7,8 @@
 #   - Debian's chromium (driven by Playwright for the browser tests: no browser download),
 #     faketime (the cron tests run `digest send` at a given hour) and spamassassin; apt waits for
 #     a lock another apt holds instead of failing
-#   - axe-core (injected into Chromium) and html-validate from npm, in .ci/node
+#   - axe-core (injected into Chromium), html-validate and mjml (its component list) from npm,
+#     in .ci/node, at the versions of its package-lock.json
 #   - iproute2 and util-linux (ip, unshare, setpriv): a network namespace of its own gives a test
 #     feed host a public address; setpriv makes root respect a read-only folder
 set -euo pipefail
@@ -35,8 +36,11 @@ if ((${#missing[@]})); then
     >/dev/null
 fi
 
-if [ ! -d .ci/node/node_modules/axe-core ] || [ ! -d .ci/node/node_modules/html-validate ]; then
-  npm install --prefix .ci/node --no-audit --no-fund --no-save --silent --loglevel=error
+# the versions of .ci/node/package-lock.json, installed again when it changes
+stamp=.ci/node/node_modules/.installed
+if [ ! -f "$stamp" ] || [ .ci/node/package-lock.json -nt "$stamp" ]; then
+  npm ci --prefix .ci/node --no-audit --no-fund --silent --loglevel=error
+  touch "$stamp"
 fi
 
 # The tests start a few hundred digest processes: keep the package's bytecode between them

@@ -121,14 +121,26 @@ def test_check_names_template_errors(newsletter):
     assert "templates/blurb.mjml.j2:2: 'dict object' has no attribute 'titre'" in result.stdout
 
 
-def test_check_reports_config_errors_first(newsletter):
+def test_check_reports_config_errors_first_then_everything_else(newsletter):
     newsletter.set_config('[newsletter]\nlocale = "de"\ntimezon = "Europe/Paris"\n')
+    newsletter.raw("casse.md", "---\ntitle: Cassé\ndate: 2025-04-22\nauthor: a: b\n---\nTexte\n")
+    write = newsletter.root / "templates"
+    write.mkdir()
+    (write / "lead.mjml.j2").write_text(
+        (REPO / "templates" / "lead.mjml.j2").read_text().replace("<mj-button", "<mj-buton", 1))
     result = newsletter.run("check")
     assert result.returncode == 1
-    assert result.stdout.splitlines() == [
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
         'digest.toml:2: newsletter.locale: expected one of fr, en, got "de"',
         'digest.toml:3: newsletter.timezon: unknown key; did you mean "timezone"?',
     ]
+    assert any(line.startswith("articles/casse.md:4: invalid front matter") for line in lines)
+    button = next(n for n, line in enumerate((write / "lead.mjml.j2").read_text().splitlines(), 1)
+                  if "<mj-buton" in line)
+    assert f"templates/lead.mjml.j2:{button}: <mj-buton> is not an MJML tag (did you mean " \
+        "<mj-button>?)" in lines
+    assert "Traceback" not in result.stderr
 
 
 def test_check_finds_email_problems(newsletter):

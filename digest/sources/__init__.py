@@ -38,7 +38,7 @@ def gather(config: Config, day: date, window: Window | None = None,
     """The articles of the edition of `day`: those published in `window` (default: that calendar
     day), from every source. Feeds keep their cache in `feed_store`, article files theirs in
     `readings`."""
-    from digest.sources.markdown import read_folder
+    from digest.sources.markdown import read_folder, same_story_problems
 
     window = window or calendar_window(day, config.tz)
     gathered = Gathered(window=window)
@@ -50,6 +50,8 @@ def gather(config: Config, day: date, window: Window | None = None,
             raise ValueError("feeds are configured: gather needs the newsletter's feed store")
         gathered.feeds = read_feeds(config, day, window, gathered, feed_store)
     gathered.articles = deduplicate(gathered.articles)
+    if any(article.same_story for article in gathered.articles):
+        gathered.problems += same_story_problems(gathered.articles, config)
     # Sources are read in a fixed order; sort anyway so nothing depends on reading order.
     gathered.articles.sort(key=lambda a: (a.date, a.title, a.url, a.source))
     return gathered

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from digest.config import Config
 from digest.dates import Window, local_date, usable_moment
-from digest.errors import Problem, ProblemKind
+from digest.errors import SKIPPED, Problem, ProblemKind
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
 from digest.sources import Gathered
@@ -92,13 +92,18 @@ def read_folder(config: Config, window: Window, gathered: Gathered,
 
 
 def read_file(path: Path, folder: Path, shown: str, config: Config, window: Window) -> Reading:
-    """What the file at `path` gives: its article only when its date is in `window`."""
+    """What the file at `path` gives: its article only when its date is in `window`. A file
+    that cannot be used carries the date it probably has, to tell whether it was meant for the
+    edition (see `probable_date`)."""
     try:
-        raw, front, body, fields, warnings = _parsed(path, folder, config)
-    except Unreadable as exc:
-        return Reading(error=(None, str(exc)), keep=False)  # tried again every run
+        raw = _raw(path, folder, config)
+    except Unreadable as exc:  # tried again every run
+        return Reading(error=(None, str(exc)), date=probable_date(path, None, config.tz),
+                       keep=False)
+    try:
+        front, body, fields, warnings = _fields(raw, config)
     except ArticleFileError as exc:
-        return Reading(error=(exc.line, str(exc)))
+        return Reading(error=(exc.line, str(exc)), date=probable_date(path, raw, config.tz))
     reading = Reading(date=fields["date"],
                       warnings=[(_line_of(front, key), message) for key, message in warnings])
     if window.contains(fields["date"]):
@@ -119,8 +124,9 @@ def _report(reading: Reading, shown: str, config: Config, window: Window,
             gathered: Gathered) -> None:
     if reading.error is not None:
         line, message = reading.error
-        gathered.problems.append(Problem(_at(shown, line), f"{message}; skipped",
-                                         ProblemKind.ARTICLE_SKIPPED))
+        meant = reading.date is None or window.contains(reading.date)  # for this edition
+        gathered.problems.append(Problem(_at(shown, line), f"{message}{SKIPPED}",
+                                         ProblemKind.ARTICLE_SKIPPED, ours=meant))
         return
     assert reading.date is not None
     for line, message in reading.warnings:
@@ -129,13 +135,49 @@ def _report(reading: Reading, shown: str, config: Config, window: Window,
     if not window.contains(reading.date):
         return
     if reading.unusable:
-        gathered.problems.append(Problem(shown, f"{reading.unusable}; skipped",
-                                         ProblemKind.ARTICLE_SKIPPED))
+        gathered.problems.append(Problem(shown, f"{reading.unusable}{SKIPPED}",
+                                         ProblemKind.ARTICLE_SKIPPED, ours=True))
         return
     assert reading.article is not None
     gathered.articles.append(reading.article)
     for line, message in reading.problems:
         gathered.problems.append(Problem(_at(shown, line), message))
+
+
+def same_story_problems(articles: list[Article], config: Config) -> list[Problem]:
+    """`same_story:` values of the edition's article files that name no article of it: the
+    editors' grouping would silently not happen. A file name is the newsroom's own (it holds the
+    send); an address may be a feed's entry that left the feed (a warning)."""
+    from digest.urls import normalize_url
+
+    names: set[str] = set()
+    for article in articles:
+        names.add(normalize_url(article.url))
+        if not article.outlet:  # a Markdown file: its name, with or without .md
+            name = article.source.replace("\\", "/").rsplit("/", 1)[-1]
+            names |= {name, name.removesuffix(".md")}
+        if article.guid:
+            names.add(article.guid)
+    problems = []
+    for article in articles:
+        for value in article.same_story:
+            address = "://" in value
+            if (normalize_url(value) if address else value) in names:
+                continue
+            where = _at(article.source, _file_line(config.root / article.source, "same_story"))
+            problems.append(Problem(where, f"same_story: {value!r} is no article of this "
+                                    "edition; give the file name (or address) of an article "
+                                    "of the same day, or remove the line", ours=not address))
+    return problems
+
+
+def _file_line(path: Path, key: str) -> int | None:
+    """The line of `key:` in an article file's front matter, read again (rare: a problem)."""
+    try:
+        front, _ = split_front_matter(path.read_bytes())
+    except (OSError, ArticleFileError):
+        return None
+    return _line_of(front, key)
 
 
 def image_problems(config: Config) -> list[Problem]:
@@ -166,11 +208,45 @@ def _files(folder: Path) -> list[Path]:
 def _parsed(path: Path, folder: Path, config: Config):
     """(raw bytes, front matter, body, fields, warnings) of an article file; raises Unreadable
     or ArticleFileError."""
-    raw = read_capped(inside(path, folder), config.sources.max_article_bytes,
-                      "sources.max_article_bytes")
+    raw = _raw(path, folder, config)
+    return raw, *_fields(raw, config)
+
+
+def _raw(path: Path, folder: Path, config: Config) -> bytes:
+    return read_capped(inside(path, folder), config.sources.max_article_bytes,
+                       "sources.max_article_bytes")
+
+
+def _fields(raw: bytes, config: Config):
+    """(front matter, body, fields, warnings) of an article file's bytes."""
     front, body = split_front_matter(raw)
     fields, warnings = parse_fields(front, config.tz)
-    return raw, front, body, fields, warnings
+    return front, body, fields, warnings
+
+
+_DATE_LINE = re.compile(rb"^date[ \t]*:[ \t]*[\"']?([0-9]{4}-[0-9]{2}-[0-9]{2}[^\"'\r\n#]*)",
+                        re.MULTILINE)
+_NAME_DATE = re.compile(r"(?<![0-9])([0-9]{4}-[0-9]{2}-[0-9]{2})(?![0-9])")
+
+
+def probable_date(path: Path, raw: bytes | None, tz: ZoneInfo) -> datetime | None:
+    """The date a file that cannot be read was probably meant for: its `date:` line if one can
+    still be read, else a YYYY-MM-DD in its name, else when it was last changed (an editor
+    saving a broken file today meant it for today). None when none of them can be had."""
+    found = _DATE_LINE.search(raw[:4096]) if raw else None
+    for text in (found.group(1).decode("ascii", "replace").strip() if found else "",
+                 next(iter(_NAME_DATE.findall(path.name)), "")):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            continue
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        if not usable_moment(moment):
+            return moment
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz)
+    except (OSError, ValueError, OverflowError):
+        return None
 
 
 def _hidden(path: Path, folder: Path) -> bool:

@@ -65,7 +65,7 @@ class Reading:
     and its Article once the file was in an edition's window."""
 
     error: Line | None = None  # the file cannot be used (and is skipped)
-    date: datetime | None = None
+    date: datetime | None = None  # with an error: the date it was probably meant for
     warnings: list[Line] = field(default_factory=list)  # values ignored in the front matter
     made: bool = False  # the article part below was made
     article: Article | None = None
@@ -120,7 +120,8 @@ class ReadingCache:
             reading = _front_reading(kept[1])
             if reading is None:
                 continue
-            if reading.date is not None and window.contains(reading.date):
+            if reading.error is None and reading.date is not None \
+                    and window.contains(reading.date):
                 wanted[key] = (path, reading)  # its article is needed too
             else:
                 served[path] = reading
@@ -194,7 +195,8 @@ def reading_version(config: Config, folder: Path) -> str:
 
 def _dump_front(reading: Reading) -> str:
     if reading.error is not None:
-        return json.dumps({"error": reading.error}, ensure_ascii=False)
+        date = _dump_date(reading.date) if reading.date is not None else None
+        return json.dumps({"error": reading.error, "date": date}, ensure_ascii=False)
     assert reading.date is not None
     return json.dumps({"date": _dump_date(reading.date), "warnings": reading.warnings},
                       ensure_ascii=False)
@@ -244,8 +246,10 @@ def _front_reading(text: str) -> Reading | None:
     """The reading of a stored front matter, or None for a row that cannot be read back."""
     try:
         data = json.loads(text)
-        if "error" in data:
-            return Reading(error=_lines([data["error"]])[0])
+        if "error" in data:  # and the date the file was probably meant for
+            date = data.get("date")
+            return Reading(error=_lines([data["error"]])[0],
+                           date=_load_date(date) if date is not None else None)
         return Reading(date=_load_date(data["date"]), warnings=_lines(data["warnings"]))
     except (ValueError, TypeError, KeyError, RecursionError):
         return None
