@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from digest.coercion import plain_coercion
-from digest.errors import EXIT_ERROR, DigestError, Problem
+from digest.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, DigestError, Problem
 
 if TYPE_CHECKING:
     from digest.newsletter import Newsletter
@@ -22,6 +22,29 @@ if TYPE_CHECKING:
 class _Commands(TyperGroup):
     """Every command's user errors end here: one `error:` line each and the documented exit code.
     Anything else is a bug and keeps its traceback."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        """Usage errors (a bad --date, an unknown option) as one `error:` line, exit 2, as cron
+        logs read them; the rest as click has it."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.Abort:
+            typer.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except typer.TyperException as error:  # click's ClickException, vendored by typer
+            # NoArgsIsHelpError (`digest` alone) is the help itself, shown as before
+            if error.exit_code != EXIT_USAGE or type(error).__name__ == "NoArgsIsHelpError":
+                error.show()
+                sys.exit(error.exit_code)
+            context = getattr(error, "ctx", None)
+            command = context.command_path if context is not None else "digest"
+            message = " ".join(error.format_message().split())
+            typer.echo(f"error: {message} (see {command} --help)", err=True)
+            sys.exit(EXIT_USAGE)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
         try:
@@ -151,12 +174,14 @@ def build_command(
                             "browser.")] = False,
 ) -> None:
     """Build the day's digest: digest.html, digest.txt, digest.eml and edition.json."""
-    from digest.summary import build_summary
+    from digest.summary import build_summary, hold_notice
 
     with _open(config_path) as newsletter:
         result = newsletter.build(newsletter.day(day), strict=strict)
         for problem in result.problems:
             warn(problem)
+        if notice := hold_notice(result, newsletter.config):
+            warn(notice)
         folder = newsletter.write(result, out)
     typer.echo(build_summary(result, folder))
     if open_browser:

@@ -12,6 +12,7 @@ EXIT_NO_ARTICLES = 3
 EXIT_PARTIAL = 4  # some recipients failed
 EXIT_HELD = 65  # EX_DATAERR: the newsroom's own files have a problem; nothing was sent
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: try again later
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C
 EXIT_CONFIG = 78  # EX_CONFIG
 
 

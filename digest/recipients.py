@@ -23,6 +23,7 @@ LINE_LIMIT = 1024 * 1024  # characters read at once: a file without line breaks 
 # address, a name or a header, and str.splitlines() would cut a row at most of them.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 NO_EMAIL = "no 'email' column"
+SEPARATORS = (",", ";")  # between columns: a comma, or what French spreadsheets write
 ANGLE_ADDRESS = re.compile(r"<([^<>]*)>\s*$")
 
 
@@ -145,12 +146,12 @@ def _lines(raw: io.BufferedReader) -> Iterator[tuple[int, str | None]]:
             text.detach()
 
 
-def split_line(line: str) -> tuple[list[str], int]:
+def split_line(line: str, separator: str = ",") -> tuple[list[str], int]:
     """The fields of one CSV line, read as Python's csv reads them (excel dialect, not strict),
     and the index of a quote that opens a field and is never closed (-1 when there is none):
     csv would carry such a field on over the next lines."""
     if '"' not in line:
-        return line.split(","), -1
+        return line.split(separator), -1
     fields: list[str] = []
     start, end = 0, len(line)
     while True:
@@ -165,12 +166,12 @@ def split_line(line: str) -> tuple[list[str], int]:
                     break
                 parts.append('"')  # "" is a quote inside a quoted field
                 at = close + 2
-            comma = line.find(",", close + 1)
+            comma = line.find(separator, close + 1)
             comma = end if comma < 0 else comma
             # text after the closing quote is kept, as csv does when not strict
             fields.append("".join(parts) + line[close + 1:comma])
         else:
-            comma = line.find(",", start)
+            comma = line.find(separator, start)
             comma = end if comma < 0 else comma
             fields.append(line[start:comma])
         if comma == end:
@@ -202,11 +203,11 @@ def _row_problem(line: str, fields: list[str], columns: list[str]) -> str:
     return ""
 
 
-def _line_problem(line: str | None) -> tuple[list[str], str]:
+def _line_problem(line: str | None, separator: str = ",") -> tuple[list[str], str]:
     """The fields of a line, or why the line cannot be read as one row."""
     if line is None:
         return [], f"line over {LINE_LIMIT // (1024 * 1024)} MB: a reader's row fits on one line"
-    fields, quote = split_line(line)
+    fields, quote = split_line(line, separator)
     if quote >= 0:
         return [], f"unbalanced quote {_printable(line[quote:], 30)}: close it on the same line"
     return fields, ""
@@ -227,7 +228,7 @@ def _rows(path: Path, shown: str,
         raise ConfigError(f"{shown}: cannot be read: {error.strerror}") from None
     with raw:
         lines = _lines(raw)
-        columns = _header(lines, shown)
+        columns, separator = _header(lines, shown)
         # a row's values are its fields in order, the last one for a column named twice
         plain = all(columns)  # a column without a name is not kept
         short = FIELD_LIMIT // 4
@@ -236,11 +237,11 @@ def _rows(path: Path, shown: str,
                 continue  # a blank line is no row, as for csv
             if (plain and line is not None and '"' not in line and len(line) <= short
                     and not CONTROL.search(line)):  # most rows: no quote, nothing to report
-                fields = line.split(",")
+                fields = line.split(separator)
                 if len(fields) >= len(columns):
                     yield number, dict(zip(columns, map(str.strip, fields), strict=False))
                     continue
-            fields, problem = _line_problem(line)
+            fields, problem = _line_problem(line, separator)
             if line is not None and not problem:
                 problem = _row_problem(line, fields, columns)
             if problem:
@@ -250,17 +251,22 @@ def _rows(path: Path, shown: str,
             yield number, {c: values.get(c, "") for c in columns if c}
 
 
-def _header(lines: Iterator[tuple[int, str | None]], shown: str) -> list[str]:
-    """The lower-cased column names, from the first line that is not blank."""
+def _header(lines: Iterator[tuple[int, str | None]], shown: str) -> tuple[list[str], str]:
+    """The lower-cased column names, from the first line that is not blank, and the separator:
+    a comma, or a semicolon when the header is written with them (what French spreadsheets
+    save as "CSV")."""
     advice = "the first line must name the columns, e.g. email,name"
     for number, line in lines:
         if line == "":
             continue
-        fields, problem = _line_problem(line)
-        columns = [c.strip().lower() for c in fields]
-        if problem or "email" not in columns:
-            raise ConfigError(f"{shown}:{number}: {problem or NO_EMAIL}; {advice}")
-        return columns
+        found = [(_line_problem(line, separator), separator) for separator in SEPARATORS]
+        for (fields, problem), separator in found:
+            columns = [c.strip().lower() for c in fields]
+            if not problem and "email" in columns:
+                return columns, separator
+        problem = found[0][0][1]  # as read with commas
+        raise ConfigError(f"{shown}:{number}: {problem or NO_EMAIL}; {advice} (columns "
+                          "separated by commas or by semicolons)")
     raise ConfigError(f"{shown}:1: {NO_EMAIL}; {advice}")
 
 

@@ -21,7 +21,16 @@ from digest.deliver import (
     backend_class,
     check_unsubscribe_link,
 )
-from digest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DigestError, NoArticlesError, Problem
+from digest.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    ConfigError,
+    DigestError,
+    NoArticlesError,
+    Problem,
+    UsageError,
+)
 from digest.models import Status
 from digest.pipeline import Build
 from digest.recipients import Recipient, check_address
@@ -53,9 +62,13 @@ class SendReport:
     started: float = field(default_factory=time.monotonic)
     duration: float = 0.0
     error: DigestError | None = None  # what stopped the send, if anything
+    interrupted: bool = False  # Ctrl-C (SIGINT): `left` readers of the round were not reached
+    left: int = 0
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         if self.error is not None:
             return self.error.exit_code
         return EXIT_PARTIAL if (self.failed or self.refused) else EXIT_OK
@@ -111,6 +124,11 @@ def send(newsletter: Newsletter, day: date, *, backend_name: str | None = None,
          force: bool = False, events: SendEvents | None = None) -> SendReport:
     events = events or SendEvents()
     config = newsletter.config
+    if to is not None:  # before anything else: a mistyped option, not a problem of the send
+        address, reason = check_address(to)
+        if address is None:
+            raise UsageError(f"--to {to!r} is not an address: {reason}")
+        to = address
     backend_name = backend_name or config.delivery.backend
     backend_type = backend_class(backend_name)
     if backend_type.needs_unsubscribe_link(config) and not config.delivery.unsubscribe_url:
@@ -186,10 +204,7 @@ def _hand_out_tokens(newsletter: Newsletter, outgoing: Outgoing,
         newsletter.state.tokens.add((outgoing.signer.token(r.key), r.key) for r in recipients)
 
 
-def _send_test_copy(newsletter, open_backend, outgoing, to, report) -> SendReport:
-    address, reason = check_address(to)
-    if address is None:
-        raise DigestError(f"--to {to!r}: {reason}")
+def _send_test_copy(newsletter, open_backend, outgoing, address, report) -> SendReport:
     report.test_to = address
     if not report.dry_run:
         reader = Recipient(address)
@@ -218,12 +233,17 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
                   resend_unknown, force, result) -> SendReport:
     ledger: Ledger = newsletter.state.ledger
     name, edition_id = newsletter.config.newsletter.url, outgoing.edition_id
-    content = edition_id.rsplit("-", 1)[1]
-    ledger.edition(edition_id, name, day.isoformat(), content, outgoing.email.subject,
-                   result.edition.window, dry_run=report.dry_run)
-    if not report.dry_run and not report.finishing:
-        ledger.keep_email(edition_id, outgoing.email)
-        newsletter.state.memory.remember(edition_id, story_fingerprints(result.edition))
+
+    def record_edition() -> None:
+        """The edition in the ledger, once its first readers are about to be claimed: a send
+        that stops before (no recipients file, no reader left) leaves no round behind."""
+        content = edition_id.rsplit("-", 1)[1]
+        ledger.edition(edition_id, name, day.isoformat(), content, outgoing.email.subject,
+                       result.edition.window, dry_run=report.dry_run)
+        if not report.dry_run and not report.finishing:
+            ledger.keep_email(edition_id, outgoing.email)
+            newsletter.state.memory.remember(edition_id, story_fingerprints(result.edition))
+
     round = ledger.last_round(edition_id)
     statuses = ledger.statuses(edition_id, round)
     if force and statuses:
@@ -251,6 +271,8 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
         try:
             send_at = backend.send_time(day) if isinstance(backend, Scheduling) else None
             for chunk in _chunks(still_to_send(readers), backend.batch_size):
+                if not report.batches:
+                    record_edition()
                 if send_at and not report.scheduled_at and not report.dry_run:
                     _schedule(ledger, backend, edition_id, send_at)
                 report.scheduled_at = send_at
@@ -263,6 +285,12 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
                 if not _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report):
                     break
                 events.batch(report, len(chunk))
+        except KeyboardInterrupt:  # Ctrl-C: the ledger says where the round stands
+            statuses = ledger.statuses(edition_id, round)
+            report.interrupted = True
+            report.unknown = sum(1 for status in statuses.values() if status == Status.PENDING)
+            report.left = sum(1 for r in newsletter.readers(lambda problem: None)
+                              if statuses.get(r.key) not in DONE)
         finally:
             backend.close()
     report.duration = time.monotonic() - report.started

@@ -34,6 +34,15 @@ def build_summary(result: Build, folder: Path) -> str:
     )
 
 
+def hold_notice(result: Build, config: Config) -> str | None:
+    """What `digest send` would do with this build's problems in the newsroom's own files."""
+    held = sum(1 for problem in result.problems if problem.ours)
+    if not held or config.delivery.on_article_error != "hold":
+        return None
+    return (f"{_count(held, 'problem')} in the newsroom's own files: digest send would send "
+            "nothing (exit 65) until fixed; see the lines above")
+
+
 def _count(number: int, noun: str) -> str:
     plural = (noun[:-1] + "ies" if noun.endswith("y")
               else noun + ("es" if noun.endswith("ch") else "s"))
@@ -58,6 +67,12 @@ def send_summary(report: SendReport) -> str:
                 f"{_count(report.batches, 'batch')} ({report.backend}); "
                 f"already sent {report.already}, unknown {report.unknown}; "
                 f"subject: {report.subject}")
+    if report.interrupted:
+        resend = (f"; the {report.unknown} unknown (a batch under way) only with "
+                  "--resend-unknown" if report.unknown else "")
+        return (f"{report.edition_id}: interrupted: sent {report.sent}, unknown "
+                f"{report.unknown}, left {report.left}; run digest send again to send to the "
+                f"{report.left} left{resend}")
     if not report.batches and not report.error:
         tail = f"; {report.unknown} unknown (use --resend-unknown)" if report.unknown else ""
         return (f"{report.edition_id}: already sent to all {report.already} readers; "
