@@ -43,7 +43,7 @@ def check_newsletter(newsletter: Newsletter) -> list[str]:
         template_errors = _template_branches(config)
         lines += template_errors
     lines += _unsubscribe_link(config)
-    lines += [str(p) for p in _recipients(newsletter)]
+    lines += _recipients(newsletter)
     lines += _identity(config)
     if not template_errors:
         lines += _email(newsletter, max(gathered.dates) if gathered.dates else None)
@@ -115,18 +115,15 @@ def _identity(config: Config) -> list[str]:
             if not getattr(config.newsletter, key).strip()]
 
 
-def _recipients(newsletter: Newsletter) -> list[Problem]:
-    config = newsletter.config
-    path = config.resolve(config.delivery.recipients)
-    if not path.is_file():
-        return []
+def _recipients(newsletter: Newsletter) -> list[str]:
+    """The recipients file's problems: missing, unreadable, its bad lines."""
     problems: list[Problem] = []
     try:
         for _ in newsletter.readers(problems.append):
             pass
-    except DigestError as error:
-        problems.append(Problem(config.delivery.recipients, str(error)))
-    return problems
+    except DigestError as error:  # the message names the file
+        return [*map(str, problems), *str(error).splitlines()]
+    return [str(problem) for problem in problems]
 
 
 def _unsubscribe_link(config: Config) -> list[str]:

@@ -111,9 +111,9 @@ def lint(mjml: str) -> list[Finding]:
         stack.append(at)
         if tags.get(tag, {}).get("ending"):  # its content is HTML, not MJML: up to its end tag
             end = re.compile(rf"</{re.escape(tag)}\s*>").search(mjml, match.end())
-            if end is None:
+            if end is None:  # the rest is its text: nothing more can be read as MJML
                 say(f"<{tag}> is never closed; add </{tag}>")
-                stack.pop()
+                stack.clear()
                 break
             position = end.end()
             stack.pop()

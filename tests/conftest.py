@@ -34,7 +34,8 @@ STARTED_FIRST = ("test_preview_hostile.py", "test_feed_corpus.py", "test_failure
                  "test_preview.py", "test_email_quality.py", "test_hostile.py", "test_fuzz.py",
                  "test_send_concurrency.py", "test_send_sendgrid.py", "test_unsubscribe.py",
                  "test_imports.py", "test_grouping_editors.py", "test_send_smtp.py",
-                 "test_golden.py", "test_feeds.py", "test_cron.py", "test_send_crash.py")
+                 "test_golden.py", "test_feeds.py", "test_cron.py", "test_send_crash.py",
+                 "test_fail_safe.py")
 
 
 def pytest_collection_modifyitems(items) -> None:
