@@ -174,16 +174,14 @@ def build_command(
                             "browser.")] = False,
 ) -> None:
     """Build the day's digest: digest.html, digest.txt, digest.eml and edition.json."""
-    from digest.summary import build_summary, hold_notice
+    from digest.summary import build_summary
 
     with _open(config_path) as newsletter:
         result = newsletter.build(newsletter.day(day), strict=strict)
         for problem in result.problems:
             warn(problem)
-        if notice := hold_notice(result, newsletter.config):
-            warn(notice)
         folder = newsletter.write(result, out)
-    typer.echo(build_summary(result, folder))
+    typer.echo(build_summary(result, folder, newsletter.config))
     if open_browser:
         import webbrowser
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # the send machinery is not imported to summarise a build
     from digest.send import SendReport
 
 
-def build_summary(result: Build, folder: Path) -> str:
+def build_summary(result: Build, folder: Path, config: Config) -> str:
     edition = result.edition
     considered, stories, left_out = len(edition.considered), edition.stories, edition.left_out
     skipped = sum(1 for p in result.problems if p.kind == ProblemKind.ARTICLE_SKIPPED)
@@ -26,21 +26,16 @@ def build_summary(result: Build, folder: Path) -> str:
              + (f", {left_out} left out" if left_out else "")]
     if skipped:
         parts.append(f"{skipped} skipped")
+    held = sum(1 for problem in result.problems if problem.ours)
+    if held and config.delivery.on_article_error == "hold":
+        parts.append(f"digest send would hold: {_count(held, 'problem')} in the newsroom's own "
+                     "files")
     if result.failed_sources:
         parts.append(f"{result.failed_sources} of {result.sources} sources failed")
     return (
         f"{head} ({', '.join(parts)}); lead: {edition.lead.article.title}; "
         f"{result.email.html_bytes / 1024:.1f} KB; written to {_shown(folder)}/"
     )
-
-
-def hold_notice(result: Build, config: Config) -> str | None:
-    """What `digest send` would do with this build's problems in the newsroom's own files."""
-    held = sum(1 for problem in result.problems if problem.ours)
-    if not held or config.delivery.on_article_error != "hold":
-        return None
-    return (f"{_count(held, 'problem')} in the newsroom's own files: digest send would send "
-            "nothing (exit 65) until fixed; see the lines above")
 
 
 def _count(number: int, noun: str) -> str:

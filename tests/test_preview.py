@@ -316,9 +316,9 @@ def test_a_template_save_renders_again_without_reading_the_articles(sample, monk
     read: list[date] = []
     edition = Newsletter.edition
 
-    def counted(self, day, strict=False):
+    def counted(self, day):
         read.append(day)
-        return edition(self, day, strict)
+        return edition(self, day)
 
     monkeypatch.setattr(Newsletter, "edition", counted)
     day = date(2025, 4, 22)

@@ -386,4 +386,5 @@ def test_a_send_stopped_early_or_a_bad_list_prints_no_traceback(letter, sendgrid
     assert bad.returncode == 78, bad.stderr
     (line,) = bad.stderr.strip().splitlines()  # a cron log's line: time, then the error
     assert line.endswith(" error: recipients.csv:1: no 'email' column; the first line must name"
-                         " the columns, e.g. email,name")
+                         " the columns, e.g. email,name (columns separated by commas or by "
+                         "semicolons)")
