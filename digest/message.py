@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid, parseaddr
 
+from digest.headers import header_text
 from digest.models import Email
 
 # RFC 2045: quoted-printable lines of at most 76 characters; headers fold there too. Headers
@@ -28,7 +29,7 @@ def to_message(
     email: Email, to: str | Address | None = None, extra_headers: dict[str, str] | None = None
 ) -> EmailMessage:
     message = EmailMessage(policy=POLICY)
-    message["Subject"] = email.subject
+    message["Subject"] = header_text(email.subject)  # made of titles: text from outside
     message["From"] = email.sender
     if to:
         message["To"] = to

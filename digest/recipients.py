@@ -16,6 +16,7 @@ from pathlib import Path
 
 from digest.config import Config
 from digest.errors import ConfigError, Problem
+from digest.headers import header_text
 
 FIELD_LIMIT = 64 * 1024  # UTF-8 bytes in one field; Python's csv gives up at 128 K characters
 LINE_LIMIT = 1024 * 1024  # characters read at once: a file without line breaks stays in bounds
@@ -294,6 +295,8 @@ def read_recipients(
         if key in suppressed:
             continue
         name = row.get("name")
+        if name and "=?" in name:  # an encoded word: it must not become a header line
+            name = header_text(name)
         if len(row) == (1 if name is None else 2):  # email and name only, as most lists
             reader = Recipient(email, name or "")
         else:

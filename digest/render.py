@@ -23,6 +23,7 @@ from markupsafe import Markup
 from digest.config import Config
 from digest.dates import local_date, long_date
 from digest.errors import Problem, TemplateError
+from digest.headers import header_text
 from digest.labels import labels_for
 from digest.mjml_lint import MARK_VERSION, Finding, lint, mark, unmarked
 from digest.models import Edition, Email, Ranked
@@ -31,7 +32,6 @@ from digest.text import (
     html_to_text,
     html_typography,
     reading_minutes,
-    squash,
     typography,
     wrap,
 )
@@ -290,7 +290,7 @@ def render_subject(source: str, values: dict, config: Config) -> str:
         subject = env.from_string(source).render(values)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{config.path.name}: newsletter.subject: {exc}") from None
-    return typography(squash(subject), config.newsletter.locale)
+    return typography(header_text(subject), config.newsletter.locale)
 
 
 def _template_error(exc: jinja2.TemplateError, name: str, config: Config) -> TemplateError:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from digest.errors import EXIT_TEMPFAIL, ConfigError, DigestError
+from digest.headers import header_text
 from digest.models import Email, Outcome, Suppression
 from digest.recipients import Recipient
 from digest.tokens import TOKEN, Signer
@@ -129,7 +130,7 @@ class Outgoing:
             reply_to=self.email.reply_to,
         )
         username, _, domain = recipient.email.rpartition("@")
-        to = Address(display_name=recipient.name, username=username, domain=domain)
+        to = Address(display_name=header_text(recipient.name), username=username, domain=domain)
         headers = {**unsubscribe, "X-Digest-Edition": self.edition_id}
         return to_message(personal, to=to, extra_headers=headers).as_bytes()
 
@@ -214,6 +215,36 @@ def check_unsubscribe_link(config: Config, backend_name: str) -> Signer | None:
                           "and delivery.sendgrid.asm_group_id")
     return Signer.for_link(url, config.newsletter.url)
 
+
+def ascii_address(address: str) -> str | None:
+    """The address with an IDNA domain as punycode; None when its local part is not ASCII."""
+    if address.isascii():
+        return address
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address, check_deliverability=False).ascii_email
+    except EmailNotValidError:
+        return None
+
+
+def readdressed(message: bytes, name: str, address: str, utf8: bool) -> bytes:
+    """The message with To: fit for SMTP (and for a file that a mail client opens); only that
+    line changes.
+
+    The message module writes a non-ASCII address as encoded words, which no address may hold:
+    SMTPUTF8 takes it in UTF-8, otherwise the domain goes as punycode.
+    """
+    from email import message_from_bytes
+    from email.headerregistry import Address
+
+    from digest.message import POLICY
+
+    parsed = message_from_bytes(message, policy=POLICY.clone(utf8=utf8))
+    username, _, domain = address.rpartition("@")
+    parsed.replace_header("To", Address(display_name=header_text(name), username=username,
+                                        domain=domain))
+    return parsed.as_bytes()
 
 def backend_class(name: str) -> type[Backend]:
     if name not in BACKENDS:

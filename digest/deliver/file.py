@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from digest.config import Config
-from digest.deliver import Outgoing
+from digest.deliver import Outgoing, ascii_address, readdressed
 from digest.models import Outcome, Status
 from digest.recipients import Recipient
 
@@ -36,9 +36,19 @@ class FileBackend:
         outcomes = []
         for recipient in recipients:
             name = file_name(recipient.email)
-            (self.folder / name).write_bytes(outgoing.message_for(recipient))
+            (self.folder / name).write_bytes(message(outgoing, recipient))
             outcomes.append(Outcome(recipient.key, Status.SENT, provider_id=name))
         yield outcomes
+
+
+def message(outgoing: Outgoing, recipient: Recipient) -> bytes:
+    """The reader's message as an SMTP server would get it: a non-ASCII address in To is
+    punycode, or UTF-8 when its local part needs it, never encoded words."""
+    data = outgoing.message_for(recipient)
+    if recipient.email.isascii():
+        return data
+    ascii_to = ascii_address(recipient.email)
+    return readdressed(data, recipient.name, ascii_to or recipient.email, ascii_to is None)
 
 
 def file_name(address: str) -> str:

@@ -10,7 +10,14 @@ What a failure means depends on how far the message got (`_meaning` is the whole
     content, to 250    retry       unknown                    stop the send
 
 - retry: reset or reconnect and try the message again, up to `max_attempts`; then stop the send.
-- refused: recorded for that reader, who is not tried again; the others go on.
+- refused: recorded for that reader, who is not tried again; the others go on. Only a refusal
+  of the address itself is one: 5.1.x (no such mailbox, domain) and 5.2.x (mailbox disabled,
+  full), or a 5xx without an enhanced status code. A 5.7.x (policy: "554 5.7.1 Relay access
+  denied" when the relay's login expired), 5.3.x, 5.4.x, 5.5.x or 530 at RCPT TO is about the
+  sender or the relay: it stops the send. Until the server has accepted one reader in a run, a
+  refusal marks its reader failed (tried again next run), and the same reply for the first
+  SAME_REFUSALS readers stops the send: a server that refuses everyone refuses no one in
+  particular.
 - stop the send (exit 75): the server refuses the message, not the reader (530 authentication
   required, 552 too large), so nobody is marked refused. The reader in flight is marked failed,
   and the next run, once the server or delivery.smtp is fixed, sends to everyone left. 530 stops
@@ -33,8 +40,6 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email import message_from_bytes
-from email.headerregistry import Address
 from email.utils import parseaddr
 
 from digest.config import Config, SmtpConfig
@@ -43,10 +48,11 @@ from digest.deliver import (
     Outgoing,
     TemporaryDeliveryError,
     UnknownOutcome,
+    ascii_address,
     backoff_seconds,
+    readdressed,
 )
 from digest.errors import ConfigError
-from digest.message import POLICY
 from digest.models import Outcome, Status
 from digest.recipients import Recipient
 
@@ -54,11 +60,16 @@ PASSWORD_VARIABLE = "DIGEST_SMTP_PASSWORD"
 NO_SMTPUTF8 = "the server does not offer SMTPUTF8, needed for this address"
 
 RETRY, REFUSED, STOP, UNKNOWN = "retry", "refused", "stop", "unknown"
+SAME_REFUSALS = 3  # the same refusal for the first readers of a run: about the server
+# RFC 3463 enhanced status codes that concern the address: 5.1.x addressing, 5.2.x mailbox
+ADDRESS_CLASSES = ("1", "2")
+_ENHANCED = re.compile(r"\s*[245]\.(\d{1,3})\.\d{1,3}\b")
+_ADDRESSES = re.compile(r"<[^<>]*>|[^\s<>]+@[^\s<>]+")
 SHOWN = {"connect": "connect", "mail": "MAIL FROM", "rcpt": "RCPT TO", "data": "DATA",
          "content": "the end of DATA"}
 
 
-def _meaning(stage: str, code: int | None) -> str:
+def _meaning(stage: str, code: int | None, reply: str = "") -> str:
     """What a failed step means; `code` is None when no reply came (connection lost, timeout)."""
     if code is None:
         return UNKNOWN if stage == "content" else RETRY
@@ -67,8 +78,19 @@ def _meaning(stage: str, code: int | None) -> str:
     if 400 <= code < 500:
         return RETRY
     if code >= 500:
-        return REFUSED if stage == "rcpt" else STOP
+        return REFUSED if stage == "rcpt" and _about_the_address(reply) else STOP
     return UNKNOWN if stage == "content" else STOP  # a positive reply SMTP does not allow there
+
+
+def _about_the_address(reply: str) -> bool:
+    """A 5xx reply to RCPT TO that refuses this address, not the sender or the relay."""
+    enhanced = _ENHANCED.match(reply)
+    return enhanced is None or enhanced.group(1) in ADDRESS_CLASSES
+
+
+def _same_reply(reply: str) -> str:
+    """The reply without the addresses it names, to compare the refusals of several readers."""
+    return " ".join(_ADDRESSES.sub("", reply).split()).lower()
 
 
 class _Failed(Exception):
@@ -78,6 +100,7 @@ class _Failed(Exception):
         super().__init__(reply if code is None else f"{code} {reply}")
         self.stage = stage
         self.code = code
+        self.reply = reply
 
 
 @dataclass(frozen=True)
@@ -103,6 +126,8 @@ class SmtpBackend:
                               "export the SMTP password in the environment")
         self.connection: smtplib.SMTP | None = None
         self.where = f"{config.host}:{config.port}"
+        self.accepted = False  # the server took a reader this run
+        self.refusals: list[str] = []  # the replies refusing the first readers, until then
 
     @classmethod
     def open(cls, config: Config, outbox) -> SmtpBackend:
@@ -134,7 +159,7 @@ class SmtpBackend:
         envelope = _envelope(sender, recipient.email)
         message = outgoing.message_for(recipient)
         if not recipient.email.isascii():
-            message = _readdressed(message, recipient.name, envelope.to, envelope.utf8)
+            message = readdressed(message, recipient.name, envelope.to, envelope.utf8)
         failure: _Failed | None = None
         for attempt in range(self.config.max_attempts):
             if attempt:
@@ -145,13 +170,14 @@ class SmtpBackend:
                 if envelope.utf8 and not self.connection.has_extn("smtputf8"):
                     return self._without_smtputf8(recipient, envelope)
                 self._transaction(envelope, message)
+                self.accepted = True
                 return Outcome(recipient.key, Status.SENT)
             except _Failed as failed:
                 failure = failed
-            meaning = _meaning(failure.stage, failure.code)
+            meaning = _meaning(failure.stage, failure.code, failure.reply)
             if meaning == REFUSED:
                 self._reset()
-                return Outcome(recipient.key, Status.REFUSED, error=str(failure))
+                return self._refused(recipient, failure)
             if meaning == UNKNOWN:
                 self.close_quietly()
                 raise UnknownOutcome(
@@ -163,6 +189,22 @@ class SmtpBackend:
             self._recover(failure)
         assert failure is not None  # max_attempts is at least 1 (checked in config)
         raise TemporaryDeliveryError(self._still_failing(failure, recipient))
+
+    def _refused(self, recipient: Recipient, failure: _Failed) -> Outcome:
+        """The reader refused for good, unless the server has taken no reader yet this run:
+        then failed (tried again next run), and the send stops at the same refusal for the
+        first SAME_REFUSALS readers."""
+        if self.accepted:
+            return Outcome(recipient.key, Status.REFUSED, error=str(failure))
+        self.refusals.append(_same_reply(failure.reply))
+        if len(self.refusals) >= SAME_REFUSALS and len(set(self.refusals)) == 1:
+            raise TemporaryDeliveryError(
+                f"SMTP server {self.where} refused the first {len(self.refusals)} readers with "
+                f"the same reply ({failure}): it refuses the sender or the relay, not these "
+                "addresses; no reader was marked refused: fix the server or delivery.smtp, "
+                "then run again")
+        return Outcome(recipient.key, Status.FAILED,
+                       error=f"{failure} (before the server took any reader: tried again)")
 
     def _without_smtputf8(self, recipient: Recipient, envelope: _Envelope) -> Outcome:
         if not recipient.email.isascii():
@@ -288,32 +330,8 @@ class SmtpBackend:
 
 
 def _envelope(sender: str, to: str) -> _Envelope:
-    ascii_sender, ascii_to = _ascii_address(sender), _ascii_address(to)
+    ascii_sender, ascii_to = ascii_address(sender), ascii_address(to)
     return _Envelope(ascii_sender or sender, ascii_to or to, None in (ascii_sender, ascii_to))
-
-
-def _ascii_address(address: str) -> str | None:
-    """The address with an IDNA domain as punycode; None when its local part is not ASCII."""
-    if address.isascii():
-        return address
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email(address, check_deliverability=False).ascii_email
-    except EmailNotValidError:
-        return None
-
-
-def _readdressed(message: bytes, name: str, address: str, utf8: bool) -> bytes:
-    """The message with To: fit for SMTP; only that line changes.
-
-    The message module writes a non-ASCII address as encoded words, which no address may hold:
-    SMTPUTF8 takes it in UTF-8, otherwise the domain goes as punycode.
-    """
-    parsed = message_from_bytes(message, policy=POLICY.clone(utf8=utf8))
-    username, _, domain = address.rpartition("@")
-    parsed.replace_header("To", Address(display_name=name, username=username, domain=domain))
-    return parsed.as_bytes()
 
 
 def _content(connection: smtplib.SMTP, message: bytes) -> tuple[int, bytes]:

@@ -1,0 +1,120 @@
+"""What comes from outside never changes or stops what readers get (round two): encoded words
+in titles and names, a relay that refuses everyone, malformed addresses, one reader's failure,
+provider values out of range."""
+
+import email
+import re
+from email import policy
+
+import pytest
+from test_send_smtp import Inbox, configure, start
+
+DAY = "2025-04-22"
+INJECTED = "=?utf-8?q?=0D=0AReply-To:_attacker@evil.example=0D=0A=0D=0A<b>pwned</b>?="
+NAME = "=?utf-8?q?Bob=0D=0ABcc:_spy@evil.example?="
+NESTED = "=?utf-8?q?=3D=3Futf-8=3Fq=3F=3D0D=3D0ABcc:_spy@evil.example=3F=3D?="
+
+
+def headers_of(raw: bytes) -> list[str]:
+    """The header lines of a message as it travels (folded lines joined)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("utf-8", "replace")
+    return re.sub(r"\r?\n[ \t]", " ", head).splitlines()
+
+
+def assert_only_our_headers(raw: bytes, reader: str) -> email.message.EmailMessage:
+    names = [line.split(":", 1)[0].lower() for line in headers_of(raw)]
+    assert "reply-to" not in names and "bcc" not in names, headers_of(raw)
+    assert names.count("subject") == 1 and names.count("to") == 1 and "from" in names
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert "pwned" not in message.get_body(("plain",)).get_content().split("\n", 1)[0]
+    assert message["To"].addresses[0].addr_spec == reader
+    assert message["List-Unsubscribe"]  # not pushed into the body
+    return message
+
+
+@pytest.mark.parametrize("title", [f"Breaking {INJECTED} news", f"Alerte {NESTED} ici"])
+def test_an_encoded_line_break_in_a_title_or_a_name_never_makes_a_header_over_smtp(newsletter,
+                                                                                   title):
+    newsletter.article("une", "Le texte de la une. " * 20, title=title, lead=True)
+    (newsletter.root / "recipients.csv").write_text(
+        f"email,name\nbob@lecteurs.example,{NAME}\nanne@lecteurs.example,{NESTED}\n")
+    inbox = Inbox()
+    controller = start(inbox)
+    try:
+        configure(newsletter, controller.port)
+        result = newsletter.run("send", "--date", DAY, "--backend", "smtp", process=True)
+        assert result.returncode == 0, result.stderr
+        for reader in ("bob@lecteurs.example", "anne@lecteurs.example"):
+            (raw,) = [raw for tos, raw in inbox.messages if tos == [reader]]
+            message = assert_only_our_headers(raw, reader)
+            assert message["Subject"].startswith(("Breaking", "Alerte"))
+            assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
+    finally:
+        controller.stop()
+    # the file backend's copies, the same
+    newsletter.run("send", "--date", DAY, "--backend", "file", "--force")
+    for path in (newsletter.root / "out" / DAY / "outbox").glob("*.eml"):
+        assert_only_our_headers(path.read_bytes(), path.name.removesuffix(".eml"))
+
+
+def test_a_non_ascii_domain_is_punycode_in_the_files_to_never_encoded_words(newsletter):
+    newsletter.article("une", title="La une")
+    (newsletter.root / "recipients.csv").write_text("email,name\na6@exämple.org,Ä\n")
+    assert newsletter.run("send", "--date", DAY).returncode == 0
+    (path,) = (newsletter.root / "out" / DAY / "outbox").glob("*.eml")
+    to = next(line for line in headers_of(path.read_bytes()) if line.startswith("To:"))
+    assert "<a6@xn--exmple-cua.org>" in to and "=?" not in to.split("<", 1)[1]
+
+
+# -- a relay that refuses everyone loses nobody's edition ---------------------------------------
+
+
+@pytest.mark.parametrize("reply", [
+    "554 5.7.1 <{}>: Relay access denied",  # Postfix, when the relay's login expired
+    "550 Requested action not taken: mailbox unavailable",  # no enhanced code, for everyone
+    "550 5.1.1 <{}>: Recipient address rejected: User unknown in relay recipient table",
+])
+def test_a_relay_refusing_everyone_stops_with_every_reader_still_to_do(newsletter, reply):
+    newsletter.article("une", title="La une")
+    addresses = newsletter.recipients(6)
+
+    class Refusing(Inbox):
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            return reply.format(address)
+
+    controller = start(Refusing())
+    try:
+        configure(newsletter, controller.port)
+        result = newsletter.run("send", "--date", DAY, "--backend", "smtp", process=True)
+        assert result.returncode == 75, result.stderr
+        assert "no reader was marked refused" in result.stderr
+        assert "refused 0" in result.stdout or "refused" not in result.stdout
+    finally:
+        controller.stop()
+    status = newsletter.run("status", "--date", DAY).stdout
+    assert "refused 0" in status and "remaining 6" in status
+    inbox = Inbox()  # the relay fixed: the next run reaches everyone
+    controller = start(inbox)
+    try:
+        newsletter.config.write_text(re.sub(r"(?m)^port = \d+$", f"port = {controller.port}",
+                                            newsletter.config.read_text()))
+        again = newsletter.run("send", "--date", DAY, "--backend", "smtp", process=True)
+        assert again.returncode == 0, again.stderr
+        assert sorted(inbox.recipients()) == addresses
+    finally:
+        controller.stop()
+
+
+def test_one_unknown_mailbox_is_refused_and_the_others_get_the_edition(newsletter):
+    newsletter.article("une", title="La une")
+    addresses = newsletter.recipients(5)
+    inbox = Inbox()
+    inbox.refuse = {addresses[3]}  # 550 5.1.1, after the server took others
+    controller = start(inbox)
+    try:
+        configure(newsletter, controller.port)
+        result = newsletter.run("send", "--date", DAY, "--backend", "smtp", process=True)
+        assert result.returncode == 4
+        assert "sent 4, skipped 0, failed 0, refused 1" in result.stdout
+    finally:
+        controller.stop()
