@@ -69,9 +69,42 @@ _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def safe_url(url: str) -> str | None:
-    """`url` when it is an absolute http(s) or mailto address, otherwise None."""
+    """`url` when it is an absolute http(s) or mailto address that every later step can parse,
+    otherwise None: parsed here, once, where a bad one is the reader's warning."""
     url = url.strip()
     match = _SCHEME.match(url)
     if not match or match.group(1).lower() not in SAFE_SCHEMES or _UNSAFE.search(url):
         return None
+    if match.group(1).lower() != "mailto" and not _usable_host(url):
+        return None
     return url
+
+
+# every label a number, decimal or hexadecimal: what browsers read as an IPv4 address
+_NUMERIC_HOST = re.compile(r"(?:(?:0x[0-9a-f]*|[0-9]+)(?:\.|$))+", re.IGNORECASE)
+
+
+def _usable_host(url: str) -> bool:
+    """An http(s) address whose host and port parse: `http://[oops/x` (Python's parser raises),
+    a port that is no number, or a host whose digits are no plain IPv4 address (`0177.0.0.1`,
+    octal to a browser; full-width digits that IDNA turns into 127.0.0.1) is refused."""
+    from ipaddress import IPv4Address
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
+        written = parts.hostname or ""
+        host = written if written.isascii() else written.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        return False
+    if not host:
+        return False
+    if _NUMERIC_HOST.fullmatch(host):
+        if not written.isascii():
+            return False
+        try:
+            IPv4Address(host)
+        except ValueError:
+            return False
+    return True

@@ -15,8 +15,12 @@ _TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|mc_cid|mc_eid|igshid|_hsen
 
 
 def normalize_url(url: str) -> str:
-    """The address without tracking parameters, fragment or trailing slash, for comparison."""
-    parts = urlsplit(url.strip())
+    """The address without tracking parameters, fragment or trailing slash, for comparison.
+    One that does not parse (`http://[oops/x`) is compared as written: never an error."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
     query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                    if not _TRACKING.match(k))
     scheme = "https" if parts.scheme.lower() in ("http", "https") else parts.scheme.lower()
@@ -34,7 +38,10 @@ def with_tracking(url: str, links: LinksConfig, day: date) -> str:
     wanted = {k: v for k, v in wanted.items() if v}
     if not wanted:
         return url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not an address any reader gave: left as it is
+        return url
     if parts.scheme not in ("http", "https"):
         return url
     query = parse_qsl(parts.query, keep_blank_values=True)

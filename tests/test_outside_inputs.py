@@ -118,3 +118,46 @@ def test_one_unknown_mailbox_is_refused_and_the_others_get_the_edition(newslette
         assert "sent 4, skipped 0, failed 0, refused 1" in result.stdout
     finally:
         controller.stop()
+
+
+# -- a malformed address is one warning, and never stays --------------------------------------
+
+
+def test_a_malformed_link_from_a_feed_or_an_article_is_one_warning(newsletter, server):
+    from feed_server import rss
+    from test_feeds import add_feeds, story
+
+    bad = [story(1, link="http://[oops/x"), story(2, link="http://0177.0.0.1/x"),
+           story(3, link="http://\uff11\uff12\uff17.0.0.1/x"), story(4)]
+    feed = server.add("/fil.xml", body=rss(bad))
+    add_feeds(newsletter, (feed, {"full_text": True}))
+    newsletter.article("une", "Texte. " * 40, title="La une", url="http://[oops/une",
+                       same_story="http://[oops/autre", lead=True)
+    for command in ("build", "rank", "check"):
+        result = newsletter.run(command, *(() if command == "check" else ("--date", DAY)))
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode in (0, 1) if command == "check" else result.returncode == 0
+    built = newsletter.run("build", "--date", DAY)
+    warnings = [line for line in built.stderr.splitlines() if "no usable link" in line]
+    assert len(warnings) == 3, built.stderr  # the three entries, one line each
+    assert "articles/une.md:" in built.stderr and "url: 'http://[oops/une'" in built.stderr
+    assert "4 articles" not in built.stdout and "2 articles" in built.stdout
+    # the feed drops them: what the state database kept of it builds as well
+    server.routes["/fil.xml"].body = rss([story(4)])
+    again = newsletter.run("build", "--date", DAY)
+    assert again.returncode == 0 and "Traceback" not in again.stderr
+
+
+def test_the_guarded_client_refuses_an_address_httpx_cannot_parse(newsletter):
+    import asyncio
+
+    from conftest import load
+
+    from digest.sources.network import FetchError, fetch_page
+
+    config = load(newsletter)
+    for url in ("http://0177.0.0.1/x", "http://\uff11\uff12\uff17.0.0.1/x"):
+        with pytest.raises(FetchError, match="^invalid address: "):
+            asyncio.run(fetch_page(url, config))
+    with pytest.raises(FetchError):  # httpx reads "[oops" as a host name, which resolves to none
+        asyncio.run(fetch_page("http://[oops/x", config))

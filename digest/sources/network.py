@@ -60,6 +60,9 @@ def refusal(address: str) -> str:
              ("a multicast address", ip.is_multicast), ("an unspecified address",
                                                         ip.is_unspecified),
              ("a private address", ip.is_private), ("a reserved address", ip.is_reserved),
+             # fec0::/10, deprecated (RFC 3879) yet still routed inside some networks
+             ("a site-local address", isinstance(ip, ipaddress.IPv6Address)
+              and ip.is_site_local),
              ("not a public address", not ip.is_global))
     return next((kind for kind, found in kinds if found), "")
 
@@ -175,6 +178,8 @@ async def get(client: httpx.AsyncClient, url: str, limit: int, deadline: float,
         raise FetchError("timed out") from None
     except httpx.HTTPError as exc:
         raise FetchError(f"{exc.__class__.__name__}: {exc}".rstrip(": ")) from None
+    except (httpx.InvalidURL, ValueError) as exc:  # not an HTTPError: an address httpx refuses
+        raise FetchError(f"invalid address: {exc}") from None
 
 
 async def _read(response: httpx.Response, limit: int, setting: str) -> bytes:
