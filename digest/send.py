@@ -346,5 +346,8 @@ def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> 
         report.failed += len(chunk) - answered
         report.error = error
         return False
+    except Exception as error:  # a bug: the readers not answered stay to do, never "unknown"
+        ledger.fail_pending(batch_id, f"{error.__class__.__name__}: {error}")
+        raise
     ledger.finish_batch(batch_id, "done")
     return True

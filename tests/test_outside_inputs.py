@@ -161,3 +161,42 @@ def test_the_guarded_client_refuses_an_address_httpx_cannot_parse(newsletter):
             asyncio.run(fetch_page(url, config))
     with pytest.raises(FetchError):  # httpx reads "[oops" as a host name, which resolves to none
         asyncio.run(fetch_page("http://[oops/x", config))
+
+
+# -- one reader's failure is that reader's outcome -------------------------------------------
+
+
+def test_a_file_that_cannot_be_written_fails_one_reader_and_a_long_address_still_gets_its(
+        newsletter):
+    newsletter.article("une", title="La une")
+    longest = f"{'l' * 64}@{'d' * 63}.{'e' * 63}.{'f' * 53}.example"  # 254 characters, valid
+    assert len(longest) == 254
+    addresses = newsletter.recipients(150, extra=f"{longest},Long\n")
+    outbox = newsletter.root / "out" / DAY / "outbox"
+    (outbox / f"{addresses[7]}.eml").mkdir(parents=True)  # its file cannot be written
+    first = newsletter.run("send", "--date", DAY)
+    assert first.returncode == 4, first.stderr
+    assert "sent 150, skipped 0, failed 1" in first.stdout
+    written = {path.name for path in outbox.glob("*.eml") if path.is_file()}
+    assert len(written) == 150 and all(len(name.encode()) <= 255 for name in written)
+    assert any(name.startswith("l" * 64) for name in written)
+    (outbox / f"{addresses[7]}.eml").rmdir()
+    second = newsletter.run("send", "--date", DAY)
+    assert second.returncode == 0 and "sent 1, skipped 150" in second.stdout
+    assert "remaining 0; complete" in newsletter.run("status", "--date", DAY).stdout
+
+
+def test_an_outbox_that_cannot_be_made_stops_with_every_reader_still_to_do(newsletter):
+    newsletter.article("une", title="La une")
+    newsletter.recipients(120)
+    day = newsletter.root / "out" / DAY
+    day.mkdir(parents=True)
+    (day / "outbox").write_text("a file where the folder goes")
+    stopped = newsletter.run("send", "--date", DAY)
+    assert stopped.returncode == 75, stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    status = newsletter.run("status", "--date", DAY).stdout
+    assert "sent 0, failed 100, refused 0, unknown 0, remaining 120" in status, status
+    (day / "outbox").unlink()
+    again = newsletter.run("send", "--date", DAY)
+    assert again.returncode == 0 and "sent 120," in again.stdout  # nobody was left "unknown"

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from digest.config import Config
-from digest.deliver import Outgoing, ascii_address, readdressed
+from digest.deliver import Outgoing, TemporaryDeliveryError, ascii_address, readdressed
 from digest.models import Outcome, Status
 from digest.recipients import Recipient
+
+# a file name's characters before its hash and ".eml": within the 255 bytes of ext4 and most
+MAX_NAME = 200
+# errors about the folder or the disk, not about one reader's file: they stop the send
+STOPPING = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENOENT, errno.EACCES, errno.EIO}
 
 
 class FileBackend:
@@ -32,11 +38,29 @@ class FileBackend:
         pass
 
     def send(self, outgoing: Outgoing, recipients: list[Recipient]) -> Iterator[list[Outcome]]:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Each reader's file; one that cannot be written is that reader's failure (tried again
+        next run), but a full, read-only or vanished disk stops the send with the rest still to
+        do, as a relay that is down does."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise TemporaryDeliveryError(f"{self.folder}: cannot be created ({error.strerror}); "
+                                         "nothing written, run again once it can") from None
         outcomes = []
         for recipient in recipients:
             name = file_name(recipient.email)
-            (self.folder / name).write_bytes(message(outgoing, recipient))
+            try:
+                (self.folder / name).write_bytes(message(outgoing, recipient))
+            except OSError as error:
+                if error.errno in STOPPING:
+                    yield outcomes  # those written are sent; the others stay to do
+                    raise TemporaryDeliveryError(
+                        f"{self.folder}: {error.strerror}; {len(outcomes)} of this batch "
+                        "written, the others are still to do: run again once there is room"
+                    ) from None
+                outcomes.append(Outcome(recipient.key, Status.FAILED,
+                                        error=f"{name}: {error.strerror}"))
+                continue
             outcomes.append(Outcome(recipient.key, Status.SENT, provider_id=name))
         yield outcomes
 
@@ -53,8 +77,9 @@ def message(outgoing: Outgoing, recipient: Recipient) -> bytes:
 
 def file_name(address: str) -> str:
     """The address as a file name; one with characters replaced gets a hash of the whole
-    address, so that two readers never share a file (é and è both become _)."""
+    address, so that two readers never share a file (é and è both become _), and so does one
+    too long for a file system (a valid address has up to 254 characters, a name 255 bytes)."""
     safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", address)
-    if safe != address:
-        safe += "-" + hashlib.sha256(address.encode("utf-8")).hexdigest()[:8]
+    if safe != address or len(safe) > MAX_NAME:
+        safe = safe[:MAX_NAME] + "-" + hashlib.sha256(address.encode("utf-8")).hexdigest()[:8]
     return safe + ".eml"
