@@ -412,12 +412,12 @@ AddressesArgument = Annotated[list[str], typer.Argument(help="Addresses (or Name
 def suppressions_list_command(config_path: ConfigOption = None) -> None:
     """Every suppressed address: when, why (unsubscribed, bounced, complained, added), from
     where, and the edition it followed."""
-    from datetime import UTC, datetime
+    from digest.dates import utc_text
 
     with _open(config_path) as newsletter:
         entries = newsletter.suppressions()
     for entry in entries:
-        moment = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%d %H:%M")
+        moment = utc_text(entry.at, "%Y-%m-%d %H:%M")
         edition = f"  after {entry.edition_id}" if entry.edition_id else ""
         reason = f": {entry.reason}" if entry.reason else ""
         typer.echo(f"{entry.key}  {moment}  {entry.kind} ({entry.source}{reason}){edition}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -83,3 +84,31 @@ def long_date(day: date, locale: str) -> str:
 
 def today(tz: ZoneInfo) -> date:
     return datetime.now(tz).date()
+
+
+# A provider's time stamp is kept only between 2000 and a day after it was received.
+EARLIEST_EVENT = 946_684_800.0  # 2000-01-01T00:00:00Z
+LATEST_AHEAD = 86_400.0
+
+
+def provider_time(value: object, now: float) -> float:
+    """A time a provider gave (a webhook's `timestamp`, a list's `created`) as Unix seconds,
+    or 0.0 ("when it was received") for anything else: a string, a boolean, NaN, infinity,
+    1e300 or a date before 2000. Checked before it is stored, so that no later use of it (the
+    suppressions' CSV, `digest suppressions list`) meets a time it cannot show."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0.0
+    if not EARLIEST_EVENT <= value <= now + LATEST_AHEAD:
+        return 0.0
+    return float(value)
+
+
+def utc_text(seconds: float, pattern: str = "%Y-%m-%dT%H:%M:%SZ") -> str:
+    """A stored time in UTC as text; one out of any calendar's range (a row an older release
+    wrote) shows as "?" rather than stopping what reads it."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime(pattern)
+    except (OverflowError, OSError, ValueError):
+        return "?"

@@ -1,6 +1,7 @@
 """SendGrid's Event Webhook against `digest serve`: batches signed with a key pair made here."""
 
 import base64
+import calendar
 import csv
 import json
 import time
@@ -164,3 +165,28 @@ def test_a_public_key_that_is_no_key_is_a_configuration_error(newsletter):
     result = newsletter.run("build", "--date", DAY)
     assert result.returncode == 78
     assert "delivery.sendgrid.webhook_public_key: not a public key" in result.stderr
+
+
+def test_a_time_out_of_range_is_kept_as_received_and_breaks_no_later_unsubscribe(letter, server,
+                                                                                 keys):
+    sent = letter.run("send", "--date", DAY)
+    edition = log_lines(sent.stdout)[-1].split(":", 1)[0]
+    readers = letter.readers
+    odd = [1e300, float("inf"), float("nan"), "demain", True, -5, 10**400]
+    events = [{"email": reader, "event": "unsubscribe", "timestamp": moment, "edition": edition}
+              for reader, moment in zip(readers, odd, strict=False)]
+    body = json.dumps(events).encode()  # Infinity and NaN as JSON writers write them
+    before = time.time()
+    status, _ = server.request("POST", EVENTS, body, signed(keys[0], body))
+    assert status == 200
+    found = rows(letter)
+    assert len(found) == len(odd)
+    for row in found:  # the time it was received, shown as a date
+        moment = calendar.timegm(time.strptime(row["suppressed_at"], "%Y-%m-%dT%H:%M:%SZ"))
+        assert before - 120 <= moment <= time.time() + 120, row
+    # what used to fail from then on: every rewrite of the mirror (an editor's change here, a
+    # one-click unsubscribe in digest serve), and the list
+    assert letter.run("suppressions", "add", "editeur@lecteurs.example").returncode == 0
+    assert letter.run("suppressions", "remove", readers[0]).returncode == 0
+    listed = letter.run("suppressions", "list")
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == len(odd)

@@ -46,7 +46,7 @@ class FileBackend:
         except OSError as error:
             raise TemporaryDeliveryError(f"{self.folder}: cannot be created ({error.strerror}); "
                                          "nothing written, run again once it can") from None
-        outcomes = []
+        outcomes: list[Outcome] = []
         for recipient in recipients:
             name = file_name(recipient.email)
             try:

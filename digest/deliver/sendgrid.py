@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.config import Config, SendGridConfig
+from digest.dates import provider_time
 from digest.deliver import (
     SENDGRID_ASM_TAG,
     DeliveryError,
@@ -432,7 +433,6 @@ def _listed(item, kind: Leaving, label: str) -> Suppression | None:
     if key is None:
         return None
     detail = " ".join(str(item[f]) for f in ("status", "reason") if item.get(f))
-    created = item.get("created")
-    at = float(created) if isinstance(created, int | float) and created > 0 else 0.0
+    at = provider_time(item.get("created"), time.time())
     return Suppression(key, kind, "sendgrid-sync", f"SendGrid {label}" + (f": {detail}"
                                                                            if detail else ""), at)

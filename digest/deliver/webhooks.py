@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 
+from digest.dates import provider_time
 from digest.models import Leaving, Suppression
 from digest.recipients import _suppression_key as suppression_key
 
@@ -94,8 +96,7 @@ def _suppression(event: dict) -> Suppression | None:
     key = suppression_key(address) if kind and isinstance(address, str) else None
     if key is None or kind is None:
         return None
-    moment = event.get("timestamp")
-    at = float(moment) if isinstance(moment, int | float) and moment > 0 else 0.0
+    at = provider_time(event.get("timestamp"), time.time())
     edition = event.get("edition")  # the custom_args of the send come back with each event
     return Suppression(key, kind, "sendgrid-events", f"SendGrid {name}" +
                        (f": {reason}" if reason else ""), at,
