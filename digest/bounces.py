@@ -10,6 +10,12 @@ free text could suppress a reader who never bounced.
 
 The standard library's parser reads the report's blocks; the returned headers (when the DSN
 includes them) name the edition through `X-Digest-Edition`.
+
+Anyone can mail a report to the bounce address, so a failure counts only when it matches a
+message this newsletter sent to that address: the edition its returned headers name was sent to
+it, or the report came back to that reader's own return path (`delivery.bounce_address`,
+"bounces+{token}@...", VERP), whose token names the reader. The others are listed as unmatched
+and change nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class BounceReport:
     soft: int = 0  # temporary failures and delays: counted, not suppressed
     added: int = 0  # new suppressions
     unreadable: int = 0
+    unmatched: int = 0  # failures that match no message this newsletter sent: left alone
 
     def __str__(self) -> str:
         addresses = len({s.key for s in self.hard})
@@ -57,12 +64,22 @@ class BounceReport:
                 f"{self.reports} delivery report{'s' if self.reports != 1 else ''}: "
                 f"{addresses} hard bounce{'s' if addresses != 1 else ''} suppressed "
                 f"({self.added} new), {self.soft} soft (counted, not suppressed); "
-                f"{others} other message{'s' if others != 1 else ''} left alone")
+                + (f"{self.unmatched} unmatched (no message of ours to that address: left "
+                   "alone); " if self.unmatched else "")
+                + f"{others} other message{'s' if others != 1 else ''} left alone")
 
 
-def read_bounces(path: Path, report: Callable[[Problem], None]) -> BounceReport:
-    """Every DSN of the mailbox at `path`, classified (nothing recorded yet)."""
+# (address key that failed, edition of the returned headers, token of the return path) → the key
+# of the reader to suppress, or None when no message of ours went there
+Matcher = Callable[[str, str, str], str | None]
+
+
+def read_bounces(path: Path, report: Callable[[Problem], None], matched: Matcher,
+                 bounce_address: str = "") -> BounceReport:
+    """Every DSN of the mailbox at `path`, classified (nothing recorded yet); a failure that
+    `matched` does not tie to a message of ours is reported and left alone."""
     result = BounceReport(str(path))
+    returned_to = _return_path_token(bounce_address)
     for where, raw in _messages(path):
         result.messages += 1
         try:
@@ -75,14 +92,43 @@ def read_bounces(path: Path, report: Callable[[Problem], None]) -> BounceReport:
         if failures is None:
             continue
         result.reports += 1
-        edition, at = _edition(message), _date(message)
+        edition, at, token = _edition(message), _date(message), returned_to(message)
         for failure in failures:
-            if failure.permanent:
-                result.hard.append(Suppression(failure.key, Leaving.BOUNCED, "bounces",
+            key = matched(failure.key, edition, token)
+            if key is None:
+                result.unmatched += 1
+                report(Problem(where, f"report for {failure.key} matches no message this "
+                               "newsletter sent to that address (no X-Digest-Edition of an "
+                               "edition sent to it, no return path of its own); left alone"))
+            elif failure.permanent:
+                result.hard.append(Suppression(key, Leaving.BOUNCED, "bounces",
                                                failure.reason, at, edition))
             else:
                 result.soft += 1
     return result
+
+
+_TOKEN_CHARS = r"[A-Za-z0-9_-]{16}"
+RETURN_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
+
+
+def _return_path_token(bounce_address: str) -> Callable[[Message], str]:
+    """What finds, in a report, the token of the reader's own return path it came back to."""
+    if not bounce_address:
+        return lambda message: ""
+    before, _, after = bounce_address.partition("{token}")
+    pattern = re.compile(re.escape(before) + f"({_TOKEN_CHARS})" + re.escape(after),
+                         re.IGNORECASE)
+
+    def token(message: Message) -> str:
+        for name in RETURN_HEADERS:
+            for value in message.get_all(name, []):
+                found = pattern.search(str(value))
+                if found:
+                    return found.group(1)
+        return ""
+
+    return token
 
 
 def dsn_failures(message: Message) -> list[Failure] | None:

@@ -175,6 +175,9 @@ class DeliveryConfig:
     unsubscribe_url: str = ""
     # An address for List-Unsubscribe by email, beside the link.
     unsubscribe_mailto: str = ""
+    # SMTP: each reader's own return path, "bounces+{token}@example.org" (VERP), so that a
+    # bounce names the reader it came back for (digest bounces import); needs DIGEST_SECRET.
+    bounce_address: str = ""
     # Seconds a send waits for another send of the same newsletter to finish before giving up.
     lock_wait: float = 0.0
     sendgrid: SendGridConfig = field(default_factory=SendGridConfig)
@@ -540,6 +543,15 @@ def _check_public_key(value: str) -> str | None:
     return None
 
 
+def _check_bounce_address(value: str) -> str | None:
+    local, at, domain = value.rpartition("@")
+    if value.count("{token}") != 1 or "{token}" not in local or not at or not domain \
+            or any(c.isspace() or c in "<>\"(),;:" for c in value):
+        return ('expected an address whose local part holds {token} once, such as '
+                f'"bounces+{{token}}@example.org", got {json.dumps(value)}')
+    return None
+
+
 def _check_url(value: str) -> str | None:
     if re.match(r"^https?://[^\s/]+", value):
         return None
@@ -584,4 +596,5 @@ _VALIDATORS: dict[tuple[str, ...], Callable[[Any], str | None]] = {
     ("delivery", "sendgrid", "webhook_public_key"): lambda v: _check_public_key(v) if v else None,
     ("newsletter", "assets_url"): lambda v: _check_url(v) if v else None,
     ("lead", "paragraphs"): _check_positive,
+    ("delivery", "bounce_address"): lambda v: _check_bounce_address(v) if v else None,
 }

@@ -114,9 +114,18 @@ def prepare(newsletter: Newsletter, day: date, events: SendEvents) -> tuple[Buil
         unsubscribe_url=delivery.unsubscribe_url,
         unsubscribe_mailto=delivery.unsubscribe_mailto,
         placeholder=config.newsletter.unsubscribe_url,
-        signer=Signer.for_link(delivery.unsubscribe_url, config.newsletter.url),
+        signer=_signer(config),
+        bounce_address=delivery.bounce_address,
     )
     return result, outgoing
+
+
+def _signer(config) -> Signer | None:
+    """What signs the readers' tokens: the unsubscribe link's, and the return paths'."""
+    delivery = config.delivery
+    if delivery.bounce_address:
+        return Signer.from_environment(config.newsletter.url)
+    return Signer.for_link(delivery.unsubscribe_url, config.newsletter.url)
 
 
 def send(newsletter: Newsletter, day: date, *, backend_name: str | None = None,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from digest.errors import DigestError, Problem
 from digest.models import Leaving, Suppression
 from digest.recipients import _suppression_key
+from digest.tokens import Signer
 
 if TYPE_CHECKING:
     from digest.bounces import BounceReport
@@ -132,6 +133,19 @@ def import_bounces(newsletter: Newsletter, path: Path,
                    report: Callable[[Problem], None]) -> BounceReport:
     from digest.bounces import read_bounces
 
-    result = read_bounces(path, report)
-    result.added = newsletter.state.suppressions.add(result.hard) if result.hard else 0
+    config = newsletter.config
+    bounce_address = config.delivery.bounce_address
+    state = newsletter.state
+    signer = Signer.from_environment(config.newsletter.url) if bounce_address else None
+
+    def matched(key: str, edition: str, token: str) -> str | None:
+        """The reader a failure is about, when a message of ours went to him."""
+        if token and signer is not None:
+            reader = signer.verify(token, state.tokens.key)
+            if reader is not None:
+                return reader
+        return key if edition and state.ledger.received(edition, key) else None
+
+    result = read_bounces(path, report, matched, bounce_address)
+    result.added = state.suppressions.add(result.hard) if result.hard else 0
     return result

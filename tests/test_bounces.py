@@ -89,16 +89,17 @@ def test_a_maildir_of_reports_suppresses_exactly_the_hard_bounces(letter, tmp_pa
 
 
 def test_an_mbox_or_one_message_works_the_same(letter, tmp_path):
+    sent = letter.run("send", "--date", DAY)
+    edition = log_lines(sent.stdout)[-1].split(":", 1)[0]
     box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
-    for data in samples("").values():
+    for data in samples(edition).values():
         box.add(data)
     box.close()
     result = letter.run("bounces", "import", str(tmp_path / "bounces.mbox"))
     assert result.returncode == 0, result.stderr
     assert "4 hard bounces suppressed (4 new)" in result.stdout
     assert set(suppressed(letter)) == set(HARD.values())
-    # no edition in the headers and none sent before: no edition to blame
-    assert all(r["edition"] == "" for r in suppressed(letter).values())
+    assert all(r["edition"] == edition for r in suppressed(letter).values())
 
     single = letter.run("bounces", "import", str(SAMPLES / "out-of-office.eml"))
     assert single.returncode == 0
@@ -129,3 +130,61 @@ def test_each_sample_alone(name):
         assert [f.permanent for f in failures] == [False]
     else:
         assert [(f.key, f.permanent) for f in failures] == [(HARD[name], True)]
+
+
+def forged(address: str, returned: str = "", to: str = "bounces@gazette.example") -> bytes:
+    """A hand-made delivery report, as anyone can mail to the bounce address."""
+    return (f"From: MAILER-DAEMON@ailleurs.example\nTo: {to}\nSubject: Undelivered\n"
+            "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+            "boundary=b\n\n--b\nContent-Type: text/plain\n\nNope.\n--b\n"
+            "Content-Type: message/delivery-status\n\nReporting-MTA: dns; ailleurs.example\n\n"
+            f"Final-Recipient: rfc822; {address}\nAction: failed\nStatus: 5.1.1\n\n"
+            + (f"--b\nContent-Type: text/rfc822-headers\n\n{returned}\n" if returned else "")
+            + "--b--\n").encode()
+
+
+def test_a_forged_report_unsubscribes_nobody(letter, tmp_path):
+    sent = letter.run("send", "--date", DAY)
+    edition = log_lines(sent.stdout)[-1].split(":", 1)[0]
+    readers = letter.readers
+    box = mailbox.mbox(tmp_path / "forged.mbox", create=True)
+    box.add(forged(readers[4]))  # a reader, but nothing ties the report to our message
+    box.add(forged(readers[5], returned="X-Digest-Edition: 2025-01-01-0123456789"))  # not sent
+    box.add(forged("jamais@ailleurs.example", returned=f"X-Digest-Edition: {edition}"))
+    box.close()
+    result = letter.run("bounces", "import", str(tmp_path / "forged.mbox"))
+    assert result.returncode == 0, result.stderr
+    assert ("3 delivery reports: 0 hard bounces suppressed (0 new), 0 soft (counted, not "
+            "suppressed); 3 unmatched") in result.stdout
+    assert result.stderr.count("matches no message this newsletter sent") == 3
+    assert not (letter.root / "unsubscribed.csv").exists() or suppressed(letter) == {}
+    assert "already sent to all 7 readers" in letter.run("send", "--date", DAY).stdout  # none left
+
+
+def test_a_report_to_a_readers_own_return_path_names_him(letter, tmp_path):
+    """delivery.bounce_address (VERP): the report came back to the address made for one reader,
+    even when its Final-Recipient is another (a forward) and it returns no headers."""
+    from test_send_smtp import Inbox, configure, start
+
+    letter.config.write_text(letter.config.read_text().replace(
+        "[delivery]\n", '[delivery]\nbounce_address = "bounces+{token}@gazette.example"\n', 1))
+    inbox = Inbox()
+    controller = start(inbox)
+    try:
+        configure(letter, controller.port)
+        sent = letter.run("send", "--date", DAY, "--backend", "smtp")
+        assert sent.returncode == 0, sent.stderr
+    finally:
+        controller.stop()
+    senders = {address: inbox.envelopes[address] for address in letter.readers}
+    assert all(s.startswith("bounces+") and s.endswith("@gazette.example")
+               for s in senders.values())
+    assert len(set(senders.values())) == len(letter.readers)  # one per reader
+    reader = letter.readers[6]
+    box = mailbox.mbox(tmp_path / "verp.mbox", create=True)
+    box.add(forged("transfert@ailleurs.example", to=senders[reader]))
+    box.add(forged(letter.readers[5], to="bounces+AAAAAAAAAAAAAAAA@gazette.example"))
+    box.close()
+    result = letter.run("bounces", "import", str(tmp_path / "verp.mbox"))
+    assert "1 hard bounce suppressed (1 new)" in result.stdout and "1 unmatched" in result.stdout
+    assert set(suppressed(letter)) == {reader}

@@ -36,6 +36,7 @@ class Inbox:
         self.data_reply = None  # the answer to every message's content instead of 250
         self.hold = {}  # address: seconds to wait before the 250, its message already queued
         self.drop_after_queue = set()  # addresses whose message is queued, then the line cut
+        self.envelopes: dict[str, str] = {}  # reader: MAIL FROM of his message
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.mail_reply:
@@ -62,6 +63,7 @@ class Inbox:
             self.busy_once.discard(address)
             return "451 4.3.0 Try again later"
         envelope.rcpt_tos.append(address)
+        self.envelopes[address] = envelope.mail_from  # the return path each reader's went with
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):

@@ -70,7 +70,8 @@ class Outgoing:
     unsubscribe_url: str = ""  # with {unsubscribe_token}, {email} or {asm_unsubscribe_url}
     unsubscribe_mailto: str = ""
     placeholder: str = "%unsubscribe_url%"  # what templates put where the link goes
-    signer: Signer | None = None  # makes {unsubscribe_token}
+    signer: Signer | None = None  # makes {unsubscribe_token}, and the return paths' {token}
+    bounce_address: str = ""  # "bounces+{token}@...": each reader's return path (VERP)
 
     @cached_property
     def provider_link(self) -> bool:
@@ -89,6 +90,14 @@ class Outgoing:
     def _mailto(self) -> str:
         mailto = self.unsubscribe_mailto
         return f"<mailto:{mailto}?subject=unsubscribe>" if mailto else ""
+
+    def return_path(self, recipient: Recipient) -> str:
+        """The reader's own bounce address (VERP), or "" to use the sender's."""
+        if not self.bounce_address:
+            return ""
+        if self.signer is None:
+            raise ConfigError("delivery.bounce_address uses {token} but no secret signs it")
+        return self.bounce_address.replace("{token}", self.signer.token(recipient.key))
 
     def unsubscribe_for(self, recipient: Recipient) -> str:
         url, token, email = self._link_template

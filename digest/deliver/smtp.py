@@ -156,7 +156,7 @@ class SmtpBackend:
                 self.connection = None
 
     def _send_one(self, sender: str, recipient: Recipient, outgoing: Outgoing) -> Outcome:
-        envelope = _envelope(sender, recipient.email)
+        envelope = _envelope(outgoing.return_path(recipient) or sender, recipient.email)
         message = outgoing.message_for(recipient)
         if not recipient.email.isascii():
             message = readdressed(message, recipient.name, envelope.to, envelope.utf8)

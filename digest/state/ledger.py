@@ -146,6 +146,12 @@ class Ledger:
             (edition_id, round),
         ))
 
+    def received(self, edition_id: str, key: str) -> bool:
+        """Whether the edition went (or may have gone) to that address, in any round."""
+        return self.db.execute(
+            "SELECT 1 FROM deliveries WHERE edition_id = ? AND email = ?"
+            " AND status IN ('sent', 'pending') LIMIT 1", (edition_id, key)).fetchone() is not None
+
     def forget_unknown(self, edition_id: str, round: int) -> int:
         """Drop `pending` rows so that those readers are sent to again (--resend-unknown)."""
         with self.db.transaction():
