@@ -34,6 +34,15 @@ ODD = ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e", "\x00", "\x0b", "\x0c
        "\t", "\u200b", "\u202e", "\ufeff", "\ufffd", "\U0001f600", "é", "«", "»", ":", "#", "{",
        "}", "*", "&", "<", ">", '"', "'", "\\", "---", "- ", "[", "]", "!", "|", "`", " ",
        "\ud800", "\udfff"]
+# RFC 2047 encoded words that decode to line breaks, headers, or another encoded word
+ENCODED = ["=?utf-8?q?=0D=0AReply-To:_x@evil.example=0D=0A=0D=0A<b>x</b>?=",
+           "=?utf-8?b?DQpCY2M6IHhAZXZpbC5leGFtcGxl?=", "=?x-unknown?q?a=0Ab?=",
+           "=?utf-8?q?=3D=3Futf-8=3Fq=3F=3D0D=3D0ABcc:x=3F=3D?=", "=?utf-8?q?=FF=FE?=", "=??="]
+# addresses that no parser agrees on
+URLS = ["http://[oops/x", "http://0177.0.0.1/x", "http://\uff11\uff12\uff17.0.0.1/x",
+        "https://a.example:99999/", "https://[::1", "http://%zz/", "https://exa mple.org/",
+        "javascript:alert(1)", "http://0x7f.1/", "https://a.example:-1/", "//a.example/x"]
+ODD += ENCODED
 MARKUP = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[a](javascript:x)",
           "# Titre", "> cité", "* liste", "```\ncode\n```", "| a | b |\n|---|---|", "&#xD800;",
           "<p>", "</div>", "<!--", "]]>", "<![CDATA[", "\n\n", "**gras**"]
@@ -48,11 +57,12 @@ scalar = st.one_of(odd_text, st.integers(), st.integers(min_value=-10**40, max_v
                    st.floats(), st.booleans(), st.none(), st.sampled_from(DATES),
                    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(
                        hours=14)), timezone(timedelta(hours=-12))])), st.dates())
+scalar = st.one_of(scalar, st.sampled_from(URLS))
 value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                      st.dictionaries(odd_text, inner, max_size=3)),
                      max_leaves=6)
 FIELDS = ["title", "date", "category", "author", "url", "image", "image_alt", "summary", "lead",
-          "priority", "tags"]
+          "priority", "tags", "same_story"]
 
 
 @st.composite
@@ -89,10 +99,15 @@ def built(root: Path) -> None:
         for part in (email.html, email.text, email.subject, email.preheader):
             part.encode("utf-8")
         assert "\n" not in email.subject and "\u2028" not in email.subject
-        to_message(email).as_bytes()
+        head = to_message(email).as_bytes().split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+        names = {line.split(":", 1)[0] for line in head.splitlines() if line[:1] not in " \t"}
+        assert names <= OUR_HEADERS, head  # a title never writes a header line of its own
         json.dumps(edition_record(result, config), ensure_ascii=False).encode("utf-8")
         for problem in result.problems:
             assert "\n" not in str(problem), problem
+
+
+OUR_HEADERS = {"Subject", "From", "Date", "Message-ID", "MIME-Version", "Content-Type"}
 
 
 def folder(tmp: str, feeds: list[tuple[str, bytes]] = ()) -> Path:
@@ -142,8 +157,10 @@ def json_item(draw) -> object:
     if draw(st.integers(0, 9)) == 0:
         return draw(json_value)
     item = draw(st.dictionaries(st.sampled_from(JSON_KEYS), json_value, max_size=8))
+    address = draw(st.one_of(st.integers(0, 99).map("https://fil.example/{}".format),
+                             st.sampled_from(URLS)))
     for key, usual in (("date_published", ON_THE_DAY), ("title", draw(odd_text)),
-                       ("url", f"https://fil.example/{draw(st.integers(0, 99))}")):
+                       ("url", address)):
         if draw(st.integers(0, 3)):  # mostly there, as in a real feed
             item[key] = usual
     return item
@@ -156,7 +173,8 @@ def rss_entry(draw) -> str:
 
     parts = [element("title", draw(st.one_of(odd_text, markdown)))]
     if draw(st.integers(0, 3)):
-        parts.append(element("link", draw(st.one_of(st.just("https://rss.example/1"), odd_text))))
+        parts.append(element("link", draw(st.one_of(st.just("https://rss.example/1"), odd_text,
+                                                    st.sampled_from(URLS)))))
     if draw(st.integers(0, 3)):
         parts.append(element("pubDate", draw(st.one_of(
             st.just("Tue, 22 Apr 2025 07:30:00 +0200"), odd_text,
@@ -204,3 +222,49 @@ def test_any_date_gives_an_edition_or_a_skip(moment, zone):
             f"---\ntitle: Un jour\ndate: {moment.isoformat()}+14:00\n---\nTexte.\n")
         (root / "articles" / "b.md").write_text(f"---\ntitle: Ce jour\ndate: {ON_THE_DAY}\n---\n")
         built(root)
+
+
+# what a provider may send where a time is due: JSON gives NaN, Infinity and huge numbers too
+provider_value = st.one_of(st.floats(), st.integers(min_value=-10**30, max_value=10**400),
+                           st.booleans(), st.none(), odd_text, st.sampled_from(DATES),
+                           st.lists(st.integers(), max_size=2))
+
+
+@FUZZ
+@given(st.lists(provider_value, min_size=1, max_size=6))
+def test_any_provider_time_is_stored_so_that_every_later_use_works(moments):
+    """Signed webhook events whatever their `timestamp`: stored, listed, written to the
+    suppressions' CSV and read back, never an overflow."""
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from digest.dates import utc_text
+    from digest.deliver.webhooks import EventVerifier
+    from digest.recipients import read_suppressions
+    from digest.state import State
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    events = [{"email": f"lecteur{n}@lecteurs.example", "event": "bounce", "timestamp": moment}
+              for n, moment in enumerate(moments)]
+    body = json.dumps(events).encode()
+    now = str(int(time.time()))
+    signature = base64.b64encode(private.sign(now.encode() + body,
+                                              ec.ECDSA(hashes.SHA256()))).decode()
+    batch = EventVerifier(public).verified(body, signature, now, time.time())
+    assert len(batch.suppressions) == len(moments)
+    with tempfile.TemporaryDirectory() as tmp:
+        mirror = Path(tmp) / "unsubscribed.csv"
+        state = State(Path(tmp) / "state.db", mirror)
+        try:
+            state.suppressions.add(batch.suppressions)
+            for entry in state.suppressions.entries():
+                assert utc_text(entry.at) != "?"
+                assert 946_684_800 <= entry.at <= time.time() + 86_400
+        finally:
+            state.close()
+        assert len(read_suppressions(mirror)) == len(moments)
