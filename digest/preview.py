@@ -320,6 +320,10 @@ def make_handler(previewer: Previewer):
 
 class PreviewServer(ThreadingHTTPServer):
     daemon_threads = True
+    # connections waiting to be accepted: a page opens several at once (the state, the email,
+    # its images, the events), and past socketserver's 5 the system drops the others, which the
+    # browser sends again only a second later
+    request_queue_size = 128
 
     def __init__(self, address, handler) -> None:
         self.stopping = threading.Event()

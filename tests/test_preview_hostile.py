@@ -140,3 +140,20 @@ def test_every_failure_shows_in_the_overlay(preview, sample):
             "templates/lead.mjml.j2:7: KeyError")
     status, _, body = preview.get("/email.html?date=2025-04-22")
     assert status == 200 and b"KeyError" in body
+
+
+def test_a_burst_of_connections_is_queued_not_dropped(preview):
+    """The listening socket's backlog, as the system reports it (ss's Send-Q for a listening
+    socket): over socketserver's 5, a page's burst of requests waited a second for a retry."""
+    listed = subprocess.run(["ss", "-ltnH", f"sport = :{preview.port}"], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert int(listed[2]) >= 64, listed
+    connections = [http.client.HTTPConnection("127.0.0.1", preview.port, timeout=30)
+                   for _ in range(24)]
+    for connection in connections:  # all open before any is answered
+        connection.putrequest("GET", "/api/state?date=2025-04-22", skip_host=True)
+        connection.putheader("Host", f"127.0.0.1:{preview.port}")
+        connection.endheaders()
+    assert all(c.getresponse().status == 200 for c in connections)
+    for connection in connections:
+        connection.close()
