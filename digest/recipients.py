@@ -17,6 +17,7 @@ from pathlib import Path
 from digest.config import Config
 from digest.errors import ConfigError, Problem
 from digest.headers import header_text
+from digest.text import spreadsheet_value
 
 FIELD_LIMIT = 64 * 1024  # UTF-8 bytes in one field; Python's csv gives up at 128 K characters
 LINE_LIMIT = 1024 * 1024  # characters read at once: a file without line breaks stays in bounds
@@ -361,7 +362,8 @@ def read_suppressions(path: Path) -> set[str]:
             else:  # one per line; or a CSV without header, as such lists were read before
                 candidates = [line, *(f for f in fields if "@" in f)]
             for candidate in candidates:
-                if key := _suppression_key(candidate):
+                # "'=x@example.org": an address digest wrote as text for spreadsheets
+                if key := _suppression_key(spreadsheet_value(candidate.strip())):
                     keys.add(key)
                     break
     return keys

@@ -1,4 +1,5 @@
-"""Text helpers: HTML to plain text, excerpts, reading time, typography and wrapping."""
+"""Text helpers: HTML to plain text, excerpts, reading time, typography, wrapping and spreadsheet
+cells."""
 
 from __future__ import annotations
 
@@ -116,6 +117,9 @@ _SPACE_BEFORE = re.compile(r"(?<![ \u00a0\u202f])[ \u00a0\u202f]*([;:!?»])")
 _SPACE_AFTER = re.compile(r"(«)[ \u00a0\u202f]*")
 # A ; : ! ? glued to a word and followed by a space or the end ("Enfin!"), but not "12:30".
 _GLUED = re.compile(r"(?<=[^\W\d_])([;:!?]+)(?=\s|$)")
+# A character reference written out ("&amp;", "&#233;", "&#xE9;"), up to its ;
+_REFERENCE = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]*|#[0-9]+|#[xX][0-9a-fA-F]+)")
+_LONGEST_REFERENCE = 40  # characters looked back for its &: each ; costs a bounded search
 # Thousands typed with spaces: "6 000", "1 462 000" (not "2028 300": a year, then a number).
 _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)")
 _PERCENT_FR = re.compile(r"(\d)[ \u00a0\u202f]?([%€])")
@@ -161,7 +165,7 @@ def _fix(text: str, locale: str, before: str) -> str:
     if locale == "fr":
         text = _PERCENT_FR.sub("\\1" + NNBSP + "\\2", text)
         text = _ORDINAL.sub(_ordinal, text)
-        text = _GLUED.sub(NNBSP + r"\1", text)
+        text = _GLUED.sub(_glued, text)
         text = _SPACE_BEFORE.sub(_before, text)
         text = _SPACE_AFTER.sub(r"\1" + NNBSP, text)
     else:
@@ -196,6 +200,16 @@ def _ordinal(match: re.Match) -> str:
     if first_m or first_f:
         return match.group()  # "2er" is not an ordinal
     return number + SUP_E + (SUP_S if plural else "")
+
+
+def _glued(match: re.Match) -> str:
+    marks, start, text = match.group(1), match.start(), match.string
+    if marks[0] == ";":
+        amp = text.rfind("&", max(0, start - _LONGEST_REFERENCE), start)
+        if amp >= 0 and _REFERENCE.fullmatch(text, amp, start):
+            # the ; ends a reference ("&amp;"): no punctuation, it stays glued
+            return ";" + (NNBSP + marks[1:] if len(marks) > 1 else "")
+    return NNBSP + marks
 
 
 def _before(match: re.Match) -> str:
@@ -262,3 +276,20 @@ def wrap(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
                                    subsequent_indent=indent)
     return "\n".join(wrapper.fill(line) if line.strip() else line
                      for line in str(text).split("\n"))
+
+
+# A spreadsheet runs a cell that starts with = + - @ (or tab, CR) as a formula: such a cell of a
+# CSV digest writes is put after a quote, as OWASP advises, and shown as text. A value that starts
+# with a quote gets one more, so that reading the cell gives back the value whatever it was.
+_SPREADSHEET_QUOTED = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def spreadsheet_cell(value: str) -> str:
+    """`value` as a CSV cell a spreadsheet shows as text and never runs."""
+    return "'" + value if value.startswith(_SPREADSHEET_QUOTED) else value
+
+
+def spreadsheet_value(cell: str) -> str:
+    """The value `spreadsheet_cell` wrote as `cell` (a cell without its quote stays as it is)."""
+    quoted = cell.startswith("'") and cell[1:].startswith(_SPREADSHEET_QUOTED)
+    return cell[1:] if quoted else cell

@@ -223,3 +223,42 @@ def test_strict_turns_warnings_into_a_failure(newsletter):
     assert result.returncode == 1  # not of this edition: a warning --strict turns into a failure
     assert "articles/ancien.md:4" in result.stderr and "--strict" in result.stderr
     assert not (newsletter.root / "out").exists()
+
+
+def test_thousands_of_unknown_fields_are_a_handful_of_lines(newsletter):
+    """60,000 unknown keys (800 KB) once took minutes: one search of the file per warning."""
+    unknown = "".join(f"champ{i:05d}: x\n" for i in range(60_000))
+    newsletter.article("voisine", title="Voisine")
+    newsletter.raw("touffu.md",
+                   f"---\ntitle: Touffu\ndate: 2025-04-22 10:00\n{unknown}---\nTexte\n")
+    result = newsletter.run("build", "--date", "2025-04-22")
+    assert result.returncode == 0, result.stderr
+    about = [line for line in result.stderr.splitlines() if "touffu.md" in line]
+    assert len(about) == 6
+    assert about[:2] == ['warning: articles/touffu.md:4: unknown field "champ00000"; ignored',
+                         'warning: articles/touffu.md:5: unknown field "champ00001"; ignored']
+    assert about[5:] == ["warning: articles/touffu.md:9: …and 59,995 more unknown fields; "
+                         "ignored"]
+    assert "2 articles" in result.stdout
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+@pytest.mark.parametrize("body", ["", "Texte"], ids=["closing-last", "body"])
+def test_front_matter_reads_whatever_the_line_endings(newsletter, newline, body):
+    """Old Mac files end their lines with a lone CR; without a body the file may end right
+    after the closing ---, with no line break."""
+    lines = ["---", "title: Fins de ligne", "date: 2025-04-22 10:00", "titre: doublon", "---"]
+    content = newline.join(lines + [body]) + newline if body else newline.join(lines)
+    newsletter.raw("fins.md", content.encode())
+    result = gathered(newsletter)
+    (article,) = result.articles
+    assert article.title == "Fins de ligne"
+    assert article.text == body
+    (problem,) = result.problems  # on its line, whatever ends the lines
+    assert str(problem).startswith('articles/fins.md:4: unknown field "titre"')
+
+
+def test_a_bad_byte_is_on_its_line_in_an_old_mac_file(newsletter):
+    newsletter.raw("vieux-mac.md", "---\rtitle: Été\rdate: 2025-04-22\r---\r".encode("latin-1"))
+    (problem,) = gathered(newsletter).problems
+    assert str(problem).startswith("articles/vieux-mac.md:2: not UTF-8 text (byte 0xc9)")

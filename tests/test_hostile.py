@@ -261,6 +261,7 @@ def test_entries_kept_by_an_earlier_run_are_checked_again(newsletter, server):
     ("10.1.2.3", "a private address"), ("192.168.0.1", "a private address"),
     ("172.16.0.1", "a private address"), ("169.254.169.254", "a link-local address"),
     ("fe80::1", "a link-local address"), ("fc00::1", "a private address"),
+    ("fec0::1", "a site-local address"), ("feff:ffff::1", "a site-local address"),
     ("224.0.0.1", "a multicast address"), ("ff02::1", "a multicast address"),
     ("0.0.0.0", "an unspecified address"), ("::", "an unspecified address"),
     ("240.0.0.1", "a private address"), ("100.64.0.1", "not a public address"),

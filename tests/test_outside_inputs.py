@@ -200,3 +200,18 @@ def test_an_outbox_that_cannot_be_made_stops_with_every_reader_still_to_do(newsl
     (day / "outbox").unlink()
     again = newsletter.run("send", "--date", DAY)
     assert again.returncode == 0 and "sent 120," in again.stdout  # nobody was left "unknown"
+
+
+def test_a_time_an_older_release_stored_unchecked_breaks_no_rewrite(newsletter):
+    import sqlite3
+
+    newsletter.recipients(1)
+    assert newsletter.run("suppressions", "add", "a@lecteurs.example").returncode == 0
+    with sqlite3.connect(newsletter.root / ".digest" / "state.db") as db:
+        db.execute("UPDATE suppressions SET created_at = 1e300")
+    added = newsletter.run("suppressions", "add", "b@lecteurs.example")
+    assert added.returncode == 0, added.stderr
+    rows = (newsletter.root / "unsubscribed.csv").read_text().splitlines()
+    assert rows[1].startswith("a@lecteurs.example,?,") and rows[2].startswith("b@lecteurs")
+    listed = newsletter.run("suppressions", "list")
+    assert listed.returncode == 0 and "a@lecteurs.example  ?  " in listed.stdout

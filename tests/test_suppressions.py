@@ -2,6 +2,7 @@
 lists (the test server on 127.0.0.1 serves them page by page), changed by editors."""
 
 import csv
+import shutil
 import subprocess
 import sys
 import time
@@ -215,3 +216,27 @@ def test_concurrent_writers_never_lose_an_entry(newsletter):
     expected = {f"w{w}-{i:02d}@lecteurs.example" for w in range(4) for i in range(25)}
     assert set(listed(newsletter)) == expected
     assert "100 suppressed addresses" in newsletter.run("suppressions", "list").stderr
+
+
+def test_an_address_a_spreadsheet_would_run_is_written_as_text_and_read_back(newsletter):
+    """=calc@… is a valid address, and a formula to a spreadsheet opening unsubscribed.csv: its
+    cell starts with a quote (the OWASP advice), which digest drops when it reads the list."""
+    newsletter.article("une", "Un article. " * 30, title="La une", lead=True)
+    leaving = ["=calc@lecteurs.example", "+plus@lecteurs.example", "-moins@lecteurs.example",
+               "'apostrophe@lecteurs.example"]
+    newsletter.recipients(1, extra="".join(f"{address},Partant\n" for address in leaving))
+    added = newsletter.run("suppressions", "add", "--reason", "@SUM(A1:A9)", "--", *leaving)
+    assert added.returncode == 0, added.stderr
+    path = newsletter.root / "unsubscribed.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))[1:]
+    assert sorted(row[0] for row in rows) == sorted("'" + address for address in leaving)
+    assert {row[4] for row in rows} == {"'@SUM(A1:A9)"}
+
+    from digest.recipients import read_suppressions
+
+    assert read_suppressions(path) == set(leaving)
+    # the list alone (the state database lost) still keeps each of them from the edition
+    shutil.rmtree(newsletter.root / ".digest")
+    sent = newsletter.run("send", "--date", DAY)
+    assert "sent 1," in sent.stdout, sent.stdout + sent.stderr

@@ -13,6 +13,8 @@ from digest.text import (
     html_to_text,
     html_typography,
     reading_minutes,
+    spreadsheet_cell,
+    spreadsheet_value,
     squash,
 )
 
@@ -188,3 +190,21 @@ def test_excerpt_squashes_only_what_it_shows(text, limit):
     from digest.text import excerpt
 
     assert excerpt(text, limit) == _whole_excerpt(text, limit)
+
+
+def test_french_typography_leaves_character_references_alone():
+    for text in ("AT&xxe; suite", "un &eacute; seul", "&#123; puis &#x1F; puis &#x1f;"):
+        assert french_typography(text) == text
+    assert french_typography("Fin; puis &amp;! oui") == f"Fin{NNBSP}; puis &amp;{NNBSP}! oui"
+    html = "<p>Écrire &amp;xxe; ou &amp;#x1F; ou &amp;#123; : fin!</p>"
+    assert (html_typography(html, "fr")
+            == f"<p>Écrire &amp;xxe; ou &amp;#x1F; ou &amp;#123;{NNBSP}: fin{NNBSP}!</p>")
+
+
+def test_spreadsheet_cells_never_run_and_read_back():
+    for value in ("=1+1", "+33 6", "-2", "@SUM(A1)", "\tx", "\rx", "'=x", "'a", "a=b", ""):
+        cell = spreadsheet_cell(value)
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+        assert spreadsheet_value(cell) == value
+    assert spreadsheet_cell("=x@example.org") == "'=x@example.org"
+    assert spreadsheet_cell("lecteur@example.org") == "lecteur@example.org"

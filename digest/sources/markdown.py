@@ -52,6 +52,8 @@ FIELDS = (
 # Images an article may carry as a file beside it (copied to out/<date>/assets/).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 _FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
+# Unknown front-matter keys named one by one; past that, one line tells how many more there are.
+UNKNOWN_FIELDS_SHOWN = 5
 
 
 class ArticleFileError(Exception):
@@ -104,10 +106,11 @@ def read_file(path: Path, folder: Path, shown: str, config: Config, window: Wind
         front, body, fields, warnings = _fields(raw, config)
     except ArticleFileError as exc:
         return Reading(error=(exc.line, str(exc)), date=probable_date(path, raw, config.tz))
+    lines = _key_lines(front)  # one pass for every warning: a file may have thousands
     reading = Reading(date=fields["date"],
-                      warnings=[(_line_of(front, key), message) for key, message in warnings])
+                      warnings=[(lines.get(key), message) for key, message in warnings])
     if window.contains(fields["date"]):
-        source = raw.decode("utf-8-sig").replace("\r\n", "\n")
+        source = _lf_lines(raw.decode("utf-8-sig"))
         article, problems, images = _make_article(fields, body, path, shown, config, source)
         usable = checked(article)
         reading.made, reading.keep = True, not images
@@ -192,7 +195,7 @@ def image_problems(config: Config) -> list[Problem]:
             continue  # reported by the reading itself
         if "image_file" not in fields and "<img" not in body and "![" not in body:
             continue
-        source = raw.decode("utf-8-sig").replace("\r\n", "\n")
+        source = _lf_lines(raw.decode("utf-8-sig"))
         _, found = make_article(fields, body, path, shown, config, source)
         problems += [Problem(_at(shown, line or _line_of(front, "image")), message)
                      for line, message in found]
@@ -224,8 +227,9 @@ def _fields(raw: bytes, config: Config):
     return front, body, fields, warnings
 
 
-_DATE_LINE = re.compile(rb"^date[ \t]*:[ \t]*[\"']?([0-9]{4}-[0-9]{2}-[0-9]{2}[^\"'\r\n#]*)",
-                        re.MULTILINE)
+# a line starts after LF, CRLF or a lone CR (old Mac)
+_DATE_LINE = re.compile(rb"(?:^|(?<=\r))date[ \t]*:[ \t]*[\"']?"
+                        rb"([0-9]{4}-[0-9]{2}-[0-9]{2}[^\"'\r\n#]*)", re.MULTILINE)
 _NAME_DATE = re.compile(r"(?<![0-9])([0-9]{4}-[0-9]{2}-[0-9]{2})(?![0-9])")
 
 
@@ -271,11 +275,12 @@ def split_front_matter(raw: bytes) -> tuple[str, str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        before = raw[: exc.start]
+        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
         raise ArticleFileError(
             f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8", line
         ) from None
-    text = text.replace("\r\n", "\n")
+    text = _lf_lines(text)
     if not text.startswith("---"):
         raise ArticleFileError(
             "no front matter; start the file with a '---' line, then 'title:' and 'date:', "
@@ -307,11 +312,15 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
     if not isinstance(data, dict):
         raise ArticleFileError("front matter must be 'key: value' lines", 2)
     warnings: list[tuple[str, str]] = []
-    for key in data:
-        if key not in FIELDS:
-            close = difflib.get_close_matches(str(key), FIELDS, n=1)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
-            warnings.append((str(key), f'unknown field "{key}"{hint}; ignored'))
+    unknown = [key for key in data if key not in FIELDS]
+    for key in unknown[:UNKNOWN_FIELDS_SHOWN]:
+        close = difflib.get_close_matches(str(key), FIELDS, n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        warnings.append((str(key), f'unknown field "{key}"{hint}; ignored'))
+    if len(unknown) > UNKNOWN_FIELDS_SHOWN:  # one line, not one per key: readable, and quick
+        more = len(unknown) - UNKNOWN_FIELDS_SHOWN
+        warnings.append((str(unknown[UNKNOWN_FIELDS_SHOWN]),
+                         f"…and {more:,} more unknown field{'s' if more > 1 else ''}; ignored"))
 
     title = squash(str(data.get("title") or ""))
     if not title:
@@ -549,8 +558,30 @@ def _markdown():
 
 def _line_of(front: str, key: str) -> int | None:
     """The file line of `key:` in the front matter (which starts on line 2)."""
-    match = re.search(rf"^{re.escape(key)}\s*:", front, re.MULTILINE)
-    return front[: match.start()].count("\n") + 2 if match else None
+    return _key_lines(front).get(key)
+
+
+_KEY_END = re.compile(r":(?=[ \t]|$)")  # as YAML ends a plain key: "a:b: c" is key "a:b"
+
+
+def _key_lines(front: str) -> dict[str, int]:
+    """The file line of each top-level key of the front matter, its first one if repeated: one
+    pass over the text, however many keys are looked up."""
+    lines: dict[str, int] = {}
+    for number, line in enumerate(front.split("\n"), start=2):
+        end = _KEY_END.search(line) if line[:1].strip() else None
+        if end:
+            key = line[: end.start()].rstrip()
+            if len(key) > 1 and key[0] == key[-1] and key[0] in "'\"":
+                key = key[1:-1]  # a quoted key: "titre": x
+            lines.setdefault(key, number)
+    return lines
+
+
+def _lf_lines(text: str) -> str:
+    """`text` with its lines ended by LF: CRLF (Windows) and a lone CR (old Mac) are line breaks
+    to YAML and to Markdown alike, and line numbers count LFs."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _kind(value: Any) -> str:

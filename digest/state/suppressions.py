@@ -25,15 +25,15 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from digest.dates import utc_text
 from digest.models import Leaving, Suppression
 from digest.state.db import StateDatabase, StateError
+from digest.text import spreadsheet_cell
 
 COLUMNS = ("email", "suppressed_at", "kind", "source", "reason", "edition")
 GROUP_WAIT_SECONDS = 0.005  # the longest a rewrite waits for additions under way to commit
 REASON_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-# a spreadsheet runs a cell that starts with one of these as a formula
-_FORMULA_START = ("=", "+", "-", "@")
 
 _INSERT = (
     "INSERT OR IGNORE INTO suppressions (email, kind, source, reason, created_at, edition_id)"
@@ -213,10 +213,6 @@ def _signature(path: Path) -> str:
     return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _cell(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 class _Rendered:
     """The CSV lines of the table's rows, in rowid order, kept between rewrites: a rewrite only
     renders the rows added since the last one. Rebuilt when rows were removed (the generation
@@ -252,8 +248,10 @@ class _Rendered:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         for _, key, created, kind, source, reason, edition in rows:
-            moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
-            writer.writerow((key, moment, kind, source, _cell(reason), edition))
+            moment = utc_text(created)  # "?" for a time an older release stored unchecked
+            # "=x@example.org" is a valid address: no cell a spreadsheet would run as a formula
+            writer.writerow((spreadsheet_cell(key), moment, kind, spreadsheet_cell(source),
+                             spreadsheet_cell(reason), edition))
         self.chunks.append(buffer.getvalue())
         self.rows += len(rows)
         self.last_rowid = rows[-1][0]
