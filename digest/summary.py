@@ -10,6 +10,7 @@ from digest.config import Config
 from digest.errors import ProblemKind
 from digest.pipeline import Build
 from digest.sources import Gathered
+from digest.sources.feed_fetch import FetchStatus
 
 if TYPE_CHECKING:  # the send machinery is not imported to summarise a build
     from digest.send import SendReport
@@ -99,9 +100,9 @@ def sources_table(config: Config, gathered: Gathered) -> list[str]:
     local = sum(1 for a in gathered.articles if a.source.startswith(config.sources.articles))
     rows = [(config.sources.articles + "/", "ok", f"{local} articles that day", "")]
     for report in gathered.feeds:
-        status = report.status if report.status in ("ok", "not modified", "reused") else (
+        status = str(report.status) if report.status.worked else (
             f"failed: {report.reason}"
-            + ("; last good copy used" if report.status == "cached" else ""))
+            + ("; last good copy used" if report.status == FetchStatus.CACHED else ""))
         health = ""
         if report.failing_since:
             since = datetime.fromtimestamp(report.failing_since, UTC).astimezone(config.tz)

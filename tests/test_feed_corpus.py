@@ -105,7 +105,7 @@ def test_sanitizer_attacks_never_reach_the_email(pipeline):
 def test_every_attack_payload_is_cleaned_even_when_its_entry_is_skipped():
     """The sanitizer on its own, on every entry body and title of the attack documents."""
     from digest.sanitize import clean_html
-    from digest.sources.feeds import parse_feed
+    from digest.sources.feed_formats import parse_feed
 
     checked, failures = 0, []
     for path in documents(SANITIZE):

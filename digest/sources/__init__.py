@@ -10,9 +10,11 @@ from digest.config import Config
 from digest.dates import Window, calendar_window
 from digest.errors import Problem
 from digest.models import Article
+from digest.sources.markdown import read_folder, same_story_problems
 from digest.urls import normalize_url
 
 if TYPE_CHECKING:
+    from digest.sources.feeds import FeedReport
     from digest.sources.parsed import ReadingStore
     from digest.state.feeds import FeedStore
 
@@ -25,12 +27,12 @@ class Gathered:
     problems: list[Problem] = field(default_factory=list)
     # Every local date that has at least one article, to point the user at one.
     dates: set[date] = field(default_factory=set)
-    feeds: list = field(default_factory=list)  # one FeedReport per configured feed
+    feeds: list[FeedReport] = field(default_factory=list)  # one per configured feed
     window: Window | None = None  # the publication times the articles were taken from
 
     @property
     def failed_sources(self) -> int:
-        return sum(1 for report in self.feeds if report.status in ("failed", "cached"))
+        return sum(1 for report in self.feeds if not report.status.worked)
 
 
 def gather(config: Config, day: date, window: Window | None = None,
@@ -38,23 +40,24 @@ def gather(config: Config, day: date, window: Window | None = None,
     """The articles of the edition of `day`: those published in `window` (default: that calendar
     day), from every source. Feeds keep their cache in `feed_store`, article files theirs in
     `readings`."""
-    from digest.sources.markdown import read_folder, same_story_problems
-
     window = window or calendar_window(day, config.tz)
-    gathered = Gathered(window=window)
-    read_folder(config, window, gathered, readings)
+    read = read_folder(config, window, readings)
+    reports: list[FeedReport] = []
     if config.sources.feeds:
+        # feeds bring their cache (the state database) and parsers: not for a day of files
         from digest.sources.feeds import read_feeds
 
         if feed_store is None:
             raise ValueError("feeds are configured: gather needs the newsletter's feed store")
-        gathered.feeds = read_feeds(config, day, window, gathered, feed_store)
-    gathered.articles = deduplicate(gathered.articles)
-    if any(article.same_story for article in gathered.articles):
-        gathered.problems += same_story_problems(gathered.articles, config)
+        feeds = read_feeds(config, day, window, feed_store)
+        read.add(feeds)
+        reports = feeds.reports
+    articles = deduplicate(read.articles)
+    if any(article.same_story for article in articles):
+        read.problems += same_story_problems(articles, config)
     # Sources are read in a fixed order; sort anyway so nothing depends on reading order.
-    gathered.articles.sort(key=lambda a: (a.date, a.title, a.url, a.source))
-    return gathered
+    articles.sort(key=lambda a: (a.date, a.title, a.url, a.source))
+    return Gathered(articles, read.problems, read.dates, reports, window)
 
 
 def _richness(article: Article) -> tuple:

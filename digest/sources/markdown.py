@@ -16,10 +16,10 @@ from digest.dates import Window, local_date, usable_moment
 from digest.errors import SKIPPED, Problem, ProblemKind
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
-from digest.sources import Gathered
 from digest.sources.checks import PRIORITY_LIMIT, checked
 from digest.sources.files import Unreadable, inside, read_capped
 from digest.sources.parsed import Reading, ReadingCache, ReadingStore
+from digest.sources.results import SourceRead
 from digest.text import html_to_text, slugify, squash
 
 
@@ -64,23 +64,22 @@ class ArticleFileError(Exception):
         self.line = line
 
 
-def read_folder(config: Config, window: Window, gathered: Gathered,
-                store: ReadingStore | None = None) -> None:
+def read_folder(config: Config, window: Window,
+                store: ReadingStore | None = None) -> SourceRead:
     """The articles of `window` from the articles folder, and every file's problems. `store`
     keeps the files' readings between runs (see digest/sources/parsed.py)."""
     folder = config.resolve(config.sources.articles)
     if not folder.is_dir():
-        gathered.problems.append(
+        return SourceRead(problems=[
             Problem(_display(folder, config), "articles folder not found; create it or set "
-                    "sources.articles in digest.toml")
-        )
-        return
+                    "sources.articles in digest.toml")])
     paths = _files(folder)
     try:
         cache = ReadingCache(store, config, folder) if store is not None else None
     except ImportError:  # no record of the parsing libraries' versions (a frozen install)
         cache = None
     served = cache.served(paths, window) if cache is not None else {}
+    read = SourceRead()
     for path in paths:
         shown = _display(path, config)
         reading = served.get(path)
@@ -88,9 +87,10 @@ def read_folder(config: Config, window: Window, gathered: Gathered,
             reading = read_file(path, folder, shown, config, window)
             if cache is not None:
                 cache.keep(path, reading)
-        _report(reading, shown, config, window, gathered)
+        _report(reading, shown, config, window, read)
     if cache is not None:
         cache.save()
+    return read
 
 
 def read_file(path: Path, folder: Path, shown: str, config: Config, window: Window) -> Reading:
@@ -124,27 +124,27 @@ def read_file(path: Path, folder: Path, shown: str, config: Config, window: Wind
 
 
 def _report(reading: Reading, shown: str, config: Config, window: Window,
-            gathered: Gathered) -> None:
+            read: SourceRead) -> None:
     if reading.error is not None:
         line, message = reading.error
         meant = reading.date is None or window.contains(reading.date)  # for this edition
-        gathered.problems.append(Problem(_at(shown, line), f"{message}{SKIPPED}",
+        read.problems.append(Problem(_at(shown, line), f"{message}{SKIPPED}",
                                          ProblemKind.ARTICLE_SKIPPED, ours=meant))
         return
     assert reading.date is not None
     for line, message in reading.warnings:
-        gathered.problems.append(Problem(_at(shown, line), message))
-    gathered.dates.add(local_date(reading.date, config.tz))
+        read.problems.append(Problem(_at(shown, line), message))
+    read.dates.add(local_date(reading.date, config.tz))
     if not window.contains(reading.date):
         return
     if reading.unusable:
-        gathered.problems.append(Problem(shown, f"{reading.unusable}{SKIPPED}",
+        read.problems.append(Problem(shown, f"{reading.unusable}{SKIPPED}",
                                          ProblemKind.ARTICLE_SKIPPED, ours=True))
         return
     assert reading.article is not None
-    gathered.articles.append(reading.article)
+    read.articles.append(reading.article)
     for line, message in reading.problems:
-        gathered.problems.append(Problem(_at(shown, line), message))
+        read.problems.append(Problem(_at(shown, line), message))
 
 
 def same_story_problems(articles: list[Article], config: Config) -> list[Problem]:
