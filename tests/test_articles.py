@@ -6,7 +6,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import gather, load
 
-from digest.sources.markdown import ArticleFileError, parse_date, parse_fields, split_front_matter
+from digest.sources.front_matter import (
+    ArticleFileError,
+    parse_date,
+    parse_fields,
+    split_front_matter,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 DAY = date(2025, 4, 22)
