@@ -92,7 +92,7 @@ def whole_process(root: Path, runs: int, css_inline: bool = False) -> float:
 
 def stages(root: Path, runs: int) -> dict[str, float]:
     from digest.config import load_config
-    from digest.rank import rank
+    from digest.ranking.rank import rank
     from digest.render import (
         HTML_TEMPLATE,
         TEXT_TEMPLATE,
@@ -139,7 +139,7 @@ def inliners(root: Path, runs: int) -> dict[str, float]:
     import css_inline
 
     from digest.config import load_config
-    from digest.rank import rank
+    from digest.ranking.rank import rank
     from digest.render import HTML_TEMPLATE, context, environment, mjml_to_html, render_template
     from digest.sources import gather
 

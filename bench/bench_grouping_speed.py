@@ -112,15 +112,19 @@ import numpy
 add("import numpy", time.perf_counter() - start)
 start = time.perf_counter()
 from digest.cli import main
-import digest.meaning as meaning, digest.newsletter as newsletter, digest.stories as stories
-import digest.rank as rank
+import digest.newsletter as newsletter
+import digest.ranking.meaning as meaning
+import digest.ranking.rank as rank
+import digest.ranking.stories as stories
+import digest.ranking.story_features as story_features
+import digest.ranking.story_rules as story_rules
 add("import digest", time.perf_counter() - start)
 timed(newsletter.Newsletter, "gather", "gather (read the feeds)")
 timed(rank, "group", "group (all of grouping)")
 timed(meaning, "_backend", "model load")
 timed(meaning, "general_commonness", "word frequencies (wordfreq)")
-timed(stories, "_features", "features (words, names, numbers)")
-timed(stories._PairTable, "verdicts", "pair scoring")
+timed(story_features, "read_features", "features (words, names, numbers)")
+timed(story_rules.PairTable, "verdicts", "pair scoring")
 timed(stories, "_link", "complete linkage")
 backend = meaning._backend
 def encode_only(texts, folder=None):

@@ -59,7 +59,7 @@ def measure(size: int, runs: int) -> dict:
     from zoneinfo import ZoneInfo
 
     from digest.config import RankingConfig
-    from digest.rank import rank
+    from digest.ranking.rank import rank
 
     candidates, stories = articles(size)
     samples = []

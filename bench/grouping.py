@@ -4,9 +4,9 @@
     .venv/bin/python bench/grouping.py --tune     # search the settings on the tuning parts only
 
 For each part it prints pairwise precision / recall / F1 and B-cubed precision / recall / F1 for
-`digest` (digest.stories.group with the shipped settings), for a plain TF-IDF cosine baseline
-(single threshold, tuned on the tuning parts) and for "every article alone". The held-out parts
-are never used by --tune.
+`digest` (digest.ranking.stories.group with the shipped settings), for a plain TF-IDF cosine
+baseline (single threshold, tuned on the tuning parts) and for "every article alone". The
+held-out parts are never used by --tune.
 
 The sets are real days: the English set is one day of one news aggregator, so every article is
 within the time limit of every other; the French-English set spans several years, so the time
@@ -29,8 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest import meaning  # noqa: E402
-from digest.stories import GroupingSettings, Item, Signals, fold, group, stem  # noqa: E402
+from digest.ranking import meaning  # noqa: E402
+from digest.ranking.stories import group  # noqa: E402
+from digest.ranking.story_features import Item, Signals  # noqa: E402
+from digest.ranking.story_rules import GroupingSettings  # noqa: E402
+from digest.ranking.terms import fold, stem  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "grouping"
 SETS = ("en_outlets", "fr_en")

@@ -83,7 +83,7 @@ class Ranked:
     group: int = 0  # articles of the same story share it
     also: tuple[Article, ...] = ()  # for the article shown: the others of its story
     follow_up: bool = False  # a story sent in an earlier edition, with new articles
-    reason_code: str = ""  # `reason` as a stable code of digest.reasons
+    reason_code: str = ""  # `reason` as a stable code of digest.ranking.reasons
     reason_args: dict = field(default_factory=dict)  # the values the reason's words need
 
 

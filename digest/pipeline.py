@@ -13,9 +13,9 @@ from digest.config import Config
 from digest.dates import Window
 from digest.errors import DigestError, HeldError, NoArticlesError, Problem
 from digest.models import GMAIL_CLIP_BYTES, Edition, Email, PastStory
-from digest.rank import rank
+from digest.ranking.rank import rank
+from digest.ranking.story_features import Signals
 from digest.sources import Gathered
-from digest.stories import Signals
 
 
 @dataclass

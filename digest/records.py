@@ -5,7 +5,7 @@ from __future__ import annotations
 from digest.config import Config
 from digest.models import Edition, Ranked
 from digest.pipeline import Build
-from digest.reasons import reason_text
+from digest.ranking.reasons import reason_text
 
 
 def article_record(ranked: Ranked, excerpt_chars: int, locale: str = "en") -> dict:

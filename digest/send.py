@@ -233,7 +233,7 @@ def _send_test_copy(newsletter, open_backend, outgoing, address, report) -> Send
 
 
 def story_fingerprints(edition) -> list[tuple[list[str], list[str]]]:
-    from digest.stories import fingerprint
+    from digest.ranking.terms import fingerprint
 
     return [fingerprint([r.article, *r.also]) for r in (edition.lead, *edition.blurbs)]
 

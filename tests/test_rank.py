@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from digest.config import RankingConfig as _RankingConfig
 from digest.models import Article
-from digest.rank import rank
+from digest.ranking.rank import rank
 
 PARIS = ZoneInfo("Europe/Paris")
 # These tests are about scores: any article may lead, whatever its length.

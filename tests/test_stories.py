@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import build, load
 
-from digest import meaning
 from digest.config import RankingConfig
 from digest.models import Article, PastStory
-from digest.rank import rank
-from digest.stories import Item, Signals, fingerprint, group
+from digest.ranking import meaning
+from digest.ranking.rank import rank
+from digest.ranking.stories import group
+from digest.ranking.story_features import Item, Signals
+from digest.ranking.terms import fingerprint
 
 PARIS = ZoneInfo("Europe/Paris")
 DAY = date(2025, 4, 22)
@@ -259,8 +261,9 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):
     by blocks of rows."""
     import numpy as np
 
-    from digest import stories
-    from digest.stories import _candidates, _Similarity
+    from digest.ranking import cosines as stories
+    from digest.ranking.cosines import Similarity as _Similarity
+    from digest.ranking.cosines import candidates as _candidates
 
     def close(found, expected) -> bool:
         return np.allclose(np.asarray(found), np.asarray(expected), rtol=0, atol=1e-5)
@@ -300,7 +303,7 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):
     assert close(alone[2], values)
     # a larger day makes fewer rows at once, within BLOCK_BYTES: the same pairs
     monkeypatch.setattr(stories, "BLOCK_BYTES", 4 * len(wide) * 300)
-    assert stories._row_block(len(wide)) == 300
+    assert stories.row_block(len(wide)) == 300
     fewer = _candidates(wide, -1.0, 64)
     assert fewer[0].tolist() == alone[0].tolist() and fewer[1].tolist() == alone[1].tolist()
     assert close(fewer[2], alone[2])
@@ -309,7 +312,7 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):
     # a last block of one row (numpy computes a single row by another routine)
     monkeypatch.setattr(stories, "ROW_BLOCK", 2048)
     monkeypatch.setattr(stories, "BLOCK_BYTES", 4 * len(wide) * 1499)
-    assert stories._row_block(len(wide)) == 1499
+    assert stories.row_block(len(wide)) == 1499
     rows, cols, values = _candidates(wide, -1.0, 64)
     assert close(values, (wide @ wide.T)[rows, cols])
     assert close(_Similarity(wide, rows, cols, values)(1499, 1499), (wide @ wide.T)[1499, 1499])
@@ -321,16 +324,17 @@ def test_each_article_is_compared_with_its_closest_in_meaning_only(monkeypatch):
 def test_a_days_grouping_is_the_same_for_any_block_of_rows_and_any_threads(monkeypatch):
     """The cosines' last bits may change with the block of rows, the threads, the BLAS build
     and the CPU; which articles are one story must not."""
-    from digest import stories
+    from digest.ranking import cosines
+    from digest.ranking import stories as grouping
 
     rows = json.loads((DATA / "grouping" / "en_outlets_tuning.json").read_text())["items"]
     items = items_of(rows)
-    assert len(items) > stories.NEIGHBOURS + 1  # the day is made by blocks, not at once
+    assert len(items) > grouping.NEIGHBOURS + 1  # the day is made by blocks, not at once
     groupings = []
     for row_block, threads in ((1024, 2), (64, 2), (7, 1), (2, 2), (33, 1)):
-        monkeypatch.setattr(stories, "ROW_BLOCK", row_block)
-        monkeypatch.setattr(stories, "PRODUCT_THREADS", threads)
-        monkeypatch.setattr(stories, "_cores", lambda: 2)
+        monkeypatch.setattr(cosines, "ROW_BLOCK", row_block)
+        monkeypatch.setattr(cosines, "PRODUCT_THREADS", threads)
+        monkeypatch.setattr(cosines, "_cores", lambda: 2)
         result = group(items, SIGNALS)
         groupings.append((result.labels, [(p.first, p.second) for p in result.pairs]))
     assert len(set(map(tuple, (labels for labels, _ in groupings)))) == 1, groupings
@@ -357,7 +361,8 @@ class KeptInMemory:
 def test_features_kept_between_runs_group_exactly_as_features_read(name):
     from dataclasses import replace
 
-    from digest.stories import _features, _load_features
+    from digest.ranking.story_features import load_features as _load_features
+    from digest.ranking.story_features import read_features as _features
 
     rows = json.loads((DATA / "grouping" / name).read_text())["items"]
     items = items_of(rows, dated=True)
@@ -380,3 +385,64 @@ def test_features_kept_between_runs_group_exactly_as_features_read(name):
         assert list(served.words.items()) == list(read.words.items())
     kept.values = dict.fromkeys(kept.values, b"[1, 2]")  # damaged: read again
     assert group(items, signals).labels == expected.labels
+
+
+def test_one_pairs_explanation_and_the_table_of_many_pairs_give_the_same_verdicts():
+    """The rules are written once (ranking/story_rules.py) and run two ways: on one pair, with
+    its explanation (Pairwise), and on arrays of many pairs (PairTable). On any features,
+    weights, meanings, dates and editors' marks, the two agree on every pair."""
+    import re
+    from datetime import timedelta
+
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from digest.ranking.story_features import Features
+    from digest.ranking.story_rules import GroupingSettings, PairTable, Pairwise
+
+    vocabulary = ["paris", "lyonn", "vote", "budget", "pont", "ecole", "greve", "train"]
+    name_keys = ["macro", "borne", "lyonn", "paris"]
+    numbers = ["14", "2028", "300"]
+    rules = [GroupingSettings(), GroupingSettings(conflict=0.1, names_only_meaning=0.65),
+             GroupingSettings(threshold=0.3, min_meaning=0.2, hours=12.0)]
+    verdicts: set[str] = set()  # the reasons met: the test reaches every rule
+
+    @settings(derandomize=True, database=None, deadline=None, max_examples=300)
+    @given(st.data())
+    def agree(data):
+        count = data.draw(st.integers(2, 7))
+        features, weights, items = [], [], []
+        for n in range(count):
+            words = data.draw(st.lists(st.sampled_from(vocabulary), unique=True, max_size=5))
+            features.append(Features(
+                {w: w for w in words},
+                set(data.draw(st.lists(st.sampled_from(name_keys), unique=True, max_size=3))),
+                set(data.draw(st.lists(st.sampled_from(numbers), unique=True, max_size=2))), "fr"))
+            weights.append({w: data.draw(st.floats(0.1, 3.0)) for w in words})
+            items.append(Item(keys=(str(n),), title=f"Titre {n}", text="",
+                              date=datetime(2025, 4, 22, tzinfo=UTC)
+                              + timedelta(hours=data.draw(st.integers(0, 60))),
+                              alone=data.draw(st.integers(0, 5)) == 0,
+                              placed=data.draw(st.integers(0, 3)) == 0))
+        near = st.sampled_from([0.2, 0.44, 0.46, 0.49, 0.55, 0.64, 0.7, 0.95])  # the rules' edges
+        cosines = [[data.draw(st.one_of(near, st.floats(-1.0, 1.0))) for _ in range(count)]
+                   for _ in range(count)]
+        rule = data.draw(st.sampled_from(rules))
+        pairwise = Pairwise(items, features, lambda a, b: cosines[a][b], list(range(count)),
+                            weights, rule)
+        first, second = np.triu_indices(count, k=1)
+        meaning = np.asarray([cosines[a][b] for a, b in zip(first, second, strict=True)])
+        score, grouped = PairTable(items, features, weights, rule).verdicts(
+            first, second, meaning, pairwise)
+        for k, (a, b) in enumerate(zip(first.tolist(), second.tolist(), strict=True)):
+            evidence = pairwise(a, b)
+            assert evidence.grouped == bool(grouped[k]), (evidence, rule)
+            assert abs(evidence.score - float(score[k])) < 1e-9, (evidence, score[k])
+            verdicts.add(re.sub(r"[\d(:].*", "", evidence.why).strip().removesuffix(","))
+
+    agree()
+    assert {"same story", "kept alone by the editors", "published", "below the threshold",
+            "no rare word, name or number in common", "meanings too far apart",
+            "only names and numbers in common, and the meanings differ",
+            "both placed by the editors"} <= verdicts, verdicts

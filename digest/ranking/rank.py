@@ -5,9 +5,9 @@ score = priority × w_priority + recency × w_recency + length × w_length + ima
 
 recency, length, image and coverage are each between 0 and 1, and the default priority weight (10)
 is larger than the other weights together (9): a higher priority always ranks above a lower one.
-Articles that tell the same story are grouped (digest.stories); the best-scored one stands for the
-story and the others are listed under it. Ties go to the newer article, then to the title, so the
-result never depends on the order in which sources were read.
+Articles that tell the same story are grouped (ranking/stories.py); the best-scored one stands
+for the story and the others are listed under it. Ties go to the newer article, then to the
+title, so the result never depends on the order in which sources were read.
 """
 
 from __future__ import annotations
@@ -19,22 +19,14 @@ from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from digest import reasons
 from digest.config import RankingConfig
 from digest.dates import Window, calendar_window
 from digest.models import Article, Edition, PastStory, Ranked, Role
-from digest.stories import (
-    Document,
-    Grouping,
-    GroupingSettings,
-    Item,
-    Signals,
-    Weighted,
-    compare,
-    document,
-    group,
-    term_weights,
-)
+from digest.ranking import reasons
+from digest.ranking.stories import Grouping, group
+from digest.ranking.story_features import Item, Signals
+from digest.ranking.story_rules import GroupingSettings
+from digest.ranking.terms import Document, Weighted, compare, document, term_weights
 from digest.urls import normalize_url
 
 FULL_LENGTH_WORDS = 600  # an article this long or longer gets the whole length weight
@@ -80,7 +72,7 @@ class _Story:
         self.number = number
         self.shown = self.members[0]
         self.role: Role | None = None  # set when memory leaves it out; else chosen at the end
-        self.reason = ""  # a code of digest.reasons, with its values
+        self.reason = ""  # a code of digest.ranking.reasons, with its values
         self.reason_args: dict = {}
         self.follow_up = False
 

@@ -279,17 +279,17 @@ def features_version() -> str:
     import hashlib
     import unicodedata
 
-    from digest import stories
+    from digest.ranking import story_features, terms
 
-    code = Path(stories.__file__).read_bytes()
+    code = b"".join(Path(str(module.__file__)).read_bytes() for module in (terms, story_features))
     extra = f"{unicodedata.unidata_version}/{sys.version}".encode()
     return f"grouping/{hashlib.sha256(code + extra).hexdigest()[:16]}"
 
 
 class CachedFeatures:
-    """Grouping's features of each article (`stories.Signals.kept`), through the same store as
-    the vectors. They hold their words' general commonness: wordfreq's version is part of
-    theirs."""
+    """Grouping's features of each article (`Signals.kept`, ranking/story_features.py), through
+    the same store as the vectors. They hold their words' general commonness: wordfreq's
+    version is part of theirs."""
 
     def __init__(self, store) -> None:
         self.store = store
