@@ -212,13 +212,13 @@ def rank_command(
                               indent=2))
         return
     if not sys.stdout.isatty():  # piped, redirected, in a log: plain columns, one line each
-        from digest.explain import ranking_text
+        from digest.ranking.explain import ranking_text
 
         typer.echo("\n".join(ranking_text(edition, explain, limit)))
     else:
         from rich.console import Console
 
-        from digest.explain import ranking_table
+        from digest.ranking.explain import ranking_table
 
         Console().print(ranking_table(edition, explain, limit))
     if explain and edition.grouping:
@@ -477,6 +477,29 @@ def bounces_import_command(
     ones."""
     with _open(config_path) as newsletter:
         typer.echo(str(newsletter.import_bounces(path, warn)))
+
+
+state_app = typer.Typer(help="The state database (.digest/state.db): check it, or recover a "
+                        "damaged one.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("check")
+def state_check_command(config_path: ConfigOption = None) -> None:
+    """SQLite's integrity check of .digest/state.db, its schema version and rows per table; exit
+    1 when it is damaged."""
+    with _open(config_path) as newsletter:
+        report = newsletter.state_check()
+    typer.echo(str(report))
+    raise typer.Exit(0 if report.healthy else EXIT_ERROR)
+
+
+@state_app.command("recover")
+def state_recover_command(config_path: ConfigOption = None) -> None:
+    """Rebuild a damaged .digest/state.db from what can be read (the send ledger, the unsubscribe
+    tokens...), keeping the damaged file beside it; never while a send runs."""
+    with _open(config_path) as newsletter:
+        typer.echo(str(newsletter.state_recover()))
 
 
 def main() -> None:

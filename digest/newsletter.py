@@ -23,13 +23,14 @@ from digest.sources import Gathered, gather
 if TYPE_CHECKING:
     from digest.bounces import BounceReport
     from digest.models import Suppression
+    from digest.ranking.story_features import Signals
     from digest.recipients import Recipient
     from digest.send import SendEvents, SendReport
     from digest.sources.parsed import Row
     from digest.state import State
     from digest.state.parsed import ParsedArticles
+    from digest.state.recovery import Recovery, StateCheck
     from digest.status import EditionStatus
-    from digest.stories import Signals
     from digest.suppress import EditorChange, SyncReport
 
 
@@ -155,8 +156,8 @@ class Newsletter:
         """What grouping compares articles with: sentence vectors, general word frequencies and
         each article's words, all cached in the state database (the model is loaded only for
         texts never seen)."""
-        from digest.meaning import CachedCommonness, CachedEmbedder, CachedFeatures
-        from digest.stories import Signals
+        from digest.ranking.meaning import CachedCommonness, CachedEmbedder, CachedFeatures
+        from digest.ranking.story_features import Signals
 
         cache = _LazyEmbeddings(self)
         return Signals(CachedEmbedder(cache), CachedCommonness(cache), CachedFeatures(cache))
@@ -250,6 +251,23 @@ class Newsletter:
 
         return check_newsletter(self)
 
+    # -- the state database --------------------------------------------------------------------
+
+    def state_check(self) -> StateCheck:
+        """SQLite's integrity check of `.digest/state.db` and its rows per table; a damaged file
+        is a report, not an error."""
+        from digest.state.recovery import check
+
+        return check(self.state_path)
+
+    def state_recover(self) -> Recovery:
+        """A damaged `.digest/state.db` rebuilt from what can be read, the damaged file kept
+        beside it; under the send lock."""
+        from digest.state.recovery import recover
+
+        self.close()  # a connection of ours would be to the file replaced
+        return recover(self.state_path, self.send_lock_path)
+
 
 class _LazyEmbeddings:
     """The state database's vector cache, opened only when grouping asks for vectors."""
@@ -268,7 +286,7 @@ class _LazyEmbeddings:
     def folder(self) -> Path | None:
         """Where the model's weights are kept uncompressed: the user's cache, not the
         newsletter's folder (79 MB, the same for every newsletter)."""
-        from digest.meaning import cache_folder
+        from digest.ranking.meaning import cache_folder
 
         return cache_folder()
 

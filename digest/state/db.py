@@ -2,7 +2,9 @@
 
 The schema is a list of migrations; `PRAGMA user_version` says how many were applied. A database
 written before the schema was versioned holds version 0 with the first migration's tables already
-there, which is why every statement of the first migration is `IF NOT EXISTS`.
+there, which is why every statement of the first migration is `IF NOT EXISTS`. Before migrating,
+the database as it was is copied to `state.db.before-migration-N` (N: the first migration run);
+the last BACKUPS_KEPT copies are kept.
 
 SQLite errors a user can act on (a corrupt or read-only file, a lock held too long, a full disk)
 become `StateError`s naming the file; nothing else outside this package imports sqlite3.
@@ -10,6 +12,7 @@ become `StateError`s naming the file; nothing else outside this package imports 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,6 +23,7 @@ from typing import Any
 from digest.errors import EXIT_TEMPFAIL, DigestError
 
 LOCK_WAIT_SECONDS = 5  # another process writing longer than this is a problem to report
+BACKUPS_KEPT = 3  # copies of the database taken before a migration
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the send ledger, the memory of sent stories and the feed cache, as first released
@@ -194,6 +198,8 @@ class StateDatabase:
             if version > len(MIGRATIONS):
                 raise StateError(f"{self.path}: written by a newer version of digest (schema "
                                  f"{version}, this one knows {len(MIGRATIONS)}); upgrade digest")
+            if version < len(MIGRATIONS) and self._holds_tables():  # a new file has nothing
+                self._back_up(version)
             for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):  # migrations hold no ';' inside strings
                     if statement.strip():
@@ -202,6 +208,30 @@ class StateDatabase:
 
     def _version(self) -> int:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _holds_tables(self) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None
+
+    def _back_up(self, version: int) -> None:
+        """`state.db.before-migration-N`: the database as committed before migration N, copied
+        under the write lock this connection holds (by a second connection: a write transaction
+        cannot copy itself); the older copies beyond BACKUPS_KEPT go."""
+        target = self.path.with_name(f"{self.path.name}.before-migration-{version + 1}")
+        partial = target.with_name(f"{target.name}.partial")
+        try:
+            partial.unlink(missing_ok=True)
+            reader = sqlite3.connect(self.path, timeout=LOCK_WAIT_SECONDS)
+            try:
+                reader.execute("VACUUM INTO ?", (str(partial),))
+            finally:
+                reader.close()
+            os.replace(partial, target)
+            for old in backups(self.path)[BACKUPS_KEPT:]:
+                old.unlink(missing_ok=True)
+        except OSError as error:
+            raise StateError(f"{target}: cannot write the copy taken before migrating the state "
+                             f"database ({error.strerror}); free some space or check the "
+                             "permissions of the .digest/ folder, then run again") from None
 
     def close(self) -> None:
         self._db.close()
@@ -250,7 +280,25 @@ class StateDatabase:
             raise _state_error(self.path, error) from None
         except sqlite3.DatabaseError as error:  # not a database, malformed
             raise StateError(f"{self.path}: {error}; the state database is damaged: move it aside "
-                             "(the send ledger and feed cache start again empty)") from None
+                             "and rebuild it from what can be read with `digest state recover`, "
+                             "which keeps the send ledger and the unsubscribe tokens of every "
+                             "readable row (a file moved aside by hand loses them all: the next "
+                             "send of a date already sent goes again to every reader, and "
+                             "delivered one-click unsubscribe links answer 400)") from None
+
+
+def backups(path: Path) -> list[Path]:
+    """The copies of `path` taken before migrations, the newest first."""
+    def age(copy: Path) -> tuple[int, int]:
+        number = copy.name.rsplit("-", 1)[1]
+        try:
+            return copy.stat().st_mtime_ns, int(number) if number.isdigit() else 0
+        except OSError:  # gone meanwhile
+            return 0, 0
+
+    found = [copy for copy in path.parent.glob(f"{path.name}.before-migration-*")
+             if not copy.name.endswith(".partial")]
+    return sorted(found, key=age, reverse=True)
 
 
 def _state_error(path: Path, error: sqlite3.OperationalError) -> StateError:
