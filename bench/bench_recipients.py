@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from digest import recipients  # noqa: E402
+from digest.addresses import check_address  # noqa: E402
 
 
 def addresses(count: int, seed: int = 17) -> list[str]:
@@ -31,7 +32,7 @@ def addresses(count: int, seed: int = 17) -> list[str]:
             domains.append(f"bücher{i}.example" if i % 40 else f"xn--bcher{i}-kva.example")
         else:
             domains.append(f"{rng.choice(['mail', 'post', 'lettres'])}{i}.example")
-    domains = [d for d in domains if recipients.check_address(f"a@{d}")[0]]
+    domains = [d for d in domains if check_address(f"a@{d}")[0]]
     firsts = ["camille", "hugo", "Lea", "nadia", "jean.pierre", "MARIE", "zoé", "françois"]
     found = []
     for i in range(count):
@@ -68,7 +69,7 @@ def main() -> None:
 
     def check_all() -> None:
         for address in found:
-            recipients.check_address(address)
+            check_address(address)
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "recipients.csv"

@@ -30,9 +30,9 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from digest.addresses import suppression_key
 from digest.errors import DigestError, Problem
 from digest.models import Leaving, Suppression
-from digest.recipients import _suppression_key as suppression_key
 
 STATUS = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")  # RFC 3464, 6533

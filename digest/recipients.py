@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from digest.addresses import CONTROL, address_key, check_address, suppression_key
 from digest.config import Config
 from digest.errors import ConfigError, Problem
 from digest.headers import header_text
@@ -21,12 +21,8 @@ from digest.text import spreadsheet_value
 
 FIELD_LIMIT = 64 * 1024  # UTF-8 bytes in one field; Python's csv gives up at 128 K characters
 LINE_LIMIT = 1024 * 1024  # characters read at once: a file without line breaks stays in bounds
-# C0, DEL, C1 (NEL among them), and the Unicode line and paragraph separators: none belongs in an
-# address, a name or a header, and str.splitlines() would cut a row at most of them.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 NO_EMAIL = "no 'email' column"
 SEPARATORS = (",", ";")  # between columns: a comma, or what French spreadsheets write
-ANGLE_ADDRESS = re.compile(r"<([^<>]*)>\s*$")
 
 
 @dataclass(frozen=True)
@@ -40,85 +36,6 @@ class Recipient:
     def key(self) -> str:
         """One reader, one copy: see `address_key`. The ledger stores this."""
         return address_key(self.email)
-
-
-def address_key(normalized: str) -> str:
-    """The key of an address normalized by `check_address`, compared without case.
-
-    email_validator gives the domain in its Unicode form whether it was written in Unicode or in
-    punycode, so `bob@xn--bcher-kva.example` and `bob@bücher.example` share one key; for an ASCII
-    address the key is the lower-cased address, as the ledger has always stored it.
-    """
-    return normalized.lower()
-
-
-def check_address(address: str) -> tuple[str | None, str]:
-    """(normalized address, "") when valid, else (None, reason). Syntax only, no DNS.
-
-    email_validator is the judge. An ASCII local part is checked here and the domain once per
-    domain; anything else, and every address found invalid, goes to email_validator whole.
-    """
-    local, _, domain = address.partition("@")
-    rules = _rules()
-    # the lengths email_validator checks (as written, normalized, with the domain in ASCII) are
-    # in UTF-8 bytes, of which the ASCII local part has one a character
-    if (_local_is_plain(local, rules) and "@" not in domain
-            and (checked := _checked_domain(domain))
-            and len(local) + 1 + checked[2] <= rules.limit):
-        return f"{local}@{checked[0]}", ""
-    return _validated(address)
-
-
-def _validated(address: str) -> tuple[str | None, str]:
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email(address, check_deliverability=False).normalized, ""
-    except EmailNotValidError as exc:
-        return None, str(exc)
-
-
-@dataclass(frozen=True)
-class _Rules:
-    plain_local: re.Pattern[str] | None
-    lowered_locals: frozenset[str]
-    limit: int  # UTF-8 bytes in a whole address
-
-
-@functools.cache
-def _rules() -> _Rules:
-    """The very rules email_validator applies (imported when first needed: it loads idna)."""
-    try:
-        from email_validator import rfc_constants as rfc
-    except ImportError:  # pragma: no cover - then every address goes to email_validator whole
-        return _Rules(None, frozenset(), 0)
-    return _Rules(rfc.DOT_ATOM_TEXT, frozenset(rfc.CASE_INSENSITIVE_MAILBOX_NAMES),
-                  rfc.EMAIL_MAX_LENGTH)
-
-
-def _local_is_plain(local: str, rules: _Rules) -> bool:
-    """An ASCII dot-atom local part, which email_validator keeps as it is. The RFC 2142 mailbox
-    names (postmaster...) are left to it: it lower-cases them."""
-    return (rules.plain_local is not None and rules.plain_local.match(local) is not None
-            and local.lower() not in rules.lowered_locals)
-
-
-@functools.lru_cache(maxsize=65536)
-def _checked_domain(domain: str) -> tuple[str, str, int] | None:
-    """(normalized domain, its ASCII form, the longest of these and `domain` in UTF-8 bytes) as
-    email_validator gives them, or None if invalid.
-
-    email_validator splits an address with a plain local part at its one @ and checks what
-    follows without regard to what precedes, so a probe with the same domain answers for all.
-    """
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        checked = validate_email(f"a@{domain}", check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    longest = max(len(domain.encode()), len(checked.domain.encode()), len(checked.ascii_domain))
-    return checked.domain, checked.ascii_domain, longest
 
 
 # -- lines and fields -------------------------------------------------------------------------
@@ -321,18 +238,6 @@ def newsletter_readers(config: Config, report: Callable[[Problem], None],
 # -- suppressions -----------------------------------------------------------------------------
 
 
-def _suppression_key(text: str) -> str | None:
-    """The key of `addr` or `Name <addr>`, normalized as a reader's address is; None if invalid."""
-    text = text.strip()
-    if angle := ANGLE_ADDRESS.search(text):
-        # the last <...> of the line: an unquoted comma in the name does not matter
-        text = angle.group(1).strip()
-    if not text or CONTROL.search(text):
-        return None
-    email, _ = check_address(text)
-    return address_key(email) if email else None
-
-
 def read_suppressions(path: Path) -> set[str]:
     """The keys of the addresses in a suppression list: a CSV with an email column, or one
     address (or `Name <addr>`) per line. A line without a valid address cannot match a reader:
@@ -363,7 +268,7 @@ def read_suppressions(path: Path) -> set[str]:
                 candidates = [line, *(f for f in fields if "@" in f)]
             for candidate in candidates:
                 # "'=x@example.org": an address digest wrote as text for spreadsheets
-                if key := _suppression_key(spreadsheet_value(candidate.strip())):
+                if key := suppression_key(spreadsheet_value(candidate.strip())):
                     keys.add(key)
                     break
     return keys

@@ -12,6 +12,7 @@ from datetime import date
 from itertools import islice
 from typing import TYPE_CHECKING
 
+from digest.addresses import check_address
 from digest.deliver import (
     Backend,
     DeliveryError,
@@ -33,7 +34,7 @@ from digest.errors import (
 )
 from digest.models import Status
 from digest.pipeline import Build
-from digest.recipients import Recipient, check_address
+from digest.recipients import Recipient
 from digest.state.ledger import DONE, Ledger
 from digest.state.lock import send_lock
 from digest.tokens import Signer

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from digest.addresses import suppression_key
 from digest.errors import DigestError, Problem
 from digest.models import Leaving, Suppression
-from digest.recipients import _suppression_key
 from digest.tokens import Signer
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def address_key(text: str) -> str | None:
     """The key of an address as an editor or a provider writes it; None when it is no address."""
-    return _suppression_key(text)
+    return suppression_key(text)
 
 
 @dataclass

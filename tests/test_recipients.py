@@ -11,7 +11,7 @@ from conftest import log_lines
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest import recipients
+from digest import addresses, recipients
 from digest.errors import ConfigError
 from digest.recipients import (
     Recipient,
@@ -416,7 +416,7 @@ def reference(address: str) -> tuple[str | None, str]:
 
 @pytest.mark.parametrize("address", TRICKY_ADDRESSES)
 def test_check_address_is_email_validator(address):
-    assert recipients.check_address(address) == reference(address)
+    assert addresses.check_address(address) == reference(address)
 
 
 @given(st.text(alphabet="aZ0.+-_\"@<> éÜß\u0301\u200d。xn", max_size=14),
@@ -424,7 +424,7 @@ def test_check_address_is_email_validator(address):
                         "b..example", "[1.2.3.4]", "b", "b.example.", "straße.example"]))
 def test_check_address_is_email_validator_for_generated_addresses(local, domain):
     for address in (f"{local}@{domain}", local):
-        assert recipients.check_address(address) == reference(address)
+        assert addresses.check_address(address) == reference(address)
 
 
 def test_plain_addresses_are_checked_once_per_domain(monkeypatch):
@@ -438,10 +438,10 @@ def test_plain_addresses_are_checked_once_per_domain(monkeypatch):
         return real(address, **options)
 
     monkeypatch.setattr(email_validator, "validate_email", counted)
-    recipients._checked_domain.cache_clear()
+    addresses.checked_domain.cache_clear()
     for i in range(300):
         domain = ["a.example", "bücher.example", "xn--caf-dma.example"][i % 3]
-        assert recipients.check_address(f"Lecteur.{i}+x@{domain}")[0] is not None
+        assert addresses.check_address(f"Lecteur.{i}+x@{domain}")[0] is not None
     assert len(calls) == 3
 
 

@@ -14,9 +14,10 @@ import math
 import time
 from dataclasses import dataclass
 
+from digest.addresses import suppression_key
+from digest.config_checks import bare_key
 from digest.dates import provider_time
 from digest.models import Leaving, Suppression
-from digest.recipients import _suppression_key as suppression_key
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -76,12 +77,6 @@ class EventVerifier:
             raise WebhookRefused("signed, but not a list of events")
         found = [s for event in events if isinstance(event, dict) and (s := _suppression(event))]
         return EventBatch(len(events), found)
-
-
-def bare_key(text: str) -> str:
-    """The key as SendGrid shows it (base64, one line), also when pasted as PEM."""
-    lines = [line.strip() for line in text.strip().splitlines()]
-    return "".join(line for line in lines if line and not line.startswith("-----"))
 
 
 def _suppression(event: dict) -> Suppression | None:
