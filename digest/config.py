@@ -1,8 +1,10 @@
 """`digest.toml`: one validated, frozen configuration object.
 
-Every key is declared once, as a dataclass field with its type and default. Loading walks the
-TOML tables against those declarations, so an unknown key or a wrong type is reported with the
-dotted key, the line it is on and what was expected.
+Every key is declared once, as a dataclass field made by `setting`: its type, default, one-line
+description, allowed values and check (from `digest.config_checks`). Loading walks the TOML tables
+against those declarations, so an unknown key, a wrong type or a value its check refuses is
+reported with the dotted key, the line it is on and what was expected; docs/configuration.md is
+generated from them (`python -m digest.config_reference`).
 """
 
 from __future__ import annotations
@@ -18,41 +20,57 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from digest import config_checks as checks
+from digest.config_checks import Check
 from digest.errors import ConfigError
 
 CONFIG_NAME = "digest.toml"
 LOCALES = ("fr", "en")
+TIMEOUT, BYTES = checks.above_zero_up_to(3600), checks.between(1024, 1e10, " bytes")
 
 
-def _choices(*values: str) -> dict:
-    return {"choices": values}
+def setting(default: Any = dataclasses.MISSING, *, doc: str,
+            factory: Callable[[], Any] | None = None, choices: tuple[str, ...] = (),
+            check: Check | None = None, required: bool = False) -> Any:
+    """A key of digest.toml: its default (or a `factory` making it), its one-line description
+    (for docs/configuration.md), the values it takes (`choices`) and the `check` it passes."""
+    metadata = {"doc": doc, "choices": choices, "check": check, "required": required}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class NewsletterConfig:
-    name: str = "La Lettre"
-    url: str = "https://example.org"
-    locale: str = field(default="fr", metadata=_choices(*LOCALES))
-    timezone: str = "Europe/Paris"
-    sender: str = "La rédaction <redaction@example.org>"
-    reply_to: str = ""
-    # A Jinja expression rendered with the edition: `lead`, `date`, `newsletter`.
-    subject: str = "{{ lead.title }}"
-    # Where the web copy of each edition lives; "Voir dans le navigateur" points at
-    # <archive_url>/<date>.html.
-    archive_url: str = ""
-    # Replaced per reader at send time; kept as is in saved files.
-    unsubscribe_url: str = "%unsubscribe_url%"
-    templates: str = "templates"
-    # Who publishes the newsletter and where: the footer shows both (CAN-SPAM asks for a postal
-    # address; `digest check` warns when either is missing).
-    publisher: str = ""
-    address: str = ""
-    # Where out/<date>/assets/ is published, as <assets_url>/<date>/: images given as paths
-    # beside the articles are copied there and linked with absolute addresses.
-    assets_url: str = ""
+    name: str = setting("La Lettre", doc="shown in the masthead and footer")
+    url: str = setting("https://example.org", check=checks.URL,
+                       doc="the site; articles without `url` link to `<url>/<file-name-slug>`")
+    locale: str = setting("fr", choices=LOCALES, doc="the language of labels, dates "
+                          '("mardi 22 avril 2025") and typography')
+    timezone: str = setting("Europe/Paris", check=checks.TIME_ZONE,
+                            doc="defines the edition's day, and dates written without an offset")
+    sender: str = setting("La rédaction <redaction@example.org>", check=checks.ONE_LINE,
+                          doc="the From header")
+    reply_to: str = setting("", check=checks.ONE_LINE, doc="the Reply-To header, when set")
+    subject: str = setting("{{ lead.title }}", doc="a Jinja expression rendered with the edition: "
+                           "`lead`, `blurbs`, `date`, `date_long`, `newsletter`")
+    archive_url: str = setting("", doc='where the web copy of each edition lives (empty: '
+                               '`<url>/archives`): "Voir dans le navigateur" links to '
+                               "`<archive_url>/<date>.html`")
+    unsubscribe_url: str = setting("%unsubscribe_url%", doc="the unsubscribe link of saved files: "
+                                   "a placeholder replaced per reader at send time")
+    templates: str = setting("templates", doc="folder of template overrides")
+    # CAN-SPAM asks for a postal address
+    publisher: str = setting("", doc="who publishes the newsletter, in the footer "
+                             "(`digest check` warns when it is missing)")
+    address: str = setting("", doc="the publisher's postal address, in the footer "
+                           "(`digest check` warns when it is missing)")
+    assets_url: str = setting("", check=checks.optional(checks.URL),
+                              doc="where `out/<date>/assets/` is published, as "
+                              "`<assets_url>/<date>/`: images given as paths beside the articles "
+                              "are copied there and linked with absolute addresses")
 
     @property
     def assets_base(self) -> str:
@@ -65,13 +83,14 @@ class NewsletterConfig:
 
 @dataclass(frozen=True)
 class FeedConfig:
-    url: str = field(default="", metadata={"required": True})  # http(s)://, file:// or a path
-    name: str = ""  # shown as the source; default: the feed's own title
-    category: str = ""  # for entries that have none
-    priority: int = 0  # added to each entry's priority
-    full_text: bool = False  # the lead's paragraphs come from the article page itself
-    # Entries without a date are skipped; "first_seen" dates them when first gathered instead.
-    undated: str = field(default="skip", metadata=_choices("skip", "first_seen"))
+    url: str = setting("", required=True, doc="http(s)://, file:// or a path beside digest.toml")
+    name: str = setting("", doc="shown as the source (empty: the feed's own title)")
+    category: str = setting("", doc="the category of entries without one of their own")
+    priority: int = setting(0, doc="added to each entry's priority")
+    full_text: bool = setting(False, doc="the lead's paragraphs come from the article page itself")
+    undated: str = setting("skip", choices=("skip", "first_seen"),
+                           doc="entries without a date are skipped; `first_seen` dates them "
+                           "when first gathered instead")
 
     @property
     def is_remote(self) -> bool:
@@ -91,142 +110,175 @@ class FeedConfig:
 
 @dataclass(frozen=True)
 class SourcesConfig:
-    articles: str = "articles"
-    feeds: tuple[FeedConfig, ...] = ()
-    concurrency: int = 8  # feeds fetched at once
-    timeout: float = 10.0  # seconds to connect, and between two reads
-    max_bytes: int = 5_000_000  # a larger feed is refused
-    stale_after: int = 3  # failed runs in a row before a feed is reported as stale
-    # Seconds during which a feed read successfully is not fetched again (the preview uses 60).
-    refetch_after: float = 0.0
-    max_article_bytes: int = 1_000_000  # a larger file in articles/ is skipped
-    # Fetch from loopback, private, link-local and reserved addresses too (an intranet's feeds);
-    # off, a feed or a page cannot make digest read the newsroom's internal services.
-    allow_private: bool = False
+    articles: str = setting("articles", doc="folder of Markdown articles")
+    feeds: tuple[FeedConfig, ...] = setting((), doc="feeds gathered besides the articles (RSS, "
+                                            "Atom, JSON Feed), one table each")
+    concurrency: int = setting(8, check=checks.from_to(1, 64), doc="feeds fetched at once")
+    timeout: float = setting(10.0, check=TIMEOUT, doc="seconds to connect, and between two "
+                             "reads (a feed gets 3× that in all)")
+    max_bytes: int = setting(5_000_000, check=BYTES, doc="a larger feed is refused")
+    stale_after: int = setting(3, doc="failed runs in a row before a feed is reported as stale")
+    refetch_after: float = setting(0.0, check=checks.between(0, 86400 * 366, " seconds"),
+                                   doc="seconds during which a feed read successfully is not "
+                                   "fetched again (the preview uses 60)")
+    max_article_bytes: int = setting(1_000_000, check=BYTES,
+                                     doc="a larger file in `articles/` is skipped")
+    allow_private: bool = setting(False, doc="also fetch from loopback, private, link-local and "
+                                  "reserved addresses (an intranet's feeds); off, a feed or a "
+                                  "page cannot make digest read the newsroom's internal services")
 
 
 @dataclass(frozen=True)
 class RankingWeights:
-    # priority's weight exceeds the sum of the others, so a higher priority always ranks first.
-    priority: float = 10.0
-    recency: float = 3.0
-    length: float = 2.0
-    image: float = 1.0
-    coverage: float = 3.0  # a story carried by 4 sources or more gets all of it
+    priority: float = setting(10.0, check=checks.WEIGHT, doc="weight of the `priority` field "
+                              "(10: above the sum of the others, a higher priority always wins)")
+    recency: float = setting(3.0, check=checks.WEIGHT, doc="weight of the time of day "
+                             "(0 at midnight, 1 at the end of the day)")
+    length: float = setting(2.0, check=checks.WEIGHT,
+                            doc="weight of the length (full weight from 600 words)")
+    image: float = setting(1.0, check=checks.WEIGHT, doc="weight of having an image")
+    coverage: float = setting(3.0, check=checks.WEIGHT, doc="weight of the number of outlets "
+                              "carrying the story (full weight from 4)")
 
 
 @dataclass(frozen=True)
 class RankingConfig:
-    blurbs: int = 6
-    excerpt_chars: int = 200
-    weights: RankingWeights = field(default_factory=RankingWeights)
-    # Two articles whose combined evidence (meaning, shared words, names) reaches this tell
-    # the same story (0 to 1; see README).
-    group_threshold: float = 0.5
-    group_hours: float = 48.0  # articles published further apart than this never group
-    max_per_category: int = 3  # blurbs of one category, while others have candidates
-    lead_min_words: int = 150  # an unpinned lead needs this much text
-    memory_days: int = 3  # a story sent in the last N editions is not sent again
-    # Points added to the articles of a category, e.g. International = 2.
-    categories: dict[str, float] = field(default_factory=dict)
+    blurbs: int = setting(6, check=checks.ZERO_OR_MORE, doc="how many blurbs follow the lead")
+    excerpt_chars: int = setting(200, check=checks.at_least(20), doc="length of a blurb's "
+                                 'excerpt, cut at a word boundary, ended with " ..."')
+    weights: RankingWeights = setting(factory=RankingWeights, doc="the weights of the score")
+    group_threshold: float = setting(0.5, check=checks.SHARE,
+                                     doc="combined evidence (meaning, shared words, names) from "
+                                     "which two articles tell the same story")
+    group_hours: float = setting(48.0, check=checks.HOURS,
+                                 doc="articles published further apart than this never group")
+    max_per_category: int = setting(3, check=checks.ONE_OR_MORE,
+                                    doc="blurbs of one category, while others have candidates")
+    lead_min_words: int = setting(150, doc="words an unpinned lead needs")
+    memory_days: int = setting(3, check=checks.between(0, 3650, " days"),
+                               doc="a story sent in the last N editions is not sent again (0: off)")
+    categories: dict[str, float] = setting(factory=dict, check=checks.POINTS,
+                                           doc="points added to the articles of a category, "
+                                           "e.g. `International = 2`")
 
 
 @dataclass(frozen=True)
 class SendGridConfig:
-    # The API's base URL: SendGrid's EU region is https://api.eu.sendgrid.com.
-    api_url: str = "https://api.sendgrid.com"
-    categories: list[str] = field(default_factory=list)  # "digest" is always added
-    asm_group_id: int = 0  # an unsubscribe group; 0 for none
-    sandbox_mode: bool = False
-    # "HH:MM": schedule the send at that local time on the edition's day (cancellable).
-    send_at: str = ""
-    batch_size: int = 1000
-    max_attempts: int = 5
-    timeout: float = 30.0
-    # The Event Webhook's verification key (Mail Settings, signed webhook): a public key.
-    webhook_public_key: str = ""
-    # Read SendGrid's unsubscribes, bounces and spam reports into ours before each send.
-    sync_suppressions: bool = True
+    api_url: str = setting("https://api.sendgrid.com", check=checks.URL, doc="the API's base "
+                           "URL: `https://api.eu.sendgrid.com` for the EU region")
+    categories: list[str] = setting(factory=list, doc="categories; `digest` is always added")
+    asm_group_id: int = setting(0, doc="SendGrid unsubscribe group (0: none)")
+    sandbox_mode: bool = setting(False, doc="SendGrid validates but does not deliver")
+    send_at: str = setting("", check=checks.TIME_OF_DAY, doc='`"HH:MM"`: schedule the send at '
+                           "that local time on the edition's day (cancellable)")
+    batch_size: int = setting(1000, check=checks.from_to(1, 1000, " (SendGrid's limit)"),
+                              doc="readers per request")
+    max_attempts: int = setting(5, check=checks.from_to(1, 20),
+                                doc="attempts per request on 429, 5xx, refused connections")
+    timeout: float = setting(30.0, check=TIMEOUT, doc="seconds a request may take in all")
+    webhook_public_key: str = setting("", check=checks.PUBLIC_KEY,
+                                      doc="the Event Webhook's verification key (Mail Settings, "
+                                      "signed webhook): a public key")
+    sync_suppressions: bool = setting(True, doc="read SendGrid's unsubscribes, bounces and spam "
+                                      "reports into ours before each send")
 
 
 @dataclass(frozen=True)
 class SmtpConfig:
-    host: str = "localhost"
-    port: int = 587
-    security: str = field(default="starttls", metadata=_choices("starttls", "tls", "none"))
-    username: str = ""  # the password comes from DIGEST_SMTP_PASSWORD
-    ca_file: str = ""  # a CA bundle to trust besides the system's (an internal relay's)
-    timeout: float = 30.0
-    max_attempts: int = 3
+    host: str = setting("localhost", doc="the SMTP server")
+    port: int = setting(587, check=checks.between(1, 65535), doc="the SMTP server's port")
+    security: str = setting("starttls", choices=("starttls", "tls", "none"),
+                            doc="`starttls`, `tls` (implicit, port 465) or `none`")
+    username: str = setting("", doc="login; the password comes from `DIGEST_SMTP_PASSWORD`")
+    ca_file: str = setting("", doc="a CA bundle to trust besides the system's "
+                           "(an internal relay's)")
+    timeout: float = setting(30.0, check=TIMEOUT, doc="seconds per command")
+    max_attempts: int = setting(3, check=checks.from_to(1, 20), doc="attempts per message")
 
 
 @dataclass(frozen=True)
 class DeliveryConfig:
-    backend: str = field(default="file", metadata=_choices("file", "sendgrid", "smtp"))
-    recipients: str = "recipients.csv"
-    suppressions: str = "unsubscribed.csv"
-    min_articles: int = 1
-    # A problem in the newsroom's own files (an article of the edition that cannot be read, a
-    # same_story: naming no article, a template error): "hold" sends nothing and exits 65;
-    # "skip" sends the edition without what cannot be used. Feeds never hold a send.
-    on_article_error: str = field(default="hold", metadata=_choices("hold", "skip"))
-    # Each reader's unsubscribe link: {unsubscribe_token} is his signed token (DIGEST_SECRET),
-    # {email} his address (which lets anyone unsubscribe anyone), or "{asm_unsubscribe_url}".
-    unsubscribe_url: str = ""
-    # An address for List-Unsubscribe by email, beside the link.
-    unsubscribe_mailto: str = ""
-    # SMTP: each reader's own return path, "bounces+{token}@example.org" (VERP), so that a
-    # bounce names the reader it came back for (digest bounces import); needs DIGEST_SECRET.
-    bounce_address: str = ""
-    # Seconds a send waits for another send of the same newsletter to finish before giving up.
-    lock_wait: float = 0.0
-    sendgrid: SendGridConfig = field(default_factory=SendGridConfig)
-    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    backend: str = setting("file", choices=("file", "sendgrid", "smtp"),
+                           doc="where editions go: files under `out/`, SendGrid or an SMTP server")
+    recipients: str = setting("recipients.csv", doc="readers: `email`, optional `name`, others")
+    suppressions: str = setting("unsubscribed.csv", doc="addresses never sent to "
+                                "(one per line, or an `email` column)")
+    min_articles: int = setting(1, check=checks.ZERO_OR_MORE,
+                                doc="below this many articles nothing is sent (exit 3)")
+    on_article_error: str = setting(
+        "hold", choices=("hold", "skip"),
+        doc="a problem in the newsroom's own files (an article of the edition that cannot be "
+        "read, a `same_story:` naming no article, a template error): `hold` sends nothing and "
+        "exits 65; `skip` sends the edition without what cannot be used (feeds never hold a send)")
+    unsubscribe_url: str = setting(
+        "", check=checks.UNSUBSCRIBE_URL,
+        doc="each reader's unsubscribe link: `{unsubscribe_token}` is his signed token (needs "
+        "`DIGEST_SECRET`); `{email}`, his address, lets anyone unsubscribe anyone (`digest check` "
+        'warns); `"{asm_unsubscribe_url}"` is SendGrid\'s page for `asm_group_id`')
+    unsubscribe_mailto: str = setting("", doc="an address for `List-Unsubscribe` by email, "
+                                      "beside the link")
+    bounce_address: str = setting(
+        "", check=checks.BOUNCE_ADDRESS,
+        doc="SMTP: each reader's own return path, `\"bounces+{token}@example.org\"` (VERP), so "
+        "that `digest bounces import` knows whose message bounced; needs `DIGEST_SECRET`")
+    lock_wait: float = setting(0.0, check=checks.WAIT, doc="seconds a send waits for another send "
+                               "of the same newsletter to finish (then exit 75)")
+    sendgrid: SendGridConfig = setting(factory=SendGridConfig,
+                                       doc='SendGrid, for `backend = "sendgrid"`')
+    smtp: SmtpConfig = setting(factory=SmtpConfig, doc='the SMTP relay, for `backend = "smtp"`')
 
 
 @dataclass(frozen=True)
 class LinksConfig:
-    """Tracking parameters added to article links (never to unsubscribe or archive links)."""
-
-    utm_source: str = ""
-    utm_medium: str = ""
-    utm_campaign: str = ""  # "{date}" becomes the edition's date
+    utm_source: str = setting("", doc="`utm_source` added to article links")
+    utm_medium: str = setting("", doc="`utm_medium` added to article links")
+    utm_campaign: str = setting("", doc="`utm_campaign` added to article links; `{date}` "
+                                "becomes the edition's date")
 
 
 @dataclass(frozen=True)
 class EditionConfig:
-    # Which articles an edition holds: "day" (those of the edition's calendar day), "previous_day"
-    # (those of the day before: a morning send of yesterday's news) or "since_last" (everything
-    # published since the last sent edition's cut-off, up to the build; the first takes 24 hours).
-    window: str = field(default="day", metadata=_choices("day", "previous_day", "since_last"))
+    window: str = setting(
+        "day", choices=("day", "previous_day", "since_last"),
+        doc="which articles an edition holds: `day`, those of its calendar day; `previous_day`, "
+        "those of the day before (a morning send of yesterday's news); `since_last`, everything "
+        "published since the last sent edition's cut-off, up to the build (the first takes 24 "
+        "hours)")
 
 
 @dataclass(frozen=True)
 class LeadConfig:
-    # 0: the whole lead article; N: its first N paragraphs, then "Lire la suite →".
-    paragraphs: int = 0
+    paragraphs: int = setting(0, check=checks.ZERO_OR_MORE,
+                              doc='0: the whole lead article; N: its first N paragraphs '
+                              '(sub-headings kept), then "Lire la suite →" and the whole '
+                              "article's reading time")
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """`digest serve`: the unsubscribe page and the providers' webhooks."""
-
-    # Host names it answers besides the unsubscribe link's own and loopback addresses.
-    hosts: list[str] = field(default_factory=list)
+    hosts: list[str] = setting(factory=list, doc="host names it answers besides the unsubscribe "
+                               "link's own and loopback names (e.g. the webhook's)")
 
 
 @dataclass(frozen=True)
 class Config:
-    newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
-    edition: EditionConfig = field(default_factory=EditionConfig)
-    sources: SourcesConfig = field(default_factory=SourcesConfig)
-    ranking: RankingConfig = field(default_factory=RankingConfig)
-    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
-    links: LinksConfig = field(default_factory=LinksConfig)
-    serve: ServeConfig = field(default_factory=ServeConfig)
-    # Overrides of the email's words, e.g. read_more = "Continuer la lecture →".
-    labels: dict[str, str] = field(default_factory=dict)
-    lead: LeadConfig = field(default_factory=LeadConfig)
+    newsletter: NewsletterConfig = setting(factory=NewsletterConfig,
+                                           doc="the newsletter: its name, site, language, "
+                                           "sender and footer")
+    edition: EditionConfig = setting(factory=EditionConfig, doc="what an edition holds")
+    sources: SourcesConfig = setting(factory=SourcesConfig,
+                                     doc="where articles come from: `articles/` and feeds")
+    ranking: RankingConfig = setting(factory=RankingConfig, doc="how lead and blurbs are chosen")
+    delivery: DeliveryConfig = setting(factory=DeliveryConfig, doc="how and to whom it is sent")
+    links: LinksConfig = setting(factory=LinksConfig, doc="tracking parameters added to article "
+                                 "links (never to unsubscribe or archive links)")
+    serve: ServeConfig = setting(factory=ServeConfig, doc="`digest serve`: the unsubscribe page "
+                                 "and the providers' webhooks")
+    labels: dict[str, str] = setting(factory=dict, check=checks.LABEL_TEXTS,
+                                     doc='overrides of the email\'s words, e.g. `read_more = '
+                                     '"Continuer la lecture →"`; where a label has '
+                                     "placeholders, a brace is written `{{` or `}}`")
+    lead: LeadConfig = setting(factory=LeadConfig, doc="how much of the lead article is shown")
     # Not keys: where the file was found, so relative paths resolve against its folder.
     path: Path = field(default=Path(CONFIG_NAME), metadata={"internal": True})
 
@@ -397,7 +449,8 @@ def _build(
                 f"got {_describe(value)}"
             )
             continue
-        message = _finite(checked) or _VALIDATORS.get(here, lambda v: None)(checked)
+        check = spec.metadata.get("check")
+        message = _finite(checked) or (check(checked) if check else None)
         if message:
             problems.append(f"{_where(here, lines)}: {message}")
             continue
@@ -443,158 +496,3 @@ def _finite(value: Any) -> str | None:
     numbers = value.values() if isinstance(value, dict) else [value]
     wrong = next((n for n in numbers if isinstance(n, float) and not math.isfinite(n)), None)
     return None if wrong is None else f"expected a finite number, got {_describe(wrong)}"
-
-
-def _check_timezone(name: str) -> str | None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f'unknown time zone "{name}"; use an IANA name such as "Europe/Paris"'
-    return None
-
-
-def _check_positive(value: int) -> str | None:
-    return None if value >= 0 else f"expected a number of 0 or more, got {value}"
-
-
-def _check_labels(labels: dict[str, str]) -> str | None:
-    from digest.labels import LABELS, placeholders
-
-    known = list(LABELS["fr"])
-    for key, text in labels.items():
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = (f'; did you mean "{close[0]}"?' if close
-                    else f"; known labels: {', '.join(known)}")
-            return f'unknown label "{key}"{hint}'
-        allowed = placeholders(LABELS["fr"][key])
-        if not allowed:  # a label without placeholders is never formatted: its braces are text
-            continue
-        try:
-            used = placeholders(text)
-        except ValueError as error:  # a lone "{" or "}"
-            return f'label "{key}": {error}; write {{{{ and }}}} for a brace'
-        if used - allowed:
-            offered = ", ".join(f"{{{name}}}" for name in sorted(allowed)) or "none"
-            return (f'label "{key}": unknown placeholder {{{sorted(used - allowed)[0]}}}; '
-                    f"this label has: {offered}")
-    return None
-
-
-def _check_one_line(value: str) -> str | None:
-    if re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", value):
-        return "expected one line, without control characters or line separators"
-    return None
-
-
-def _number(value: float) -> str:
-    return f"{int(value):,}" if value == int(value) else f"{value:g}"
-
-
-def _between(low: float, high: float, unit: str = "") -> Callable[[Any], str | None]:
-    def check(value: float) -> str | None:
-        if low <= value <= high:
-            return None
-        return f"expected {_number(low)} to {_number(high)}{unit}, got {_number(value)}"
-
-    return check
-
-
-def _above_zero_up_to(high: float) -> Callable[[Any], str | None]:
-    def check(value: float) -> str | None:
-        if 0 < value <= high:
-            return None
-        return f"expected more than 0 and up to {_number(high)} seconds, got {_number(value)}"
-
-    return check
-
-
-def _weights(values: dict[str, float]) -> str | None:
-    wrong = next((v for v in values.values() if abs(v) > WEIGHT_LIMIT), None)
-    return None if wrong is None else \
-        f"expected -{WEIGHT_LIMIT:,} to {WEIGHT_LIMIT:,}, got {_number(wrong)}"
-
-
-WEIGHT_LIMIT = 1000  # a weight or category's points beyond this only makes scores overflow
-
-
-def _check_time(value: str) -> str | None:
-    if not value or re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        return None
-    return f'expected a time such as "07:00", got "{value}"'
-
-
-def _check_batch_size(value: int) -> str | None:
-    return None if 1 <= value <= 1000 else f"expected 1 to 1000 (SendGrid's limit), got {value}"
-
-
-def _check_attempts(value: int) -> str | None:
-    return None if 1 <= value <= 20 else f"expected 1 to 20, got {value}"
-
-
-def _check_public_key(value: str) -> str | None:
-    from digest.deliver.webhooks import EventVerifier
-
-    try:
-        EventVerifier(value)
-    except (ValueError, TypeError):
-        return ("not a public key; paste the verification key SendGrid shows under Mail Settings, "
-                "Event Webhook, Signature Verification")
-    return None
-
-
-def _check_bounce_address(value: str) -> str | None:
-    local, at, domain = value.rpartition("@")
-    if value.count("{token}") != 1 or "{token}" not in local or not at or not domain \
-            or any(c.isspace() or c in "<>\"(),;:" for c in value):
-        return ('expected an address whose local part holds {token} once, such as '
-                f'"bounces+{{token}}@example.org", got {json.dumps(value)}')
-    return None
-
-
-def _check_url(value: str) -> str | None:
-    if re.match(r"^https?://[^\s/]+", value):
-        return None
-    return f'expected an http(s) address such as "https://example.org", got "{value}"'
-
-
-_VALIDATORS: dict[tuple[str, ...], Callable[[Any], str | None]] = {
-    ("newsletter", "timezone"): _check_timezone,
-    ("newsletter", "url"): _check_url,
-    ("ranking", "blurbs"): _check_positive,
-    ("ranking", "excerpt_chars"): lambda v: None if v >= 20 else f"expected at least 20, got {v}",
-    ("labels",): _check_labels,
-    ("ranking", "group_threshold"):
-        lambda v: None if 0 < v <= 1 else f"expected a number above 0 and up to 1, got {v}",
-    ("ranking", "group_hours"):
-        lambda v: None if v > 0 else f"expected a number of hours above 0, got {v}",
-    ("ranking", "max_per_category"): lambda v: None if v >= 1 else f"expected 1 or more, got {v}",
-    ("ranking", "memory_days"): _between(0, 3650, " days"),
-    ("ranking", "categories"): _weights,
-    **{("ranking", "weights", name): _between(-WEIGHT_LIMIT, WEIGHT_LIMIT)
-       for name in ("priority", "recency", "length", "image", "coverage")},
-    ("sources", "concurrency"): lambda v: None if 1 <= v <= 64 else f"expected 1 to 64, got {v}",
-    ("sources", "max_bytes"): _between(1024, 1e10, " bytes"),
-    ("sources", "max_article_bytes"): _between(1024, 1e10, " bytes"),
-    ("sources", "timeout"): _above_zero_up_to(3600),
-    ("sources", "refetch_after"): _between(0, 86400 * 366, " seconds"),
-    ("newsletter", "sender"): _check_one_line,
-    ("newsletter", "reply_to"): _check_one_line,
-    ("delivery", "sendgrid", "timeout"): _above_zero_up_to(3600),
-    ("delivery", "smtp", "timeout"): _above_zero_up_to(3600),
-    ("delivery", "smtp", "port"): _between(1, 65535),
-    ("delivery", "min_articles"): _check_positive,
-    ("delivery", "lock_wait"): lambda v: None if 0 <= v <= 86400 else
-    f"expected seconds between 0 and 86400, got {v}",
-    ("delivery", "sendgrid", "api_url"): _check_url,
-    ("delivery", "sendgrid", "send_at"): _check_time,
-    ("delivery", "sendgrid", "batch_size"): _check_batch_size,
-    ("delivery", "sendgrid", "max_attempts"): _check_attempts,
-    ("delivery", "smtp", "max_attempts"): _check_attempts,
-    ("delivery", "unsubscribe_url"):  # or SendGrid's own page: "{asm_unsubscribe_url}"
-        lambda v: _check_url(v) if v and not v.startswith("{asm_unsubscribe_url}") else None,
-    ("delivery", "sendgrid", "webhook_public_key"): lambda v: _check_public_key(v) if v else None,
-    ("newsletter", "assets_url"): lambda v: _check_url(v) if v else None,
-    ("lead", "paragraphs"): _check_positive,
-    ("delivery", "bounce_address"): lambda v: _check_bounce_address(v) if v else None,
-}
