@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import date
 from html import unescape
 from html.parser import HTMLParser
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from digest.config import Config
 from digest.errors import DigestError, Problem
@@ -16,25 +15,23 @@ PREHEADER_MIN_CHARS = 90
 PADDING_CHARACTERS = ("\u200c", "\u034f", "&zwnj;", "&#847;")
 
 if TYPE_CHECKING:
-    from digest.newsletter import Newsletter
+    from digest.folder import Folder
+    from digest.pipeline import Build
+    from digest.sources import Gathered
 
 
-def check(config_path: Path | None) -> list[str]:
-    """Every problem found, one line each; an empty list when all is well. A key of digest.toml
-    that cannot be used is reported and left at its default, so that the templates, articles
-    and recipients are checked all the same; a configuration that cannot be found or read
-    raises ConfigError."""
-    from digest.config import load_config
-    from digest.newsletter import Newsletter
+class Pipeline(Protocol):
+    """What checking needs of the pipeline above it (`Newsletter` gives both)."""
 
-    lines: list[str] = []
-    with Newsletter(load_config(config_path, problems=lines)) as newsletter:
-        return lines + check_newsletter(newsletter)
+    def gather(self, day: date) -> Gathered: ...
+
+    def build(self, day: date) -> Build: ...
 
 
-def check_newsletter(newsletter: Newsletter) -> list[str]:
-    config = newsletter.config
-    gathered = newsletter.gather(date.today())  # reads and checks every article, whatever its day
+def check_newsletter(folder: Folder, pipeline: Pipeline) -> list[str]:
+    """Every problem found, one line each; an empty list when all is well."""
+    config = folder.config
+    gathered = pipeline.gather(date.today())  # reads and checks every article, whatever its day
     lines = [str(p) for p in gathered.problems]
     lines += _images(config, set(lines))
     template_errors = _template_syntax(config)
@@ -43,10 +40,10 @@ def check_newsletter(newsletter: Newsletter) -> list[str]:
         template_errors = _template_branches(config)
         lines += template_errors
     lines += _unsubscribe_link(config)
-    lines += _recipients(newsletter)
+    lines += _recipients(folder)
     lines += _identity(config)
     if not template_errors:
-        lines += _email(newsletter, max(gathered.dates) if gathered.dates else None)
+        lines += _email(folder, pipeline, max(gathered.dates) if gathered.dates else None)
     return lines
 
 
@@ -115,11 +112,11 @@ def _identity(config: Config) -> list[str]:
             if not getattr(config.newsletter, key).strip()]
 
 
-def _recipients(newsletter: Newsletter) -> list[str]:
+def _recipients(folder: Folder) -> list[str]:
     """The recipients file's problems: missing, unreadable, its bad lines."""
     problems: list[Problem] = []
     try:
-        for _ in newsletter.readers(problems.append):
+        for _ in folder.readers(problems.append):
             pass
     except DigestError as error:  # the message names the file
         return [*map(str, problems), *str(error).splitlines()]
@@ -137,8 +134,7 @@ def _unsubscribe_link(config: Config) -> list[str]:
     line = next((n for n, t in enumerate(text, 1) if "unsubscribe_url" in t and "{email}" in t), 0)
     return [f"{config.path.name}:{line}: delivery.unsubscribe_url: {{email}} lets anyone "
             "unsubscribe anyone by editing a link, and puts the address in clear where spam "
-            "filters score it; use {unsubscribe_token} and set DIGEST_SECRET (see README, "
-            "\"Leaving\")"]
+            "filters score it; use {unsubscribe_token} and set DIGEST_SECRET (see docs/readers.md)"]
 
 
 def _template_syntax(config: Config) -> list[str]:
@@ -156,13 +152,13 @@ def _template_syntax(config: Config) -> list[str]:
     return lines
 
 
-def _email(newsletter: Newsletter, day: date | None) -> list[str]:
+def _email(folder: Folder, pipeline: Pipeline, day: date | None) -> list[str]:
     """Checks of the finished email, built for `day` (the most recent date with articles)."""
-    config = newsletter.config
+    config = folder.config
     if day is None:
         return [f"{config.sources.articles}: no articles at all, so the email could not be checked"]
     try:
-        result = newsletter.build(day)
+        result = pipeline.build(day)
     except DigestError as error:
         return str(error).splitlines()
     where = f"email of {day}"

@@ -8,15 +8,15 @@ call, each returning data (in the spirit of sqlite-utils' `Database`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from digest.config import Config, load_config
-from digest.dates import Window, calendar_window
 from digest.errors import NoArticlesError, Problem
-from digest.models import Edition, PastStory
+from digest.folder import Folder
+from digest.models import Edition
 from digest.pipeline import Build, rank_day, refuse_problems, render_edition
 from digest.sources import Gathered, gather
 
@@ -24,10 +24,8 @@ if TYPE_CHECKING:
     from digest.bounces import BounceReport
     from digest.models import Suppression
     from digest.ranking.story_features import Signals
-    from digest.recipients import Recipient
     from digest.send import SendEvents, SendReport
     from digest.sources.parsed import Row
-    from digest.state import State
     from digest.state.parsed import ParsedArticles
     from digest.state.recovery import Recovery, StateCheck
     from digest.status import EditionStatus
@@ -37,99 +35,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Newsletter:
+class Newsletter(Folder):
+    """A newsletter folder and its verbs, each returning data."""
+
     def __init__(self, config: Config) -> None:
-        self.config = config
-        self._state: State | None = None
+        super().__init__(config)
         self._readings = _LazyReadings(self)
 
     @classmethod
-    def open(cls, config_path: Path | None = None) -> Newsletter:
-        """The newsletter of `config_path` (default: digest.toml here or in a parent folder)."""
-        return cls(load_config(config_path))
-
-    def close(self) -> None:
-        if self._state is not None:
-            self._state.close()
-            self._state = None
-
-    def __enter__(self) -> Newsletter:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    # -- the folder ---------------------------------------------------------------------------
-
-    @property
-    def root(self) -> Path:
-        return self.config.root
-
-    @property
-    def out_root(self) -> Path:
-        """Where editions are written: out/ beside digest.toml."""
-        return self.root / "out"
-
-    def outbox(self, day: date) -> Path:
-        """Where the file backend writes each reader's message."""
-        return self.out_root / day.isoformat() / "outbox"
-
-    @property
-    def state_path(self) -> Path:
-        return self.root / ".digest" / "state.db"
-
-    @property
-    def send_lock_path(self) -> Path:
-        """Held by the one `digest send` running for this newsletter."""
-        return self.root / ".digest" / "send.lock"
-
-    @property
-    def state(self) -> State:
-        """The state database, opened (and created) on first use."""
-        if self._state is None:
-            from digest.state import State
-
-            self._state = State(self.state_path,
-                                self.config.resolve(self.config.delivery.suppressions))
-        return self._state
-
-    def existing_state(self) -> State | None:
-        """The state database if one was ever written; never creates it."""
-        return self.state if self._state is not None or self.state_path.is_file() else None
-
-    def today(self) -> date:
-        from digest.dates import today
-
-        return today(self.config.tz)
-
-    def day(self, value: date | str | None) -> date:
-        """An edition date from the command line: a date, "today" (the default) or "yesterday",
-        in the newsletter's time zone."""
-        from digest.dates import usable_day
-
-        if isinstance(value, date):
-            return usable_day(value)
-        return self.today() - timedelta(days=1 if value == "yesterday" else 0)
-
-    # -- building -----------------------------------------------------------------------------
-
-    def window(self, day: date) -> Window:
-        """The publication times the edition of `day` takes its articles from (edition.window).
-
-        "since_last" starts where the last edition sent before `day` stopped and ends now (or at
-        the end of `day` for a past date); an edition already sent keeps the window it was sent
-        with, so that it rebuilds with the same articles."""
-        kind, tz = self.config.edition.window, self.config.tz
-        if kind != "since_last":
-            return calendar_window(day, tz, kind)
-        state = self.existing_state()
-        newsletter = self.config.newsletter.url
-        sent = state.ledger.sent_window(newsletter, day.isoformat(), kind) if state else None
-        if sent is not None:
-            return sent
-        end = min(datetime.now(UTC), calendar_window(day, tz).end)
-        cutoff = state.ledger.last_cutoff(newsletter, day.isoformat()) if state else None
-        return Window(kind, min(cutoff or end - timedelta(hours=24), end), end)
+    def open(cls, config_path: Path | None = None,
+             problems: list[str] | None = None) -> Newsletter:
+        """The newsletter of `config_path` (default: digest.toml here). With `problems`, a key
+        of digest.toml that cannot be used is listed there and left at its default."""
+        return cls(load_config(config_path, problems=problems))
 
     def gather(self, day: date) -> Gathered:
         """The articles of the edition of `day` from every source, and what went wrong."""
@@ -144,13 +62,6 @@ class Newsletter:
         usable_day(day)
         feeds = self.state.feeds if self.config.sources.feeds else None
         return gather(self.config, day, self.window(day), feeds, self._readings)
-
-    def history(self, day: date) -> tuple[PastStory, ...]:
-        """Stories sent in the `ranking.memory_days` editions before `day`."""
-        state = self.existing_state()
-        if state is None:
-            return ()
-        return state.memory.before(self.config.newsletter.url, day, self.config.ranking.memory_days)
 
     def signals(self) -> Signals:
         """What grouping compares articles with: sentence vectors, general word frequencies and
@@ -191,23 +102,14 @@ class Newsletter:
 
         return write(result, out_root or self.out_root, self.config)
 
-    # -- readers and sending ------------------------------------------------------------------
-
-    def readers(self, report: Callable[[Problem], None]) -> Iterator[Recipient]:
-        """The readers of `delivery.recipients`, less the suppressed ones: those of
-        `delivery.suppressions` and of the state database."""
-        from digest.recipients import newsletter_readers
-
-        state = self.existing_state()
-        suppressed = state.suppressions.keys() if state is not None else set()
-        return newsletter_readers(self.config, report, suppressed)
+    # -- sending and readers who leave ------------------------------------------------------
 
     def send(self, day: date, *, backend: str | None = None, dry_run: bool = False,
              to: str | None = None, resend_unknown: bool = False, force: bool = False,
              events: SendEvents | None = None) -> SendReport:
         from digest.send import send
 
-        return send(self, day, backend_name=backend, dry_run=dry_run, to=to,
+        return send(self, self, day, backend_name=backend, dry_run=dry_run, to=to,
                     resend_unknown=resend_unknown, force=force, events=events)
 
     def status(self, day: date | None = None) -> list[EditionStatus]:
@@ -247,9 +149,10 @@ class Newsletter:
         return import_bounces(self, path, report)
 
     def check(self) -> list[str]:
+        """Everything an editor can break, one line per problem (digest check)."""
         from digest.check import check_newsletter
 
-        return check_newsletter(self)
+        return check_newsletter(self, self)
 
     # -- the state database --------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from digest.addresses import check_address
 from digest.deliver import (
@@ -37,10 +38,11 @@ from digest.pipeline import Build
 from digest.recipients import Recipient
 from digest.state.ledger import DONE, Ledger
 from digest.state.lock import send_lock
+from digest.suppress import sync_before_send
 from digest.tokens import Signer
 
 if TYPE_CHECKING:
-    from digest.newsletter import Newsletter
+    from digest.folder import Folder
 
 
 @dataclass
@@ -97,10 +99,20 @@ def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
         yield chunk
 
 
-def prepare(newsletter: Newsletter, day: date, events: SendEvents) -> tuple[Build, Outgoing]:
-    config = newsletter.config
-    result = newsletter.build(day, hold=config.delivery.on_article_error == "hold",
-                              action="nothing sent to anyone")
+class Edition(Protocol):
+    """What a send needs of the pipeline above it (`Newsletter` gives both): the edition of a
+    day built, holding on the newsroom's own problems when asked, and written to out/."""
+
+    def build(self, day: date, *, hold: bool, action: str) -> Build: ...
+
+    def write(self, result: Build) -> Path: ...
+
+
+def prepare(folder: Folder, edition: Edition, day: date,
+            events: SendEvents) -> tuple[Build, Outgoing]:
+    config = folder.config
+    result = edition.build(day, hold=config.delivery.on_article_error == "hold",
+                           action="nothing sent to anyone")
     for problem in result.problems:
         events.problem(problem)
     count, minimum = len(result.edition.considered), config.delivery.min_articles
@@ -129,11 +141,11 @@ def _signer(config) -> Signer | None:
     return Signer.for_link(delivery.unsubscribe_url, config.newsletter.url)
 
 
-def send(newsletter: Newsletter, day: date, *, backend_name: str | None = None,
+def send(folder: Folder, edition: Edition, day: date, *, backend_name: str | None = None,
          dry_run: bool = False, to: str | None = None, resend_unknown: bool = False,
          force: bool = False, events: SendEvents | None = None) -> SendReport:
     events = events or SendEvents()
-    config = newsletter.config
+    config = folder.config
     if to is not None:  # before anything else: a mistyped option, not a problem of the send
         address, reason = check_address(to)
         if address is None:
@@ -149,55 +161,53 @@ def send(newsletter: Newsletter, day: date, *, backend_name: str | None = None,
     # held from the build on, so that two runs never write out/ or claim readers together; a
     # dry run or a test copy sends to no reader of the list and needs none
     recording = not (dry_run or to)
-    with send_lock(newsletter.send_lock_path, config.delivery.lock_wait) if recording \
+    with send_lock(folder.send_lock_path, config.delivery.lock_wait) if recording \
             else nullcontext():
-        return _send(newsletter, day, backend_type, events, dry_run=dry_run, to=to,
+        return _send(folder, edition, day, backend_type, events, dry_run=dry_run, to=to,
                      resend_unknown=resend_unknown, force=force)
 
 
-def _send(newsletter: Newsletter, day: date, backend_type, events: SendEvents, *, dry_run: bool,
-          to: str | None, resend_unknown: bool, force: bool) -> SendReport:
-    result, outgoing = prepare(newsletter, day, events)
+def _send(folder: Folder, edition: Edition, day: date, backend_type, events: SendEvents, *,
+          dry_run: bool, to: str | None, resend_unknown: bool, force: bool) -> SendReport:
+    result, outgoing = prepare(folder, edition, day, events)
     report = SendReport(outgoing.edition_id, result.email.subject, backend_type.name,
                         dry_run=dry_run)
 
     def open_backend() -> Backend:
-        return backend_type.open(newsletter.config, newsletter.outbox(day))
+        return backend_type.open(folder.config, folder.outbox(day))
 
     if to or dry_run:
-        newsletter.write(result)
+        edition.write(result)
         if to:
-            return _send_test_copy(newsletter, open_backend, outgoing, to, report)
+            return _send_test_copy(folder, open_backend, outgoing, to, report)
     else:
-        from digest.suppress import sync_before_send
-
-        sync_before_send(newsletter, backend_type.name, events.problem)  # the provider's leavers
-        outgoing = _version_to_send(newsletter, day, outgoing, force)
+        sync_before_send(folder, backend_type.name, events.problem)  # the provider's leavers
+        outgoing = _version_to_send(folder, day, outgoing, force)
         if outgoing.edition_id == report.edition_id:
-            newsletter.write(result)  # out/ holds what readers get: not a version left unsent
+            edition.write(result)  # out/ holds what readers get: not a version left unsent
         else:
             report.finishing = outgoing.edition_id
             report.edition_id, report.subject = outgoing.edition_id, outgoing.email.subject
-    return _send_to_list(newsletter, day, open_backend, outgoing, report, events,
+    return _send_to_list(folder, day, open_backend, outgoing, report, events,
                          resend_unknown=resend_unknown, force=force, result=result)
 
 
-def _version_to_send(newsletter: Newsletter, day: date, built: Outgoing, force: bool) -> Outgoing:
+def _version_to_send(folder: Folder, day: date, built: Outgoing, force: bool) -> Outgoing:
     """The version this run sends: the one just built, unless a round of another version of the
     day is under way; then that round is finished with its own email, byte for byte (feeds change
     the day's content without anyone asking). A new version goes out only with --force."""
-    ledger: Ledger = newsletter.state.ledger
-    current = ledger.current_round(newsletter.config.newsletter.url, day.isoformat())
+    ledger: Ledger = folder.state.ledger
+    current = ledger.current_round(folder.config.newsletter.url, day.isoformat())
     if force or current is None or current[0] == built.edition_id:
         return built
     edition_id, round = current
     statuses = ledger.statuses(edition_id, round)
-    remaining = sum(1 for r in newsletter.readers(lambda problem: None)
+    remaining = sum(1 for r in folder.readers(lambda problem: None)
                     if statuses.get(r.key) not in DONE)
     kept = ledger.kept_email(edition_id)
     if remaining and kept is not None:
         return replace(built, email=kept, edition_id=edition_id)
-    others = ledger.other_versions_sent(newsletter.config.newsletter.url, day.isoformat(),
+    others = ledger.other_versions_sent(folder.config.newsletter.url, day.isoformat(),
                                         built.edition_id)
     readers = sum(count for _, count in others)
     raise DigestError(
@@ -207,18 +217,18 @@ def _version_to_send(newsletter: Newsletter, day: date, built: Outgoing, force: 
     )
 
 
-def _hand_out_tokens(newsletter: Newsletter, outgoing: Outgoing,
+def _hand_out_tokens(folder: Folder, outgoing: Outgoing,
                      recipients: list[Recipient]) -> None:
     """Whose address each link's token stands for, kept before the messages leave."""
     if outgoing.signer is not None:
-        newsletter.state.tokens.add((outgoing.signer.token(r.key), r.key) for r in recipients)
+        folder.state.tokens.add((outgoing.signer.token(r.key), r.key) for r in recipients)
 
 
-def _send_test_copy(newsletter, open_backend, outgoing, address, report) -> SendReport:
+def _send_test_copy(folder, open_backend, outgoing, address, report) -> SendReport:
     report.test_to = address
     if not report.dry_run:
         reader = Recipient(address)
-        _hand_out_tokens(newsletter, outgoing, [reader])
+        _hand_out_tokens(folder, outgoing, [reader])
         backend = open_backend()
         try:
             for outcomes in backend.send(outgoing, [reader]):
@@ -239,10 +249,10 @@ def story_fingerprints(edition) -> list[tuple[list[str], list[str]]]:
     return [fingerprint([r.article, *r.also]) for r in (edition.lead, *edition.blurbs)]
 
 
-def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
+def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
                   resend_unknown, force, result) -> SendReport:
-    ledger: Ledger = newsletter.state.ledger
-    name, edition_id = newsletter.config.newsletter.url, outgoing.edition_id
+    ledger: Ledger = folder.state.ledger
+    name, edition_id = folder.config.newsletter.url, outgoing.edition_id
 
     def record_edition() -> None:
         """The edition in the ledger, once its first readers are about to be claimed: a send
@@ -252,7 +262,7 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
                        result.edition.window, dry_run=report.dry_run)
         if not report.dry_run and not report.finishing:
             ledger.keep_email(edition_id, outgoing.email)
-            newsletter.state.memory.remember(edition_id, story_fingerprints(result.edition))
+            folder.state.memory.remember(edition_id, story_fingerprints(result.edition))
 
     round = ledger.last_round(edition_id)
     statuses = ledger.statuses(edition_id, round)
@@ -263,7 +273,7 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
         statuses = ledger.statuses(edition_id, round)
     report.round = round
 
-    readers = newsletter.readers(events.problem)
+    readers = folder.readers(events.problem)
 
     def still_to_send(recipients: Iterable[Recipient]) -> Iterator[Recipient]:
         for recipient in recipients:
@@ -291,7 +301,7 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
                     report.sent += len(chunk)
                     events.batch(report, len(chunk))
                     continue
-                _hand_out_tokens(newsletter, outgoing, chunk)
+                _hand_out_tokens(folder, outgoing, chunk)
                 if not _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report):
                     break
                 events.batch(report, len(chunk))
@@ -299,7 +309,7 @@ def _send_to_list(newsletter, day, open_backend, outgoing, report, events, *,
             statuses = ledger.statuses(edition_id, round)
             report.interrupted = True
             report.unknown = sum(1 for status in statuses.values() if status == Status.PENDING)
-            report.left = sum(1 for r in newsletter.readers(lambda problem: None)
+            report.left = sum(1 for r in folder.readers(lambda problem: None)
                               if statuses.get(r.key) not in DONE)
         finally:
             backend.close()

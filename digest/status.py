@@ -11,7 +11,7 @@ from digest.models import Leaving
 from digest.state.ledger import DONE
 
 if TYPE_CHECKING:
-    from digest.newsletter import Newsletter
+    from digest.folder import Folder
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,15 @@ class EditionStatus:
                 f"complained {self.complained}, unsubscribed {self.unsubscribed}  ({self.subject})")
 
 
-def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStatus]:
+def edition_status(folder: Folder, day: date | None) -> list[EditionStatus]:
     """Every round of every edition sent (of `day` only, if given), newest first."""
-    state = newsletter.existing_state()
+    state = folder.existing_state()
     if state is None:
         return []
     ledger = state.ledger
-    stats = ledger.stats(newsletter.config.newsletter.url, day.isoformat() if day else None)
-    keys = [r.key for r in newsletter.readers(lambda problem: None)] if stats else []
-    name = newsletter.config.newsletter.url
+    stats = ledger.stats(folder.config.newsletter.url, day.isoformat() if day else None)
+    keys = [r.key for r in folder.readers(lambda problem: None)] if stats else []
+    name = folder.config.newsletter.url
     current = {entry.day: ledger.current_round(name, entry.day) for entry in stats}
     leaving = state.suppressions.after_editions() if stats else {}
     rows = []
@@ -68,19 +68,19 @@ def edition_status(newsletter: Newsletter, day: date | None) -> list[EditionStat
     return rows
 
 
-def cancel_scheduled(newsletter: Newsletter, day: date) -> list[str]:
+def cancel_scheduled(folder: Folder, day: date) -> list[str]:
     from digest.deliver import backend_class, scheduling
 
-    state = newsletter.existing_state()
-    scheduled = state.ledger.scheduled(newsletter.config.newsletter.url, day.isoformat()) \
+    state = folder.existing_state()
+    scheduled = state.ledger.scheduled(folder.config.newsletter.url, day.isoformat()) \
         if state else []
     if not scheduled:
         raise DigestError(f"no scheduled send for {day}; only SendGrid sends with "
                           "delivery.sendgrid.send_at can be cancelled")
     lines = []
     for edition_id, batch_id, backend_name in scheduled:
-        name = backend_name or newsletter.config.delivery.backend
-        backend = backend_class(name).open(newsletter.config, newsletter.outbox(day))
+        name = backend_name or folder.config.delivery.backend
+        backend = backend_class(name).open(folder.config, folder.outbox(day))
         try:
             scheduling(backend).cancel(batch_id)
         finally:

@@ -19,7 +19,7 @@ from digest.tokens import Signer
 
 if TYPE_CHECKING:
     from digest.bounces import BounceReport
-    from digest.newsletter import Newsletter
+    from digest.folder import Folder
 
 def address_key(text: str) -> str | None:
     """The key of an address as an editor or a provider writes it; None when it is no address."""
@@ -44,19 +44,19 @@ def _keys(addresses: Iterable[str], change: EditorChange) -> list[str]:
     return keys
 
 
-def add(newsletter: Newsletter, addresses: Iterable[str], reason: str) -> EditorChange:
+def add(folder: Folder, addresses: Iterable[str], reason: str) -> EditorChange:
     change = EditorChange()
-    store = newsletter.state.suppressions
+    store = folder.state.suppressions
     for key in _keys(addresses, change):
         added = store.add([Suppression(key, Leaving.ADDED, "editor", reason)])
         (change.done if added else change.unchanged).append(key)
     return change
 
 
-def remove(newsletter: Newsletter, addresses: Iterable[str]) -> EditorChange:
+def remove(folder: Folder, addresses: Iterable[str]) -> EditorChange:
     change = EditorChange()
     keys = _keys(addresses, change)
-    store = newsletter.state.suppressions
+    store = folder.state.suppressions
     present = store.keys()
     store.remove(keys)
     for key in keys:
@@ -82,20 +82,20 @@ class SyncReport:
                 f"(listed since the last sync: {shown or 'none'})")
 
 
-def sync(newsletter: Newsletter, backend_name: str | None = None) -> SyncReport:
+def sync(folder: Folder, backend_name: str | None = None) -> SyncReport:
     """The provider's suppression lists, read since the last sync, into ours. Each list's entries
     and the time it was read up to are recorded together: an interrupted sync starts that list
     again, never skips what it did not record."""
     from digest.deliver import SuppressionSource, backend_class
 
-    config = newsletter.config
+    config = folder.config
     name = backend_name or config.delivery.backend
-    backend = backend_class(name).open(config, newsletter.out_root)
+    backend = backend_class(name).open(config, folder.out_root)
     try:
         if not isinstance(backend, SuppressionSource):
             raise DigestError(f"the {name} backend keeps no suppression lists to sync; only "
                               "sendgrid does")
-        store = newsletter.state.suppressions
+        store = folder.state.suppressions
         prefix = f"sync:{name}:"
         since = {mark.removeprefix(prefix): int(value)
                  for mark, value in store.marks(prefix).items()}
@@ -108,7 +108,7 @@ def sync(newsletter: Newsletter, backend_name: str | None = None) -> SyncReport:
         backend.close()
 
 
-def sync_before_send(newsletter: Newsletter, backend_name: str,
+def sync_before_send(folder: Folder, backend_name: str,
                      report: Callable[[Problem], None]) -> SyncReport | None:
     """The automatic sync at the start of a send, when the backend has lists and the newsletter
     wants it. A failure is a warning: the provider enforces its own lists anyway."""
@@ -116,10 +116,10 @@ def sync_before_send(newsletter: Newsletter, backend_name: str,
 
     backend_type = backend_class(backend_name)
     if not (issubclass(backend_type, SuppressionSource)
-            and backend_type.syncs_before_send(newsletter.config)):
+            and backend_type.syncs_before_send(folder.config)):
         return None
     try:
-        return sync(newsletter, backend_name)
+        return sync(folder, backend_name)
     except DigestError as error:
         report(Problem(f"{backend_name} suppressions", f"not synced ({error}); sending on: "
                        f"{backend_name} keeps applying its own lists"))
@@ -129,13 +129,13 @@ def sync_before_send(newsletter: Newsletter, backend_name: str,
 # -- bounces ------------------------------------------------------------------------------------
 
 
-def import_bounces(newsletter: Newsletter, path: Path,
+def import_bounces(folder: Folder, path: Path,
                    report: Callable[[Problem], None]) -> BounceReport:
     from digest.bounces import read_bounces
 
-    config = newsletter.config
+    config = folder.config
     bounce_address = config.delivery.bounce_address
-    state = newsletter.state
+    state = folder.state
     signer = Signer.from_environment(config.newsletter.url) if bounce_address else None
 
     def matched(key: str, edition: str, token: str) -> str | None:
