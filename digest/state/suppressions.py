@@ -32,6 +32,10 @@ from digest.text import spreadsheet_cell
 
 COLUMNS = ("email", "suppressed_at", "kind", "source", "reason", "edition")
 GROUP_WAIT_SECONDS = 0.005  # the longest a rewrite waits for additions under way to commit
+# An address that leaves is never lost to a busy moment: a write of the suppressions waits this
+# long for the other processes' (each holds the lock for one CSV rewrite and its fsync, which a
+# loaded disk can make take seconds), where other writes give up after LOCK_WAIT_SECONDS.
+WRITE_WAIT_SECONDS = 30.0
 REASON_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -119,7 +123,7 @@ class Suppressions:
             self._pending += 1
         added = imported = 0
         try:
-            with self._lock, self.db.transaction():
+            with self._lock, self.db.transaction(wait=WRITE_WAIT_SECONDS):
                 # the editors' own lines first, in the order they wrote them
                 imported = self._import_list()
                 added = max(self.db.executemany(_INSERT, rows).rowcount if rows else 0, 0)
@@ -167,7 +171,7 @@ class Suppressions:
         """A transaction whose end writes the CSV from the table, under the write lock: no other
         process can commit between the read and the rename."""
         try:
-            with self.db.transaction():
+            with self.db.transaction(wait=WRITE_WAIT_SECONDS):
                 yield
                 if self.mirror is not None:
                     lines = self._rendered.update(self.db, self._get_mark("generation") or "0")
