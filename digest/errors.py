@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-# Exit codes, documented in the README. sysexits values where one exists.
+# Exit codes, documented in docs/building.md, docs/sending.md and docs/readers.md. sysexits
+# values where one exists.
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2

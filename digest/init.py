@@ -9,7 +9,7 @@ from digest.errors import DigestError
 
 CONFIG = {
     "fr": '''\
-# La configuration de la lettre. Chaque clé est décrite dans le README de digest.
+# La configuration de la lettre. Chaque clé est décrite dans docs/configuration.md de digest.
 
 [newsletter]
 name = "{name}"                          # le nom, en tête et en pied de la lettre
@@ -50,7 +50,7 @@ unsubscribe_url = "https://lettre.example.org/unsubscribe?t={{unsubscribe_token}
 # utm_campaign = "{{date}}"
 ''',
     "en": '''\
-# The newsletter's configuration. Every key is described in digest's README.
+# The newsletter's configuration. Every key is described in digest's docs/configuration.md.
 
 [newsletter]
 name = "{name}"                          # shown in the masthead and footer

@@ -3,7 +3,7 @@
 #   - a virtualenv in .venv (Debian 12 and Ubuntu 24.04 refuse `pip install` into the system
 #     Python, PEP 668) with the package and its test extras (pytest, hypothesis, Playwright...),
 #     at the versions of requirements.lock: the same wheels on every fresh clone, not the day's
-#     newest (refresh the lock on purpose: see docs in README, "Development")
+#     newest (refresh the lock on purpose: see docs/development.md)
 #   - Debian's chromium (driven by Playwright for the browser tests: no browser download),
 #     faketime (the cron tests run `digest send` at a given hour) and spamassassin; apt waits for
 #     a lock another apt holds instead of failing

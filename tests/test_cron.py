@@ -1,5 +1,6 @@
-"""The morning job as cron and systemd run it: the README's own lines under a bare environment, a
-time-stamped log, and `edition.window = "since_last"` over three mornings at 06:30."""
+"""The morning job as cron and systemd run it: docs/sending.md's own lines under a bare
+environment, a time-stamped log, and `edition.window = "since_last"` over three mornings at
+06:30."""
 
 import json
 import os
@@ -13,12 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import REPO, STAMP
 
-DIGEST = Path(sys.executable).parent / "digest"  # the virtualenv's script, as the README says
-README = (REPO / "README.md").read_text(encoding="utf-8")
+DIGEST = Path(sys.executable).parent / "digest"  # the virtualenv's script, as docs/ say
+RECIPES = (REPO / "docs" / "sending.md").read_text(encoding="utf-8")  # cron, systemd
 
 
 def cron_command() -> str:
-    return re.search(r"^30 6 \* \* \*\s+(.+)$", README, re.MULTILINE).group(1)
+    return re.search(r"^30 6 \* \* \*\s+(.+)$", RECIPES, re.MULTILINE).group(1)
 
 
 def bare_shell(command: str, home: Path) -> subprocess.CompletedProcess:
@@ -55,11 +56,11 @@ def test_the_documented_crontab_line_runs_under_env_i_with_a_stamped_log(newslet
 
 
 def test_the_documented_systemd_service_runs_its_command(newsletter, tmp_path):
-    service = re.search(r"```ini\n(\[Unit\]\nDescription=Send the morning digest.+?)```", README,
+    service = re.search(r"```ini\n(\[Unit\]\nDescription=Send the morning digest.+?)```", RECIPES,
                         re.DOTALL).group(1)
     keys = dict(line.split("=", 1) for line in service.splitlines() if "=" in line)
     assert {"EnvironmentFile", "TimeoutStartSec", "OnFailure", "WorkingDirectory"} <= set(keys)
-    timer = re.search(r"```ini\n(\[Unit\]\nDescription=The morning digest.+?)```", README,
+    timer = re.search(r"```ini\n(\[Unit\]\nDescription=The morning digest.+?)```", RECIPES,
                       re.DOTALL).group(1)
     assert "OnCalendar=*-*-* 06:30:00 Europe/Paris" in timer
     assert keys["ExecStart"].startswith("/srv/courrier/.venv/bin/digest ")

@@ -15,16 +15,16 @@ from pathlib import Path
 from conftest import REPO, copy_sample, log_lines
 from fake_sendgrid import FakeSendGrid
 
-DIGEST = Path(sys.executable).parent / "digest"  # the virtualenv's script, as the README says
-README = (REPO / "README.md").read_text(encoding="utf-8")
+DIGEST = Path(sys.executable).parent / "digest"  # the virtualenv's script, as docs/ say
+RECIPES = (REPO / "docs" / "sending.md").read_text(encoding="utf-8")  # cron, systemd
 DAY = "2025-04-22"
 LEAD = "articles/2025-04-22-berges-de-la-sorelle.md"
 SECRET = "a-secret-for-the-tests-only-not-for-any-newsletter"
 
 
 def cron_line(folder: Path, log: Path, *options: str) -> str:
-    """The README's crontab line, for this folder and log, `digest send` given `options`."""
-    line = re.search(r"^30 6 \* \* \*\s+(.+)$", README, re.MULTILINE).group(1)
+    """docs/sending.md's crontab line, for this folder and log, `digest send` given `options`."""
+    line = re.search(r"^30 6 \* \* \*\s+(.+)$", RECIPES, re.MULTILINE).group(1)
     assert "/srv/courrier/.venv/bin/digest send >>" in line
     line = line.replace("/srv/courrier/.venv/bin/digest send",
                         " ".join([str(DIGEST), "send", *options]))
@@ -209,12 +209,12 @@ def test_the_cron_line_mails_only_statuses_other_than_0_and_3(newsletter, tmp_pa
 
 def test_the_systemd_units_treat_3_as_success_and_alert_through_a_unit_given_in_full(newsletter,
                                                                                       tmp_path):
-    service = re.search(r"```ini\n(\[Unit\]\nDescription=Send the morning digest.+?)```", README,
+    service = re.search(r"```ini\n(\[Unit\]\nDescription=Send the morning digest.+?)```", RECIPES,
                         re.DOTALL).group(1)
     keys = dict(line.split("=", 1) for line in service.splitlines() if "=" in line)
     assert keys["SuccessExitStatus"].split() == ["3"]
     assert keys["OnFailure"] == "digest-failed@%n.service"
-    alert = re.search(r"`/etc/systemd/system/digest-failed@\.service`.*?```ini\n(.+?)```", README,
+    alert = re.search(r"`/etc/systemd/system/digest-failed@\.service`.*?```ini\n(.+?)```", RECIPES,
                       re.DOTALL).group(1)
     alert_keys = dict(line.split("=", 1) for line in alert.splitlines() if "=" in line)
     assert alert_keys["Type"] == "oneshot" and "%i" in alert_keys["ExecStart"]

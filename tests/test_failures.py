@@ -1,4 +1,4 @@
-"""Every failure a user can meet is one `error:` line with the README's exit code, never a
+"""Every failure a user can meet is one `error:` line with its documented exit code (docs/), never a
 traceback: the state database, the output folder, SendGrid misbehaving, values that parse but
 cannot work."""
 
