@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -202,6 +203,17 @@ def sendgrid():
     fake = FakeSendGrid(api_key=API_KEY).start()
     yield fake
     fake.stop()
+
+
+def wait_until(predicate, timeout: float, message: str, interval: float = 0.01) -> None:
+    """Wait for something to happen: `predicate()` is asked every `interval` s until it is true,
+    and the test fails with `message` if it is still false after `timeout` s. Tests wait for the
+    condition itself, never for a fixed time that is too short on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting after {timeout} s: {message}")
+        time.sleep(interval)
 
 
 def load(newsletter: Newsletter):

@@ -181,7 +181,7 @@ class FakeSendGrid:
                     status, headers, body = scripted
                     return self._reply(status, body, headers)
                 if fake.hang_seconds:
-                    time.sleep(fake.hang_seconds)
+                    time.sleep(fake.hang_seconds)  # a scripted hang, not synchronisation
                     return self._reply(503, {"errors": [{"message": "hung"}]})
                 try:
                     body = json.loads(raw)
@@ -199,7 +199,7 @@ class FakeSendGrid:
                     fake.in_flight += 1
                 try:
                     if fake.delay:
-                        time.sleep(fake.delay)
+                        time.sleep(fake.delay)  # the scripted answer time: the request is held
                     with fake.lock:
                         fake.accepted.append(body)
                 finally:

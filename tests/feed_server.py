@@ -71,7 +71,7 @@ class FeedServer:
                     return self._reply(404, b"not found", "text/plain")
                 route.hits.append(self.headers)  # case-insensitive, like HTTP
                 if route.delay:
-                    time.sleep(route.delay)
+                    time.sleep(route.delay)  # a scripted slow feed, not synchronisation
                 if route.redirect:
                     self.send_response(302)
                     self.send_header("Location", route.redirect)

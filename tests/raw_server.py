@@ -47,7 +47,7 @@ class RawServer:
                 while index < len(data) or self.forever:
                     connection.sendall(data[min(index, len(data) - 1):][:1])
                     index += 1
-                    time.sleep(self.byte_every)
+                    time.sleep(self.byte_every)  # the scripted slowness, not synchronisation
             except OSError:
                 self.hung_up.set()
 

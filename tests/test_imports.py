@@ -51,7 +51,9 @@ def test_a_build_of_local_articles_imports_neither_network_nor_state(newsletter)
 def test_grouping_keeps_its_vectors_in_the_state_database(newsletter):
     newsletter.article("une", "Un article. " * 50, lead=True)
     newsletter.article("deux")
-    time.sleep(SETTLE_NS / 1e9)  # files that settled are kept as read
+    # not synchronisation: only files changed more than SETTLE_NS before a build are kept as
+    # read, and their ctime cannot be set back; the test is about files that have settled
+    time.sleep(SETTLE_NS / 1e9)
     modules = build_imports(newsletter.root)
     assert "sqlite3" in modules and "digest.state.embeddings" in modules
     assert not modules & NEVER_FOR_A_LOCAL_BUILD, sorted(modules & NEVER_FOR_A_LOCAL_BUILD)

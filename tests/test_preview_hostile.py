@@ -13,7 +13,7 @@ import time
 import pytest
 from browser import chromium
 from hostile import BAD_ARTICLES, write_bad_articles, write_good_articles
-from test_preview import Preview, frame_text, wait_for
+from test_preview import Preview, frame_text, settle, wait_for, watched_page
 
 IDLE_SECONDS = 30
 
@@ -67,10 +67,10 @@ def test_stays_idle_then_refreshes_once_per_save(sample):
     server = Preview(sample, "--date", "2025-04-22")
     try:
         with chromium() as browser:
-            page = browser.new_page()
+            page = watched_page(browser)
             page.goto(server.url + "/?date=2025-04-22")
             wait_for(lambda: "Berges de la Sorelle" in frame_text(page), what="the email")
-            time.sleep(2)  # the first load's requests are done
+            settle(page, "the first load's requests to be done")
             refreshes: list[str] = []
             page.on("request", lambda r: refreshes.append(r.url) if "/api/state" in r.url
                     else None)
@@ -86,13 +86,17 @@ def test_stays_idle_then_refreshes_once_per_save(sample):
                 (articles / name).write_text("temporaire")
                 (articles / name).unlink()
             (articles / ".#2025-04-22-ligne-4.md").unlink()
+            # not synchronisation: what the test is about, the page left idle for IDLE_SECONDS
             time.sleep(max(0.0, deadline - time.monotonic()))
             assert refreshes == [], refreshes
 
             path = articles / "2025-04-22-ligne-4.md"
             path.write_text(path.read_text().replace('title: "', 'title: "Enregistré ', 1))
             wait_for(lambda: "Enregistré" in frame_text(page), what="the saved article")
-            time.sleep(3)  # time for a second, unwanted refresh to show
+            settle(page, "the page's refresh to settle")
+            # Not synchronisation: a deliberate quiet window. A second, unwanted refresh for the
+            # same save could only show up later, so the test gives it this long to do so.
+            time.sleep(3)
             assert len(refreshes) == 1, refreshes
     finally:
         server.stop()
