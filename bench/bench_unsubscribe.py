@@ -27,8 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from digest.signing import Signer  # noqa: E402
 from digest.state import State  # noqa: E402
-from digest.tokens import Signer  # noqa: E402
 
 SECRET = "bench-secret-0123456789-abcdefghijkl"
 NEWSLETTER = "https://banc.example"

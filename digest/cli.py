@@ -16,8 +16,8 @@ from digest.coercion import plain_coercion
 from digest.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, DigestError, Problem
 
 if TYPE_CHECKING:
+    from digest.leavers import EditorChange
     from digest.newsletter import Newsletter
-    from digest.suppress import EditorChange
 
 class _Commands(TyperGroup):
     """Every command's user errors end here: one `error:` line each and the documented exit code.
@@ -358,7 +358,7 @@ def init_command(
     from zoneinfo import ZoneInfo
 
     from digest.dates import today
-    from digest.init import init_newsletter
+    from digest.scaffold import init_newsletter
 
     zone = ZoneInfo("Europe/Paris" if locale == "fr" else "Europe/London")
     written = init_newsletter(folder, Locale(locale).value, today(zone))
@@ -366,7 +366,7 @@ def init_command(
         typer.echo(f"created {path}")
     here = "" if folder == Path(".") else f"cd {folder} && "
     typer.echo(f"next: {here}digest build && digest preview")
-    from digest.tokens import SECRET_ADVICE
+    from digest.signing import SECRET_ADVICE
 
     typer.echo(f"before sending: {SECRET_ADVICE}; it signs the unsubscribe links")
 

@@ -22,14 +22,14 @@ from digest.sources import Gathered, gather
 
 if TYPE_CHECKING:
     from digest.bounces import BounceReport
+    from digest.leavers import EditorChange, SyncReport
     from digest.models import Suppression
     from digest.ranking.story_features import Signals
     from digest.send import SendEvents, SendReport
-    from digest.sources.parsed import Row
-    from digest.state.parsed import ParsedArticles
+    from digest.sources.readings import Row
+    from digest.state.article_cache import ParsedArticles
     from digest.state.recovery import Recovery, StateCheck
     from digest.status import EditionStatus
-    from digest.suppress import EditorChange, SyncReport
 
 
 T = TypeVar("T")
@@ -129,22 +129,22 @@ class Newsletter(Folder):
         return state.suppressions.entries() if state is not None else []
 
     def suppress(self, addresses: list[str], reason: str = "") -> EditorChange:
-        from digest.suppress import add
+        from digest.leavers import add
 
         return add(self, addresses, reason)
 
     def unsuppress(self, addresses: list[str]) -> EditorChange:
-        from digest.suppress import remove
+        from digest.leavers import remove
 
         return remove(self, addresses)
 
     def sync_suppressions(self, backend: str | None = None) -> SyncReport:
-        from digest.suppress import sync
+        from digest.leavers import sync
 
         return sync(self, backend)
 
     def import_bounces(self, path: Path, report: Callable[[Problem], None]) -> BounceReport:
-        from digest.suppress import import_bounces
+        from digest.leavers import import_bounces
 
         return import_bounces(self, path, report)
 
@@ -195,7 +195,7 @@ class _LazyEmbeddings:
 
 
 class _LazyReadings:
-    """The state database's copy of the article files as last read (digest/sources/parsed.py):
+    """The state database's copy of the article files as last read (digest/sources/readings.py):
     read only when the database exists already (nothing makes it for a cache), written at the end
     of the run if it exists by then (grouping and feeds make it on a first run). A database that
     cannot be read or written (damaged, read-only, busy) only means reading every file."""

@@ -33,13 +33,13 @@ from digest.errors import (
     Problem,
     UsageError,
 )
+from digest.leavers import sync_before_send
 from digest.models import Status
 from digest.pipeline import Build
 from digest.recipients import Recipient
+from digest.signing import Signer
 from digest.state.ledger import DONE, Ledger
 from digest.state.lock import send_lock
-from digest.suppress import sync_before_send
-from digest.tokens import Signer
 
 if TYPE_CHECKING:
     from digest.folder import Folder

@@ -33,7 +33,7 @@ from werkzeug.wrappers import Request, Response
 
 from digest.errors import ConfigError, DigestError
 from digest.models import Leaving, Suppression
-from digest.tokens import TOKEN, Signer, reference
+from digest.signing import TOKEN, Signer, reference
 
 if TYPE_CHECKING:
     from digest.config import Config

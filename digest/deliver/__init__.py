@@ -27,7 +27,7 @@ from digest.errors import EXIT_TEMPFAIL, ConfigError, DigestError
 from digest.headers import header_text
 from digest.models import Email, Outcome, Suppression
 from digest.recipients import Recipient
-from digest.tokens import TOKEN, Signer
+from digest.signing import TOKEN, Signer
 
 if TYPE_CHECKING:
     from digest.config import Config

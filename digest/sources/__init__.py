@@ -15,8 +15,8 @@ from digest.urls import normalize_url
 
 if TYPE_CHECKING:
     from digest.sources.feeds import FeedReport
-    from digest.sources.parsed import ReadingStore
-    from digest.state.feeds import FeedStore
+    from digest.sources.readings import ReadingStore
+    from digest.state.feed_cache import FeedStore
 
 
 @dataclass

@@ -19,7 +19,7 @@ from digest.sources.feed_formats import FeedError, parse_feed
 from digest.sources.files import Unreadable, read_capped
 
 if TYPE_CHECKING:  # the state database is opened only when a feed is read
-    from digest.state.feeds import FeedStore
+    from digest.state.feed_cache import FeedStore
 
 
 class FetchStatus(StrEnum):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from digest.config import FeedConfig
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
-from digest.sources.checks import checked
+from digest.sources.article_checks import checked
 from digest.text import encodable, excerpt, html_to_text, squash
 
 

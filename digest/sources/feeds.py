@@ -14,14 +14,14 @@ from digest.config import Config, FeedConfig
 from digest.dates import Window, local_date
 from digest.errors import Problem
 from digest.models import Article
-from digest.sources.checks import checked
+from digest.sources.article_checks import checked
 from digest.sources.feed_fetch import Fetched, FetchStatus, fetch_all
 from digest.sources.feed_formats import feed_label, to_article
 from digest.sources.results import SourceRead
 from digest.text import html_to_text, squash
 
 if TYPE_CHECKING:  # the state database is opened only when a feed is read
-    from digest.state.feeds import FeedStore
+    from digest.state.feed_cache import FeedStore
 
 
 @dataclass

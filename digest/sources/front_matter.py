@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from digest.dates import usable_moment
 from digest.sanitize import safe_url
-from digest.sources.checks import PRIORITY_LIMIT
+from digest.sources.article_checks import PRIORITY_LIMIT
 from digest.text import squash
 
 FIELDS = (

@@ -15,7 +15,7 @@ from digest.dates import Window, local_date
 from digest.errors import SKIPPED, Problem, ProblemKind
 from digest.models import Article
 from digest.sanitize import clean_html
-from digest.sources.checks import checked
+from digest.sources.article_checks import checked
 from digest.sources.files import Unreadable, inside, read_capped
 from digest.sources.front_matter import (
     ArticleFileError,
@@ -27,7 +27,7 @@ from digest.sources.front_matter import (
     probable_date,
     split_front_matter,
 )
-from digest.sources.parsed import Reading, ReadingCache, ReadingStore
+from digest.sources.readings import Reading, ReadingCache, ReadingStore
 from digest.sources.results import SourceRead
 from digest.text import html_to_text, slugify, squash
 
@@ -36,7 +36,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 def read_folder(config: Config, window: Window,
                 store: ReadingStore | None = None) -> SourceRead:
     """The articles of `window` from the articles folder, and every file's problems. `store`
-    keeps the files' readings between runs (see digest/sources/parsed.py)."""
+    keeps the files' readings between runs (see digest/sources/readings.py)."""
     folder = config.resolve(config.sources.articles)
     if not folder.is_dir():
         return SourceRead(problems=[

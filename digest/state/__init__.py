@@ -11,14 +11,14 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from digest.state.article_cache import ParsedArticles
 from digest.state.db import StateDatabase, StateError
 from digest.state.embeddings import EmbeddingCache
-from digest.state.feeds import FeedStore
+from digest.state.feed_cache import FeedStore
 from digest.state.ledger import Ledger
 from digest.state.memory import StoryMemory
-from digest.state.parsed import ParsedArticles
+from digest.state.reader_tokens import ReaderTokens
 from digest.state.suppressions import Suppressions
-from digest.state.tokens import ReaderTokens
 
 __all__ = ["State", "StateError"]
 

@@ -1,7 +1,7 @@
 """Article files as last read, so that a day of thousands of articles is not parsed again on
 every run: one row per file, keyed by its path (bytes: a name need not be UTF-8).
 
-What a row holds is the reader's business (digest/sources/parsed.py): a stamp that says which
+What a row holds is the reader's business (digest/sources/readings.py): a stamp that says which
 file and which reading it is, the front matter's outcome, and the Article once one was made.
 """
 

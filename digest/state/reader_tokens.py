@@ -1,6 +1,6 @@
 """The short unsubscribe tokens handed out, and whose address each one stands for.
 
-A short token is a truncated signature of the reader's address key (see `digest.tokens`): it
+A short token is a truncated signature of the reader's address key (see `digest.signing`): it
 carries no address, so the web application finds the address here. Rows are written before the
 message carrying the token leaves, and a reader's token is the same in every edition.
 """

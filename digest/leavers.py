@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from digest.addresses import suppression_key
 from digest.errors import DigestError, Problem
 from digest.models import Leaving, Suppression
-from digest.tokens import Signer
+from digest.signing import Signer
 
 if TYPE_CHECKING:
     from digest.bounces import BounceReport

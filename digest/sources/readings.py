@@ -161,8 +161,8 @@ def _rows(fresh: dict[bytes, tuple[str, Reading]]) -> Iterator[Row]:
 
 # The modules whose code decides what a file gives: a change to any of them reads files again.
 _READING_MODULES = (
-    "digest", "digest.sources.markdown", "digest.sources.front_matter", "digest.sources.parsed",
-    "digest.sources.checks",
+    "digest", "digest.sources.markdown", "digest.sources.front_matter", "digest.sources.readings",
+    "digest.sources.article_checks",
     "digest.sources.files", "digest.sanitize", "digest.text", "digest.models", "digest.dates",
     "digest.urls",
 )
