@@ -7,9 +7,12 @@ from html import unescape
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Protocol
 
-from digest.config import Config
+from digest.config import Config, LeadConfig
 from digest.errors import DigestError, Problem
 from digest.models import SAFE_BYTES, Article, Edition, Ranked, Role
+from digest.render import environment_for, load_template, render, web_page
+from digest.sources.markdown import image_problems
+from digest.theme import templates
 
 PREHEADER_MIN_CHARS = 90
 PADDING_CHARACTERS = ("\u200c", "\u034f", "&zwnj;", "&#847;")
@@ -79,9 +82,6 @@ def sample_edition(day: date, tz) -> Edition:
 def _template_branches(config: Config) -> list[str]:
     from dataclasses import replace
 
-    from digest.config import LeadConfig
-    from digest.render import render, web_page
-
     edition = sample_edition(date.today(), config.tz)
     shortened = replace(config, lead=LeadConfig(paragraphs=1))  # the "Lire la suite" branch
     problems: list[Problem] = []
@@ -97,8 +97,6 @@ def _template_branches(config: Config) -> list[str]:
 
 def _images(config: Config, known: set[str]) -> list[str]:
     """Every article's images that cannot go out (a path without newsletter.assets_url...)."""
-    from digest.sources.markdown import image_problems
-
     return [line for line in map(str, image_problems(config)) if line not in known]
 
 
@@ -139,9 +137,6 @@ def _unsubscribe_link(config: Config) -> list[str]:
 
 def _template_syntax(config: Config) -> list[str]:
     """Jinja syntax of every template, including ones the email does not reach yet."""
-    from digest.render import environment_for, load_template
-    from digest.theme import templates
-
     env = environment_for(config)
     lines = []
     for template in templates(config):

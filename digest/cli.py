@@ -1,75 +1,29 @@
-"""The `digest` command: thin Typer commands over the library. No business logic here."""
+"""The `digest` command: thin Typer commands over the library. No business logic here.
+
+A command imports the modules it uses when it runs (the imports marked "lazy"): `digest --version`
+and `--help` load typer alone, and `digest build` nothing it does not use (tests/test_imports.py).
+"""
 
 from __future__ import annotations
 
 import sys
-from contextvars import ContextVar
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
 
-from digest.coercion import plain_coercion
-from digest.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, DigestError, Problem
+from digest.cli_base import Commands, log, stamped, stamped_line, warn
+from digest.errors import EXIT_ERROR
 
 if TYPE_CHECKING:
     from digest.leavers import EditorChange
     from digest.newsletter import Newsletter
 
-class _Commands(TyperGroup):
-    """Every command's user errors end here: one `error:` line each and the documented exit code.
-    Anything else is a bug and keeps its traceback."""
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
-             **extra):
-        """Usage errors (a bad --date, an unknown option) as one `error:` line, exit 2, as cron
-        logs read them; the rest as click has it."""
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        try:
-            code = super().main(args, prog_name, complete_var, False, **extra)
-        except typer.Abort:
-            typer.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        except typer.TyperException as error:  # click's ClickException, vendored by typer
-            # NoArgsIsHelpError (`digest` alone) is the help itself, shown as before
-            if error.exit_code != EXIT_USAGE or type(error).__name__ == "NoArgsIsHelpError":
-                error.show()
-                sys.exit(error.exit_code)
-            context = getattr(error, "ctx", None)
-            command = context.command_path if context is not None else "digest"
-            message = " ".join(error.format_message().split())
-            typer.echo(f"error: {message} (see {command} --help)", err=True)
-            sys.exit(EXIT_USAGE)
-        sys.exit(code if isinstance(code, int) else 0)
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except DigestError as error:
-            fail(error)
-        finally:
-            _stamped.set(False)
-
-    # no pydantic at start-up (digest/coercion.py): the options' coercion of the group and of
-    # the command run, --help included
-    def get_params(self, ctx):
-        params = super().get_params(ctx)
-        plain_coercion(params)
-        return params
-
-    def get_command(self, ctx, cmd_name):
-        command = super().get_command(ctx, cmd_name)
-        if command is not None:
-            plain_coercion(command.get_params(ctx))
-        return command
-
 
 app = typer.Typer(
-    cls=_Commands,
+    cls=Commands,
     help="Build the day's news digest email from Markdown articles and feeds, preview it, send it.",
     no_args_is_help=True,
     add_completion=False,
@@ -130,34 +84,8 @@ class BackendName(StrEnum):
     smtp = "smtp"
 
 
-# A send writing to a log rather than a terminal (cron) stamps every line with the time.
-_stamped: ContextVar[bool] = ContextVar("stamped", default=False)
-
-
-def _line(text: str) -> str:
-    if not _stamped.get():
-        return text
-    return f"{datetime.now().astimezone().isoformat(timespec='seconds')} {text}"
-
-
-def log(text: str) -> None:
-    typer.echo(_line(text), err=True)
-
-
-def warn(problem: Problem | str) -> None:
-    log(f"warning: {problem}")
-
-
-def fail(error: DigestError) -> NoReturn:
-    for problem in error.problems:
-        warn(problem)
-    for line in str(error).splitlines():
-        log(f"error: {line}")
-    raise typer.Exit(error.exit_code)
-
-
 def _open(config_path: Path | None) -> Newsletter:
-    from digest.newsletter import Newsletter
+    from digest.newsletter import Newsletter  # lazy: not for --version nor --help
 
     return Newsletter.open(config_path)
 
@@ -174,7 +102,7 @@ def build_command(
                             "browser.")] = False,
 ) -> None:
     """Build the day's digest: digest.html, digest.txt, digest.eml and edition.json."""
-    from digest.summary import build_summary
+    from digest.summary import build_summary  # lazy: see the top of the file
 
     with _open(config_path) as newsletter:
         result = newsletter.build(newsletter.day(day), strict=strict)
@@ -206,16 +134,17 @@ def rank_command(
     if as_json:
         import json
 
-        from digest.records import ranking_record
+        from digest.records import ranking_record  # lazy: for --json only
 
         typer.echo(json.dumps(ranking_record(edition, newsletter.config), ensure_ascii=False,
                               indent=2))
         return
     if not sys.stdout.isatty():  # piped, redirected, in a log: plain columns, one line each
-        from digest.ranking.explain import ranking_text
+        from digest.ranking.explain import ranking_text  # lazy: see the top of the file
 
         typer.echo("\n".join(ranking_text(edition, explain, limit)))
     else:
+        # lazy: rich, for a terminal only
         from rich.console import Console
 
         from digest.ranking.explain import ranking_table
@@ -243,15 +172,16 @@ def send_command(
                      "those who already got this edition.")] = False,
 ) -> None:
     """Send the day's digest to every reader, exactly once (safe to re-run)."""
+    # lazy: the send machinery and its progress bars, for digest send only
     from digest.progress import send_events
     from digest.summary import send_summary
 
-    _stamped.set(not sys.stderr.isatty())
+    stamped.set(not sys.stderr.isatty())
     with _open(config_path) as newsletter, send_events(newsletter.config, warn, log) as events:
         report = newsletter.send(newsletter.day(day), backend=backend and backend.value,
                                  dry_run=dry_run, to=to, resend_unknown=resend_unknown,
                                  force=force, events=events)
-    typer.echo(_line(send_summary(report)))
+    typer.echo(stamped_line(send_summary(report)))
     if report.error is not None:
         for line in str(report.error).splitlines():
             log(f"error: {line}")
@@ -269,7 +199,7 @@ def preview_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Serve a live preview of the digest that refreshes when you save a file."""
-    from digest.preview import serve
+    from digest.preview import serve  # lazy: Jinja2 and an HTTP server, for digest preview
 
     if isinstance(day, str):  # today or yesterday, in the newsletter's time zone
         day = _open(config_path).day(day)
@@ -283,7 +213,7 @@ def sources_command(
 ) -> None:
     """Read every source now and show its status, entries, time taken and health; exit 1 when
     one failed or went stale."""
-    from digest.summary import sources_table
+    from digest.summary import sources_table  # lazy: see the top of the file
 
     with _open(config_path) as newsletter:
         gathered = newsletter.gather(newsletter.day(day))
@@ -326,7 +256,7 @@ app.add_typer(templates_app, name="templates")
 @templates_app.command("list")
 def templates_list_command(config_path: ConfigOption = None) -> None:
     """Show each template and whether it is built-in or overridden in templates/."""
-    from digest.theme import templates
+    from digest.theme import templates  # lazy: Jinja2 and the templates, for this command
 
     config = _open(config_path).config
     rows = templates(config)
@@ -342,7 +272,7 @@ def templates_copy_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Copy a built-in template into templates/ to edit it; the others stay built-in."""
-    from digest.theme import copy_template
+    from digest.theme import copy_template  # lazy: as for templates list
 
     target = copy_template(_open(config_path).config, name)
     typer.echo(f"copied to {target}; edit it and run digest preview to see the change")
@@ -355,6 +285,7 @@ def init_command(
     locale: Annotated[Locale, typer.Option("--locale", help="Language of the email.")] = Locale.fr,
 ) -> None:
     """Create a new newsletter folder that builds and previews at once."""
+    # lazy: digest init's modules, see the top of the file
     from zoneinfo import ZoneInfo
 
     from digest.dates import today
@@ -366,7 +297,7 @@ def init_command(
         typer.echo(f"created {path}")
     here = "" if folder == Path(".") else f"cd {folder} && "
     typer.echo(f"next: {here}digest build && digest preview")
-    from digest.signing import SECRET_ADVICE
+    from digest.signing import SECRET_ADVICE  # lazy: as above
 
     typer.echo(f"before sending: {SECRET_ADVICE}; it signs the unsubscribe links")
 
@@ -374,7 +305,7 @@ def init_command(
 @app.command("check")
 def check_command(config_path: ConfigOption = None) -> None:
     """Check the configuration, templates, articles, recipients and the email itself."""
-    from digest.newsletter import Newsletter
+    from digest.newsletter import Newsletter  # lazy: as in _open
 
     problems: list[str] = []  # digest.toml's keys that cannot be used: the rest is checked too
     with Newsletter.open(config_path, problems=problems) as newsletter:
@@ -398,7 +329,7 @@ def serve_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Serve the one-click unsubscribe page and SendGrid's event webhook (waitress)."""
-    from digest.web import serve
+    from digest.web import serve  # lazy: werkzeug and waitress, for digest serve only
 
     serve(config_path, host, port, threads, say=typer.echo, warn=warn)
 
@@ -414,7 +345,7 @@ AddressesArgument = Annotated[list[str], typer.Argument(help="Addresses (or Name
 def suppressions_list_command(config_path: ConfigOption = None) -> None:
     """Every suppressed address: when, why (unsubscribed, bounced, complained, added), from
     where, and the edition it followed."""
-    from digest.dates import utc_text
+    from digest.dates import utc_text  # lazy: see the top of the file
 
     with _open(config_path) as newsletter:
         entries = newsletter.suppressions()

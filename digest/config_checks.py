@@ -2,8 +2,8 @@
 spirit of attrs' validators).
 
 A check gives what is wrong with a value that has the right type, in words, or None; it also says
-in words what it lets through, for docs/configuration.md. A leaf module: it imports nothing of
-digest at import time (the labels check reads `digest.labels`, itself a leaf, when it runs).
+in words what it lets through, for docs/configuration.md. It imports nothing of digest but
+`digest.labels` (for the labels check), itself over `digest.text` alone.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.labels import LABELS, placeholders
 
 WEIGHT_LIMIT = 1000  # a weight or category's points beyond this only makes scores overflow
 
@@ -135,8 +137,6 @@ TIME_OF_DAY = Check(_time_of_day, '`"HH:MM"`, or empty')
 
 
 def _labels(labels: dict[str, str]) -> str | None:
-    from digest.labels import LABELS, placeholders
-
     known = list(LABELS["fr"])
     for key, text in labels.items():
         if key not in known:
@@ -159,8 +159,6 @@ def _labels(labels: dict[str, str]) -> str | None:
 
 
 def _label_names() -> str:
-    from digest.labels import LABELS, placeholders
-
     def name(key: str) -> str:
         braces = ", ".join(f"`{{{p}}}`" for p in sorted(placeholders(LABELS["fr"][key])))
         return f"`{key}`" + (f" (with {braces})" if braces else "")

@@ -44,6 +44,11 @@ class NoArticlesError(DigestError):
         self.problems = tuple(problems)
 
 
+class StateError(DigestError):
+    """The state database cannot be used as it is; the message says what to do (raised by
+    digest.state, caught without importing it: sqlite3 is loaded only with a database)."""
+
+
 class TemplateError(DigestError):
     """A template (Jinja or MJML) could not be rendered; the message names file and line."""
 

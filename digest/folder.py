@@ -66,7 +66,7 @@ class Folder:
     def state(self) -> State:
         """The state database, opened (and created) on first use."""
         if self._state is None:
-            from digest.state import State
+            from digest.state import State  # lazy: sqlite3, not for a build without state
 
             self._state = State(self.state_path,
                                 self.config.resolve(self.config.delivery.suppressions))
@@ -114,7 +114,7 @@ class Folder:
     def readers(self, report: Callable[[Problem], None]) -> Iterator[Recipient]:
         """The readers of `delivery.recipients`, less the suppressed ones: those of
         `delivery.suppressions` and of the state database."""
-        from digest.recipients import newsletter_readers
+        from digest.recipients import newsletter_readers  # lazy: not for a build
 
         state = self.existing_state()
         suppressed = state.suppressions.keys() if state is not None else set()

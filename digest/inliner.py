@@ -32,6 +32,8 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
+from digest.usercache import folder, installed_version, replace_atomically
+
 KEPT_BLOCKS = 64  # style blocks kept; an editor changing the theme in the preview makes more
 MEMO_ENTRIES = 4096  # past this, the file starts again (a theme restyled all day long)
 
@@ -108,8 +110,6 @@ class Memo:
         with self.lock:
             self.added = False
             text = json.dumps({"blocks": self.blocks, "pairs": self.pairs})
-        from digest.usercache import replace_atomically
-
         replace_atomically(self.path, lambda partial: partial.write_text(text, encoding="utf-8"))
 
 
@@ -118,8 +118,6 @@ def memo() -> Memo:
     """The memo of this premailer and cssutils, run with `OPTIONS` by this module's code: a
     change to any of them starts another file."""
     import zlib
-
-    from digest.usercache import folder, installed_version
 
     cache = folder("premailer")
     try:

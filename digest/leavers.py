@@ -86,7 +86,7 @@ def sync(folder: Folder, backend_name: str | None = None) -> SyncReport:
     """The provider's suppression lists, read since the last sync, into ours. Each list's entries
     and the time it was read up to are recorded together: an interrupted sync starts that list
     again, never skips what it did not record."""
-    from digest.deliver import SuppressionSource, backend_class
+    from digest.deliver import SuppressionSource, backend_class  # lazy: not for suppressions add
 
     config = folder.config
     name = backend_name or config.delivery.backend
@@ -112,7 +112,7 @@ def sync_before_send(folder: Folder, backend_name: str,
                      report: Callable[[Problem], None]) -> SyncReport | None:
     """The automatic sync at the start of a send, when the backend has lists and the newsletter
     wants it. A failure is a warning: the provider enforces its own lists anyway."""
-    from digest.deliver import SuppressionSource, backend_class
+    from digest.deliver import SuppressionSource, backend_class  # lazy: as in sync
 
     backend_type = backend_class(backend_name)
     if not (issubclass(backend_type, SuppressionSource)
@@ -131,7 +131,7 @@ def sync_before_send(folder: Folder, backend_name: str,
 
 def import_bounces(folder: Folder, path: Path,
                    report: Callable[[Problem], None]) -> BounceReport:
-    from digest.bounces import read_bounces
+    from digest.bounces import read_bounces  # lazy: mailbox and its parsers, for bounces only
 
     config = folder.config
     bounce_address = config.delivery.bounce_address

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from digest.dates import Window
+from digest.text import excerpt as excerpt_of
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,7 @@ class Article:
 
     def excerpt(self, limit: int) -> str:
         """The blurb text: the editor's summary, else the first words of the article."""
-        from digest.text import excerpt
-
-        return self.summary or excerpt(self.text, limit)
+        return self.summary or excerpt_of(self.text, limit)
 
 
 class Role(StrEnum):

@@ -14,17 +14,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from digest.config import Config, load_config
-from digest.errors import NoArticlesError, Problem
+from digest.dates import usable_day
+from digest.errors import NoArticlesError, Problem, StateError
 from digest.folder import Folder
 from digest.models import Edition
 from digest.pipeline import Build, rank_day, refuse_problems, render_edition
+from digest.ranking.meaning import (
+    CachedCommonness,
+    CachedEmbedder,
+    CachedFeatures,
+    cache_folder,
+)
+from digest.ranking.story_features import Signals
 from digest.sources import Gathered, gather
 
 if TYPE_CHECKING:
     from digest.bounces import BounceReport
     from digest.leavers import EditorChange, SyncReport
     from digest.models import Suppression
-    from digest.ranking.story_features import Signals
     from digest.send import SendEvents, SendReport
     from digest.sources.readings import Row
     from digest.state.article_cache import ParsedArticles
@@ -57,8 +64,6 @@ class Newsletter(Folder):
 
     def _gather(self, day: date) -> Gathered:
         """`gather`'s articles, the readings of the files not yet written (see `_LazyReadings`)."""
-        from digest.dates import usable_day
-
         usable_day(day)
         feeds = self.state.feeds if self.config.sources.feeds else None
         return gather(self.config, day, self.window(day), feeds, self._readings)
@@ -67,9 +72,6 @@ class Newsletter(Folder):
         """What grouping compares articles with: sentence vectors, general word frequencies and
         each article's words, all cached in the state database (the model is loaded only for
         texts never seen)."""
-        from digest.ranking.meaning import CachedCommonness, CachedEmbedder, CachedFeatures
-        from digest.ranking.story_features import Signals
-
         cache = _LazyEmbeddings(self)
         return Signals(CachedEmbedder(cache), CachedCommonness(cache), CachedFeatures(cache))
 
@@ -98,7 +100,7 @@ class Newsletter(Folder):
 
     def write(self, result: Build, out_root: Path | None = None) -> Path:
         """out/<date>/ and the web archive; the folder written."""
-        from digest.output import write
+        from digest.output import write  # lazy: Jinja2 and the archive, not for digest rank
 
         return write(result, out_root or self.out_root, self.config)
 
@@ -107,18 +109,18 @@ class Newsletter(Folder):
     def send(self, day: date, *, backend: str | None = None, dry_run: bool = False,
              to: str | None = None, resend_unknown: bool = False, force: bool = False,
              events: SendEvents | None = None) -> SendReport:
-        from digest.send import send
+        from digest.send import send  # lazy: the send machinery, never for a build
 
         return send(self, self, day, backend_name=backend, dry_run=dry_run, to=to,
                     resend_unknown=resend_unknown, force=force, events=events)
 
     def status(self, day: date | None = None) -> list[EditionStatus]:
-        from digest.status import edition_status
+        from digest.status import edition_status  # lazy: sqlite3, for digest status
 
         return edition_status(self, day)
 
     def cancel(self, day: date) -> list[str]:
-        from digest.status import cancel_scheduled
+        from digest.status import cancel_scheduled  # lazy: sqlite3, for digest cancel
 
         return cancel_scheduled(self, day)
 
@@ -129,28 +131,28 @@ class Newsletter(Folder):
         return state.suppressions.entries() if state is not None else []
 
     def suppress(self, addresses: list[str], reason: str = "") -> EditorChange:
-        from digest.leavers import add
+        from digest.leavers import add  # lazy: digest suppressions' module, not a build's
 
         return add(self, addresses, reason)
 
     def unsuppress(self, addresses: list[str]) -> EditorChange:
-        from digest.leavers import remove
+        from digest.leavers import remove  # lazy: as for suppress
 
         return remove(self, addresses)
 
     def sync_suppressions(self, backend: str | None = None) -> SyncReport:
-        from digest.leavers import sync
+        from digest.leavers import sync  # lazy: as for suppress
 
         return sync(self, backend)
 
     def import_bounces(self, path: Path, report: Callable[[Problem], None]) -> BounceReport:
-        from digest.leavers import import_bounces
+        from digest.leavers import import_bounces  # lazy: as for suppress
 
         return import_bounces(self, path, report)
 
     def check(self) -> list[str]:
         """Everything an editor can break, one line per problem (digest check)."""
-        from digest.check import check_newsletter
+        from digest.check import check_newsletter  # lazy: Jinja2 and the checks, digest check only
 
         return check_newsletter(self, self)
 
@@ -159,14 +161,14 @@ class Newsletter(Folder):
     def state_check(self) -> StateCheck:
         """SQLite's integrity check of `.digest/state.db` and its rows per table; a damaged file
         is a report, not an error."""
-        from digest.state.recovery import check
+        from digest.state.recovery import check  # lazy: sqlite3, for digest state
 
         return check(self.state_path)
 
     def state_recover(self) -> Recovery:
         """A damaged `.digest/state.db` rebuilt from what can be read, the damaged file kept
         beside it; under the send lock."""
-        from digest.state.recovery import recover
+        from digest.state.recovery import recover  # lazy: sqlite3, for digest state
 
         self.close()  # a connection of ours would be to the file replaced
         return recover(self.state_path, self.send_lock_path)
@@ -189,8 +191,6 @@ class _LazyEmbeddings:
     def folder(self) -> Path | None:
         """Where the model's weights are kept uncompressed: the user's cache, not the
         newsletter's folder (79 MB, the same for every newsletter)."""
-        from digest.ranking.meaning import cache_folder
-
         return cache_folder()
 
 
@@ -208,8 +208,6 @@ class _LazyReadings:
         newsletter = self.newsletter
         if newsletter._state is None and not newsletter.state_path.is_file():
             return None  # sqlite3 is not even imported
-        from digest.state import StateError
-
         try:
             return newsletter.state.parsed
         except StateError:
@@ -231,8 +229,6 @@ class _LazyReadings:
         parsed = self._parsed() if pending else None
         if parsed is None:
             return
-        from digest.state import StateError
-
         for rows, gone in pending:
             try:
                 parsed.put(rows(), gone)
@@ -242,8 +238,6 @@ class _LazyReadings:
 
 def _or_nothing(call: Callable[[], T], nothing: T) -> T:
     """`call()`, or `nothing` when the state database cannot do it."""
-    from digest.state import StateError
-
     try:
         return call()
     except StateError:

@@ -10,9 +10,13 @@ from html import escape
 from pathlib import Path
 
 from digest.config import Config
+from digest.dates import long_date
 from digest.errors import DigestError
+from digest.labels import labels_for
+from digest.message import to_message
 from digest.pipeline import Build
 from digest.records import edition_record
+from digest.render import environment_for, render_template, web_page
 
 
 def write(result: Build, out_root: Path, config: Config) -> Path:
@@ -30,8 +34,6 @@ def write(result: Build, out_root: Path, config: Config) -> Path:
 
 
 def _write_files(result: Build, folder: Path, config: Config) -> None:
-    from digest.message import to_message
-
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "digest.html").write_text(result.email.html, encoding="utf-8")
     (folder / "digest.txt").write_text(result.email.text, encoding="utf-8")
@@ -55,10 +57,6 @@ def _copy_assets(result: Build, folder: Path) -> None:
 
 def write_archive(result: Build, out_root: Path, config: Config) -> None:
     """out/archive/<date>.html for this edition, and an index of every edition built so far."""
-    from digest.dates import long_date
-    from digest.labels import labels_for
-    from digest.render import environment_for, render_template, web_page
-
     archive = out_root / "archive"
     archive.mkdir(parents=True, exist_ok=True)
     page = web_page(result.edition, config)

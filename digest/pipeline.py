@@ -16,6 +16,7 @@ from digest.models import GMAIL_CLIP_BYTES, Edition, Email, PastStory
 from digest.ranking.rank import rank
 from digest.ranking.story_features import Signals
 from digest.sources import Gathered
+from digest.sources.full_text import needs_full_text, with_full_text
 
 
 @dataclass
@@ -77,8 +78,6 @@ def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Buil
 
 def _complete_lead(edition: Edition, config: Config, problems: list[Problem]) -> Edition:
     """A lead from a full_text feed gets its page's text (only the lead: one fetch a day)."""
-    from digest.sources.full_text import needs_full_text, with_full_text
-
     if not needs_full_text(edition.lead.article):
         return edition
     article, problem = with_full_text(edition.lead.article, config)

@@ -21,11 +21,15 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
+from digest.config import find_config
 from digest.errors import DigestError, NoArticlesError
 from digest.models import Edition
 from digest.newsletter import Newsletter
 from digest.pipeline import render_edition
+from digest.records import edition_record
+from digest.render import BUILTIN_TEMPLATES, environment
 from digest.sources import Gathered
+from digest.urls import is_loopback
 
 ASSETS = Path(__file__).parent / "preview_assets"
 PREVIEW_REFETCH_SECONDS = 60
@@ -77,8 +81,6 @@ class Previewer:
         self.newsletter: Newsletter | None = None  # opened again after every change
 
     def watched_paths(self) -> list[Path]:
-        from digest.render import BUILTIN_TEMPLATES
-
         paths = {self.config_path.resolve().parent / "digest.toml", BUILTIN_TEMPLATES.resolve()}
         try:
             with self.building:
@@ -97,8 +99,6 @@ class Previewer:
     def refresh(self, changed: Iterable[Path] = ()) -> None:
         """Watched files changed: build the date on screen again, then publish the version. When
         only templates changed, the articles are not read nor ranked again: only rendered."""
-        from digest.render import environment
-
         with self.building:
             environment.cache_clear()  # a new override file must win over the cached built-in one
             if not self._templates_only(changed):
@@ -136,8 +136,6 @@ class Previewer:
             return answer
 
     def _templates_only(self, changed: Iterable[Path]) -> bool:
-        from digest.render import BUILTIN_TEMPLATES
-
         if self.newsletter is None:
             return False
         config = self.newsletter.config
@@ -173,8 +171,6 @@ class Previewer:
         return self.builds[day]
 
     def _build(self, newsletter: Newsletter, day: date, version: int) -> Snapshot:
-        from digest.records import edition_record
-
         config = newsletter.config
         # the page speaks the newsletter's language
         base = {"version": version, "date": day.isoformat(), "locale": config.newsletter.locale}
@@ -394,23 +390,10 @@ def watch(previewer: Previewer, stop: threading.Event, on_change) -> threading.T
     return thread
 
 
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(config_path: Path | None, day: date | None, host: str, port: int, open_browser: bool,
           say, warn) -> None:
     """Run the preview until Ctrl-C or SIGTERM. `say` and `warn` print a line for the editor."""
     import signal
-
-    from digest.config import find_config
 
     path = find_config(config_path)
     if not is_loopback(host):

@@ -20,10 +20,12 @@ import jinja2
 import jinja2.ext
 from markupsafe import Markup
 
+from digest.body import first_paragraphs, outline, sized_images, text_blocks
 from digest.config import Config
 from digest.dates import local_date, long_date
 from digest.errors import Problem, TemplateError
 from digest.headers import header_text
+from digest.inliner import OPTIONS, memo, premailer_class
 from digest.labels import labels_for
 from digest.mjml_lint import MARK_VERSION, Finding, lint, mark, unmarked
 from digest.models import Edition, Email, Ranked
@@ -170,8 +172,6 @@ def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: da
 def _shown_body(body_html: str, locale: str) -> tuple[str, str]:
     """An article's body as the email shows it, and its text: most of an article's view, kept for
     the next render in the same process (the archive's copy, the preview's next build)."""
-    from digest.body import outline, sized_images
-
     # sanitized by the reader; typography never touches code, attributes or URLs
     shown = html_typography(sized_images(outline(body_html), TEXT_WIDTH), locale)
     return shown, html_to_text(shown)
@@ -221,8 +221,6 @@ def _article_views(edition: Edition, config: Config,
 
 def lead_view(lead: dict, config: Config) -> dict:
     """The lead as `lead.paragraphs` shows it, and its blocks for the plain-text part."""
-    from digest.body import first_paragraphs, text_blocks
-
     body, truncated = first_paragraphs(str(lead["body_html"]), config.lead.paragraphs)
     return {**lead, "body_html": Markup(body), "truncated": truncated,
             "blocks": text_blocks(body)}
@@ -362,8 +360,6 @@ def inline_css(html: str) -> str:
 
     MRML emits `<mj-style inline="inline">` as a plain <style>, so this step is what applies it.
     """
-    from digest.inliner import OPTIONS, memo, premailer_class
-
     inliner = premailer_class()(html, **OPTIONS)  # premailer, less its costs that buy us nothing
     inlined = inliner.transform()
     memo().save()  # what premailer made of new CSS, for the next process

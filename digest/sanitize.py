@@ -7,7 +7,7 @@ from html import escape
 
 import nh3
 
-from digest.text import encodable
+from digest.text import encodable, html_to_text
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
 
@@ -31,8 +31,6 @@ def clean_html(html: str) -> str:
     cost grows with the depth) is kept as its text, one paragraph a line."""
     html = encodable(html)
     if _too_deep(html):
-        from digest.text import html_to_text
-
         return "".join(f"<p>{escape(line, quote=False)}</p>\n"
                        for line in html_to_text(html).split("\n"))
     return nh3.clean(

@@ -36,6 +36,7 @@ from digest.errors import (
 from digest.leavers import sync_before_send
 from digest.models import Status
 from digest.pipeline import Build
+from digest.ranking.terms import fingerprint
 from digest.recipients import Recipient
 from digest.signing import Signer
 from digest.state.ledger import DONE, Ledger
@@ -244,8 +245,6 @@ def _send_test_copy(folder, open_backend, outgoing, address, report) -> SendRepo
 
 
 def story_fingerprints(edition) -> list[tuple[list[str], list[str]]]:
-    from digest.ranking.terms import fingerprint
-
     return [fingerprint([r.article, *r.also]) for r in (edition.lead, *edition.blurbs)]
 
 

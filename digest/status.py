@@ -69,7 +69,7 @@ def edition_status(folder: Folder, day: date | None) -> list[EditionStatus]:
 
 
 def cancel_scheduled(folder: Folder, day: date) -> list[str]:
-    from digest.deliver import backend_class, scheduling
+    from digest.deliver import backend_class, scheduling  # lazy: for digest cancel only
 
     state = folder.existing_state()
     scheduled = state.ledger.scheduled(folder.config.newsletter.url, day.isoformat()) \

@@ -1,4 +1,5 @@
-"""Article addresses: compared without their tracking, and given the newsletter's tracking."""
+"""Article addresses: compared without their tracking, and given the newsletter's tracking; and
+whether a server's host is this machine's own."""
 
 from __future__ import annotations
 
@@ -48,3 +49,15 @@ def with_tracking(url: str, links: LinksConfig, day: date) -> str:
     present = {key for key, _ in query}
     query += [(k, v) for k, v in wanted.items() if k not in present]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `--host` reaches this machine only (digest preview, digest serve)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -31,14 +31,21 @@ from urllib.parse import urlsplit
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from digest.deliver.webhooks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    EventVerifier,
+    WebhookRefused,
+)
 from digest.errors import ConfigError, DigestError
+from digest.labels import labels_for
 from digest.models import Leaving, Suppression
+from digest.newsletter import Newsletter
 from digest.signing import TOKEN, Signer, reference
+from digest.urls import is_loopback
 
 if TYPE_CHECKING:
     from digest.config import Config
-    from digest.deliver.webhooks import EventVerifier
-    from digest.newsletter import Newsletter
 
 log = logging.getLogger("digest.web")
 
@@ -86,8 +93,6 @@ class WebApp:
     """The WSGI application of one newsletter."""
 
     def __init__(self, newsletter: Newsletter, clock: Callable[[], float] = time.time) -> None:
-        from digest.labels import labels_for
-
         config = newsletter.config
         self.newsletter = newsletter
         self.clock = clock
@@ -183,8 +188,6 @@ class WebApp:
     # -- providers ----------------------------------------------------------------------------
 
     def events(self, request: Request) -> Response:
-        from digest.deliver.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRefused
-
         if self.verifier is None:
             log.warning("sendgrid events: refused, delivery.sendgrid.webhook_public_key is not set")
             return Response("webhook not configured\n", 403,
@@ -215,8 +218,6 @@ def _signer(config: Config) -> Signer | None:
 
 
 def _verifier(config: Config) -> EventVerifier | None:
-    from digest.deliver.webhooks import EventVerifier
-
     key = config.delivery.sendgrid.webhook_public_key
     return EventVerifier(key) if key else None  # checked when digest.toml was read
 
@@ -265,8 +266,6 @@ class _Lazy:
 
 
 def create_app(config_path: Path | None = None) -> WebApp:
-    from digest.newsletter import Newsletter
-
     path = config_path or (Path(os.environ["DIGEST_CONFIG"]) if os.environ.get("DIGEST_CONFIG")
                            else None)
     return WebApp(Newsletter.open(path))
@@ -281,8 +280,6 @@ def serve(config_path: Path | None, host: str, port: int, threads: int,
     import signal
 
     from waitress import create_server
-
-    from digest.preview import is_loopback
 
     application = create_app(config_path)
     if not is_loopback(host):

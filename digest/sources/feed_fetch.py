@@ -64,7 +64,7 @@ class Fetched:
 
 
 async def _fetch_http(client, url: str, cached, limit: int, deadline: float) -> Fetched:
-    from digest.sources.network import FetchError, get
+    from digest.sources.network import FetchError, get  # lazy: httpx, for remote feeds only
 
     headers = {}
     if cached is not None and cached.body is not None:
@@ -156,7 +156,7 @@ async def _fetch_away(feeds: list[FeedConfig], config: Config, state: FeedStore,
 
     # no HTTP client (nor its import) when no feed is on the web (an unsupported scheme)
     if remote:
-        from digest.sources.network import http_client
+        from digest.sources.network import http_client  # lazy: httpx (see above)
     async with http_client(config) if remote else contextlib.nullcontext() as client:
         async def one(feed: FeedConfig) -> Fetched:
             async with semaphore:

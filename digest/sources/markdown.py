@@ -30,6 +30,7 @@ from digest.sources.front_matter import (
 from digest.sources.readings import Reading, ReadingCache, ReadingStore
 from digest.sources.results import SourceRead
 from digest.text import html_to_text, slugify, squash
+from digest.urls import normalize_url
 
 # Images an article may carry as a file beside it (copied to out/<date>/assets/).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -120,8 +121,6 @@ def same_story_problems(articles: list[Article], config: Config) -> list[Problem
     """`same_story:` values of the edition's article files that name no article of it: the
     editors' grouping would silently not happen. A file name is the newsroom's own (it holds the
     send); an address may be a feed's entry that left the feed (a warning)."""
-    from digest.urls import normalize_url
-
     names: set[str] = set()
     for article in articles:
         names.add(normalize_url(article.url))

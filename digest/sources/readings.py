@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from digest.models import Article
 from digest.sources.files import Unreadable, inside
+from digest.usercache import installed_version
 
 if TYPE_CHECKING:
     from digest.config import Config
@@ -173,8 +174,6 @@ def reading_version(config: Config, folder: Path) -> str:
     libraries that parse (PyYAML, markdown-it-py, nh3), Python, and the settings used. The
     libraries are named by their installed versions, without importing them (PyYAML alone is
     15 ms of a cold build that needs no parsing)."""
-    from digest.usercache import installed_version
-
     digest = hashlib.sha256()
     for name in _READING_MODULES:
         module = sys.modules.get(name)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from digest.errors import EXIT_TEMPFAIL, DigestError
+from digest.errors import EXIT_TEMPFAIL, StateError
 
 LOCK_WAIT_SECONDS = 5  # another process writing longer than this is a problem to report
 BACKUPS_KEPT = 3  # copies of the database taken before a migration
@@ -161,10 +161,6 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
-
-
-class StateError(DigestError):
-    """The state database cannot be used as it is; the message says what to do."""
 
 
 class StateBusy(StateError):
