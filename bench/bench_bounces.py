@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "tests" / "data" / "bounces"
 sys.path.insert(0, str(REPO))
 
-from digest.bounces import dsn_failures  # noqa: E402
+from digest.audience.bounces import dsn_failures  # noqa: E402
 
 
 def classify() -> None:

@@ -69,7 +69,7 @@ def median_ms(fn, runs: int) -> float:
 # the @media blocks (the responsive layout and dark mode) in a <style>, as premailer does; without
 # it css-inline drops every one of them.
 WITH_CSS_INLINE = (
-    "import sys, css_inline, digest.render as r\n"
+    "import sys, css_inline, digest.rendering.render as r\n"
     "inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)\n"
     "r.inline_css = inliner.inline\n"
     "from digest.cli import main\n"
@@ -93,7 +93,7 @@ def whole_process(root: Path, runs: int, css_inline: bool = False) -> float:
 def stages(root: Path, runs: int) -> dict[str, float]:
     from digest.config import load_config
     from digest.ranking.rank import rank
-    from digest.render import (
+    from digest.rendering.render import (
         HTML_TEMPLATE,
         TEXT_TEMPLATE,
         context,
@@ -140,7 +140,13 @@ def inliners(root: Path, runs: int) -> dict[str, float]:
 
     from digest.config import load_config
     from digest.ranking.rank import rank
-    from digest.render import HTML_TEMPLATE, context, environment, mjml_to_html, render_template
+    from digest.rendering.render import (
+        HTML_TEMPLATE,
+        context,
+        environment,
+        mjml_to_html,
+        render_template,
+    )
     from digest.sources import gather
 
     config = load_config(root / "digest.toml")
@@ -149,7 +155,7 @@ def inliners(root: Path, runs: int) -> dict[str, float]:
     values = context(edition, config) | {"subject": "Sujet"}
     html = mjml_to_html(render_template(env, HTML_TEMPLATE, values, config), config)
     inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-    from digest.render import inline_css
+    from digest.rendering.render import inline_css
 
     return {
         "premailer": median_ms(lambda: inline_css(html), runs),

@@ -45,7 +45,8 @@ VARIANTS = {
     "typer's coercion (pydantic)": "import sys, digest.coercion as c\nc.KNOWN_TYPER = False\n",
     "requests imported": "import sys, requests\n",
     "cssutils validating": (
-        "import sys, cssutils\nfrom digest.inliner import premailer_class\npremailer_class()\n"
+        "import sys, cssutils\nfrom digest.rendering.inliner import premailer_class\n"
+        "premailer_class()\n"
         "cssutils.parseStyle = cssutils.parseStyle.__wrapped__\n"),
     "no template cache": "import sys\n",
     "premailer's memo empty": "import sys\n",

@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from digest import recipients  # noqa: E402
-from digest.addresses import check_address  # noqa: E402
+from digest.audience import recipients  # noqa: E402
+from digest.audience.addresses import check_address  # noqa: E402
 
 
 def addresses(count: int, seed: int = 17) -> list[str]:

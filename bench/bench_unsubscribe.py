@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from digest.signing import Signer  # noqa: E402
+from digest.audience.signing import Signer  # noqa: E402
 from digest.state import State  # noqa: E402
 
 SECRET = "bench-secret-0123456789-abcdefghijkl"

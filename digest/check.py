@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Protocol
 from digest.config import Config, LeadConfig
 from digest.errors import DigestError, Problem
 from digest.models import SAFE_BYTES, Article, Edition, Ranked, Role
-from digest.render import environment_for, load_template, render, web_page
+from digest.rendering.render import environment_for, load_template, render, web_page
+from digest.rendering.theme import templates
 from digest.sources.markdown import image_problems
-from digest.theme import templates
 
 PREHEADER_MIN_CHARS = 90
 PADDING_CHARACTERS = ("\u200c", "\u034f", "&zwnj;", "&#847;")

@@ -18,7 +18,7 @@ from digest.cli_base import Commands, log, stamped, stamped_line, warn
 from digest.errors import EXIT_ERROR
 
 if TYPE_CHECKING:
-    from digest.leavers import EditorChange
+    from digest.audience.leavers import EditorChange
     from digest.newsletter import Newsletter
 
 
@@ -256,7 +256,7 @@ app.add_typer(templates_app, name="templates")
 @templates_app.command("list")
 def templates_list_command(config_path: ConfigOption = None) -> None:
     """Show each template and whether it is built-in or overridden in templates/."""
-    from digest.theme import templates  # lazy: Jinja2 and the templates, for this command
+    from digest.rendering.theme import templates  # lazy: Jinja2 and the templates, for this command
 
     config = _open(config_path).config
     rows = templates(config)
@@ -272,7 +272,7 @@ def templates_copy_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Copy a built-in template into templates/ to edit it; the others stay built-in."""
-    from digest.theme import copy_template  # lazy: as for templates list
+    from digest.rendering.theme import copy_template  # lazy: as for templates list
 
     target = copy_template(_open(config_path).config, name)
     typer.echo(f"copied to {target}; edit it and run digest preview to see the change")
@@ -297,7 +297,7 @@ def init_command(
         typer.echo(f"created {path}")
     here = "" if folder == Path(".") else f"cd {folder} && "
     typer.echo(f"next: {here}digest build && digest preview")
-    from digest.signing import SECRET_ADVICE  # lazy: as above
+    from digest.audience.signing import SECRET_ADVICE  # lazy: as above
 
     typer.echo(f"before sending: {SECRET_ADVICE}; it signs the unsubscribe links")
 

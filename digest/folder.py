@@ -15,7 +15,7 @@ from digest.errors import Problem
 from digest.models import PastStory
 
 if TYPE_CHECKING:
-    from digest.recipients import Recipient
+    from digest.audience.recipients import Recipient
     from digest.state import State
 
 
@@ -114,7 +114,7 @@ class Folder:
     def readers(self, report: Callable[[Problem], None]) -> Iterator[Recipient]:
         """The readers of `delivery.recipients`, less the suppressed ones: those of
         `delivery.suppressions` and of the state database."""
-        from digest.recipients import newsletter_readers  # lazy: not for a build
+        from digest.audience.recipients import newsletter_readers  # lazy: not for a build
 
         state = self.existing_state()
         suppressed = state.suppressions.keys() if state is not None else set()

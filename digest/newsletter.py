@@ -29,8 +29,8 @@ from digest.ranking.story_features import Signals
 from digest.sources import Gathered, gather
 
 if TYPE_CHECKING:
-    from digest.bounces import BounceReport
-    from digest.leavers import EditorChange, SyncReport
+    from digest.audience.bounces import BounceReport
+    from digest.audience.leavers import EditorChange, SyncReport
     from digest.models import Suppression
     from digest.send import SendEvents, SendReport
     from digest.sources.readings import Row
@@ -131,22 +131,22 @@ class Newsletter(Folder):
         return state.suppressions.entries() if state is not None else []
 
     def suppress(self, addresses: list[str], reason: str = "") -> EditorChange:
-        from digest.leavers import add  # lazy: digest suppressions' module, not a build's
+        from digest.audience.leavers import add  # lazy: digest suppressions' module, not a build's
 
         return add(self, addresses, reason)
 
     def unsuppress(self, addresses: list[str]) -> EditorChange:
-        from digest.leavers import remove  # lazy: as for suppress
+        from digest.audience.leavers import remove  # lazy: as for suppress
 
         return remove(self, addresses)
 
     def sync_suppressions(self, backend: str | None = None) -> SyncReport:
-        from digest.leavers import sync  # lazy: as for suppress
+        from digest.audience.leavers import sync  # lazy: as for suppress
 
         return sync(self, backend)
 
     def import_bounces(self, path: Path, report: Callable[[Problem], None]) -> BounceReport:
-        from digest.leavers import import_bounces  # lazy: as for suppress
+        from digest.audience.leavers import import_bounces  # lazy: as for suppress
 
         return import_bounces(self, path, report)
 

@@ -16,7 +16,7 @@ from digest.labels import labels_for
 from digest.message import to_message
 from digest.pipeline import Build
 from digest.records import edition_record
-from digest.render import environment_for, render_template, web_page
+from digest.rendering.render import environment_for, render_template, web_page
 
 
 def write(result: Build, out_root: Path, config: Config) -> Path:

@@ -61,7 +61,7 @@ def rank_day(config: Config, gathered: Gathered, day: date, history: tuple[PastS
 
 def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Build:
     """The edition's email, rendered once. Bad inputs are in `problems`, not exceptions."""
-    from digest.render import render  # Jinja2 and the templates: not for `digest rank`
+    from digest.rendering.render import render  # Jinja2 and the templates: not for `digest rank`
 
     problems = list(gathered.problems)
     edition = _complete_lead(edition, config, problems)

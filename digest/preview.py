@@ -27,7 +27,7 @@ from digest.models import Edition
 from digest.newsletter import Newsletter
 from digest.pipeline import render_edition
 from digest.records import edition_record
-from digest.render import BUILTIN_TEMPLATES, environment
+from digest.rendering.render import BUILTIN_TEMPLATES, environment
 from digest.sources import Gathered
 from digest.urls import is_loopback
 

@@ -13,7 +13,10 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from digest.addresses import check_address
+from digest.audience.addresses import check_address
+from digest.audience.leavers import sync_before_send
+from digest.audience.recipients import Recipient
+from digest.audience.signing import Signer
 from digest.deliver import (
     Backend,
     DeliveryError,
@@ -33,12 +36,9 @@ from digest.errors import (
     Problem,
     UsageError,
 )
-from digest.leavers import sync_before_send
 from digest.models import Status
 from digest.pipeline import Build
 from digest.ranking.terms import fingerprint
-from digest.recipients import Recipient
-from digest.signing import Signer
 from digest.state.ledger import DONE, Ledger
 from digest.state.lock import send_lock
 

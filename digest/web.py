@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from digest.audience.signing import TOKEN, Signer, reference
 from digest.deliver.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -41,7 +42,6 @@ from digest.errors import ConfigError, DigestError
 from digest.labels import labels_for
 from digest.models import Leaving, Suppression
 from digest.newsletter import Newsletter
-from digest.signing import TOKEN, Signer, reference
 from digest.urls import is_loopback
 
 if TYPE_CHECKING:

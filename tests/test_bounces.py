@@ -121,7 +121,7 @@ def test_what_is_no_mailbox_is_one_error_line(letter, tmp_path):
 def test_each_sample_alone(name):
     import email
 
-    from digest.bounces import dsn_failures
+    from digest.audience.bounces import dsn_failures
 
     failures = dsn_failures(email.message_from_bytes((SAMPLES / name).read_bytes()))
     if name in OTHERS:

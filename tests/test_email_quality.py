@@ -197,7 +197,7 @@ def test_final_html_keeps_what_clients_need(email_html):
 
 
 def test_premailer_keeps_widths_and_outlook_dark_mode_rules():
-    from digest.render import inline_css
+    from digest.rendering.render import inline_css
 
     html = ('<html><head><style>.x img { width: 100%; background-color: #eee } .y { color: red }'
             '</style><style data-premailer="ignore">[data-ogsc] .y { color: #fff !important; }'

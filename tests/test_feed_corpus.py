@@ -50,7 +50,7 @@ def run_pipeline(root: Path, url: str, web: bool) -> tuple[str, str] | None:
     email's HTML and (with `web`) the archive's page; None when the document gave no article.
     Every document has the same newsletter folder (one state database, templates compiled once),
     a newsletter of its one feed."""
-    from digest.render import web_page
+    from digest.rendering.render import web_page
 
     (root / "articles").mkdir(parents=True, exist_ok=True)
     (root / "digest.toml").write_text(

@@ -241,9 +241,9 @@ def test_any_provider_time_is_stored_so_that_every_later_use_works(moments):
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    from digest.audience.recipients import read_suppressions
     from digest.dates import utc_text
     from digest.deliver.webhooks import EventVerifier
-    from digest.recipients import read_suppressions
     from digest.state import State
 
     private = ec.generate_private_key(ec.SECP256R1())

@@ -20,8 +20,8 @@ NAMES = ["digest.html", "digest.txt", "edition.json"]
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    """The first day built with an empty memo of premailer's (digest/inliner.py), the second with
-    what the first kept in the user's cache: both must be the fixture, byte for byte."""
+    """The first day built with an empty memo of premailer's (digest/rendering/inliner.py), the
+    second with what the first kept in the user's cache: both must be the fixture, byte for byte."""
     root = copy_sample(tmp_path_factory.mktemp("golden") / "sample")
     cache = root.parent / "cache"
     cache.mkdir()
@@ -76,7 +76,7 @@ def test_generated_day_output_is_byte_identical(generated: Path, name: str) -> N
 
 @pytest.mark.parametrize("damaged", ['{"blocks": {"0:p{}": 5}, "pairs": []}', "not json"])
 def test_a_damaged_css_memo_is_parsed_again(newsletter, tmp_path, damaged):
-    from digest import inliner
+    from digest.rendering import inliner
 
     newsletter.article("une", "Un article. " * 50, lead=True)
     env = {"DIGEST_CACHE_DIR": str(tmp_path / "cache")}
@@ -96,7 +96,7 @@ def test_a_damaged_css_memo_is_parsed_again(newsletter, tmp_path, damaged):
 
 
 def test_a_cache_that_cannot_be_written_only_means_no_memo(newsletter, tmp_path):
-    from digest import inliner
+    from digest.rendering import inliner
 
     newsletter.article("une", "Un article. " * 50, lead=True)
     blocker = tmp_path / "a-file"
@@ -112,7 +112,7 @@ def test_a_cache_that_cannot_be_written_only_means_no_memo(newsletter, tmp_path)
 
 
 def test_the_memo_is_kept_apart_for_other_premailer_options(monkeypatch, tmp_path):
-    from digest import inliner
+    from digest.rendering import inliner
 
     monkeypatch.setenv("DIGEST_CACHE_DIR", str(tmp_path))
     try:

@@ -334,7 +334,7 @@ def test_the_rules_see_what_they_are_meant_to():
                      "def f(): pass\nf = 1\nimport json as f\n")
     assert twice_bound(tree) == [("f", 15), ("f", 16)]
     tree = ast.parse("from digest.text import _private, public\nimport digest.dates as d\n"
-                     "from digest import render\nd._x\nrender._y\npublic._z\n")
+                     "from digest.rendering import render\nd._x\nrender._y\npublic._z\n")
     assert [use for use, _ in private_uses("digest.cli", tree)] == [
         "from digest.text import _private", "d._x", "render._y"]
 

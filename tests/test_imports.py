@@ -17,7 +17,7 @@ from digest.sources.readings import SETTLE_NS
 NEVER_FOR_A_LOCAL_BUILD = {
     "asyncio", "httpx", "requests", "urllib3", "sendgrid", "python_http_client", "rich",
     "pydantic", "trafilatura", "feedparser", "email_validator", "digest.send", "digest.deliver",
-    "digest.recipients", "digest.progress",
+    "digest.audience.recipients", "digest.progress",
 }
 
 
@@ -41,7 +41,8 @@ def build_imports(root) -> set[str]:
 def test_a_build_of_local_articles_imports_neither_network_nor_state(newsletter):
     newsletter.article("une", "Un article. " * 50, lead=True)  # alone: nothing to group
     modules = build_imports(newsletter.root)
-    assert "digest.render" in modules and "premailer" in modules  # the graph is the build's
+    # the graph is the build's
+    assert "digest.rendering.render" in modules and "premailer" in modules
     assert not modules & NEVER_FOR_A_LOCAL_BUILD, sorted(modules & NEVER_FOR_A_LOCAL_BUILD)
     # no state database yet: nothing opens it
     assert "sqlite3" not in modules and "digest.state" not in modules
@@ -86,7 +87,7 @@ def test_local_feeds_are_read_without_an_event_loop(sample):
 def test_the_summary_module_does_not_pull_the_send_machinery(tmp_path):
     modules = imported("-c", "import digest.summary", cwd=tmp_path)
     assert not modules & {"digest.send", "digest.deliver", "digest.state", "sqlite3",
-                          "digest.recipients", "email_validator", "sendgrid"}
+                          "digest.audience.recipients", "email_validator", "sendgrid"}
 
 
 @pytest.mark.parametrize("args", [("--version",), ("build", "--help")])

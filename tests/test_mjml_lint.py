@@ -1,5 +1,5 @@
-"""MJML's rules over rendered templates (digest/mjml_lint.py): the component list is MJML's own,
-and each mistake is named at its template's line."""
+"""MJML's rules over rendered templates (digest/rendering/mjml_lint.py): the component list is
+MJML's own, and each mistake is named at its template's line."""
 
 import json
 import subprocess
@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from conftest import REPO
 
-from digest.mjml_lint import lint, mark, schema, unmarked
+from digest.rendering.mjml_lint import lint, mark, schema, unmarked
 
 NODE = REPO / ".ci" / "node"
 
@@ -18,8 +18,8 @@ def test_the_component_list_is_the_one_of_the_mjml_package_tests_run_sh_installs
     assert (NODE / "node_modules" / "mjml").is_dir(), "run tests/run.sh to install .ci/node"
     made = subprocess.run(["node", str(NODE / "mjml_schema.js")], capture_output=True, text=True,
                           check=True, timeout=60).stdout
-    kept = (REPO / "digest" / "mjml_schema.json").read_text(encoding="utf-8")
-    assert json.loads(made) == json.loads(kept), "regenerate digest/mjml_schema.json"
+    kept = (REPO / "digest" / "rendering" / "mjml_schema.json").read_text(encoding="utf-8")
+    assert json.loads(made) == json.loads(kept), "regenerate digest/rendering/mjml_schema.json"
     assert {"mj-text", "mj-section", "mj-column", "mj-button", "mjml"} <= set(schema())
 
 
@@ -79,7 +79,7 @@ def test_the_built_in_theme_breaks_no_rule(newsletter):
     """Every branch of the theme (the sample edition where every field is set), rendered."""
     from digest.check import sample_edition
     from digest.config import load_config
-    from digest.render import render, web_page
+    from digest.rendering.render import render, web_page
 
     config = load_config(newsletter.config)
     problems: list = []

@@ -11,14 +11,14 @@ from conftest import log_lines
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest import addresses, recipients
-from digest.errors import ConfigError
-from digest.recipients import (
+from digest.audience import addresses, recipients
+from digest.audience.recipients import (
     Recipient,
     read_recipients,
     read_suppressions,
     split_line,
 )
+from digest.errors import ConfigError
 
 DAY = "2025-04-22"
 

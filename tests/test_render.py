@@ -7,7 +7,7 @@ import pytest
 from conftest import build, load
 
 from digest.errors import TemplateError
-from digest.render import BUILTIN_TEMPLATES
+from digest.rendering.render import BUILTIN_TEMPLATES
 
 DAY = date(2025, 4, 22)
 

@@ -267,11 +267,11 @@ def test_unsubscribe_link_is_required_to_send(letter, sendgrid):
 
 
 def test_each_readers_link_is_made_once_for_the_body_and_the_headers():
+    from digest.audience.recipients import Recipient
     from digest.config import SendGridConfig
     from digest.deliver import Outgoing
     from digest.deliver.sendgrid import payload
     from digest.models import Email
-    from digest.recipients import Recipient
 
     made: list[str] = []
 
@@ -317,11 +317,11 @@ def test_the_request_body_is_the_json_of_one_personalization_per_reader(
     httpx did) of the request as data."""
     import json
 
+    from digest.audience.recipients import Recipient
     from digest.config import SendGridConfig
     from digest.deliver import Outgoing
     from digest.deliver.sendgrid import request_body
     from digest.models import Email
-    from digest.recipients import Recipient
 
     outgoing = Outgoing(Email("Sujet « é »", '<p>"%unsubscribe_url%"</p>', "%unsubscribe_url%",
                               "", "Gazette <a@b.example>", "Réponses <r@b.example>"),

@@ -233,7 +233,7 @@ def test_an_address_a_spreadsheet_would_run_is_written_as_text_and_read_back(new
     assert sorted(row[0] for row in rows) == sorted("'" + address for address in leaving)
     assert {row[4] for row in rows} == {"'@SUM(A1:A9)"}
 
-    from digest.recipients import read_suppressions
+    from digest.audience.recipients import read_suppressions
 
     assert read_suppressions(path) == set(leaving)
     # the list alone (the state database lost) still keeps each of them from the edition

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from web_server import SECRET, Served
 
-from digest.signing import Signer
+from digest.audience.signing import Signer
 from digest.state import State
 
 DAY, NEXT = "2025-04-22", "2025-04-23"

@@ -1,7 +1,7 @@
 // MJML's own list of components: each tag's attributes, the tags it may hold, whether its
 // content is raw text (an ending tag). Writes the JSON that digest/rendering checks templates
-// against (digest/mjml_schema.json); tests/test_template_check.py compares the two.
-//   node .ci/node/mjml_schema.js > digest/mjml_schema.json
+// against (digest/rendering/mjml_schema.json); tests/test_template_check.py compares the two.
+//   node .ci/node/mjml_schema.js > digest/rendering/mjml_schema.json
 require('mjml'); // registers the core components and their dependencies
 const { components } = require('mjml-core');
 const { dependencies } = require('mjml-validator');

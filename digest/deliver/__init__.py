@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import quote
 
+from digest.audience.recipients import Recipient
+from digest.audience.signing import TOKEN, Signer
 from digest.errors import EXIT_TEMPFAIL, ConfigError, DigestError
 from digest.headers import header_text
 from digest.message import POLICY, to_message
 from digest.models import Email, Outcome, Suppression
-from digest.recipients import Recipient
-from digest.signing import TOKEN, Signer
 
 if TYPE_CHECKING:
     from digest.config import Config

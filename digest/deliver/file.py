@@ -8,10 +8,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from digest.audience.recipients import Recipient
 from digest.config import Config
 from digest.deliver import Outgoing, TemporaryDeliveryError, ascii_address, readdressed
 from digest.models import Outcome, Status
-from digest.recipients import Recipient
 
 # a file name's characters before its hash and ".eml": within the 255 bytes of ext4 and most
 MAX_NAME = 200

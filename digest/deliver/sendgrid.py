@@ -24,7 +24,8 @@ from json.encoder import encode_basestring as _string  # a JSON string, as dumps
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digest.addresses import suppression_key
+from digest.audience.addresses import suppression_key
+from digest.audience.recipients import Recipient
 from digest.config import Config, SendGridConfig
 from digest.dates import provider_time
 from digest.deliver import (
@@ -37,7 +38,6 @@ from digest.deliver import (
 )
 from digest.errors import ConfigError
 from digest.models import Leaving, Outcome, Status, Suppression
-from digest.recipients import Recipient
 from digest.text import squash
 
 if TYPE_CHECKING:

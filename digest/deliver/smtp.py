@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+from digest.audience.recipients import Recipient
 from digest.config import Config, SmtpConfig
 from digest.deliver import (
     DeliveryError,
@@ -54,7 +55,6 @@ from digest.deliver import (
 )
 from digest.errors import ConfigError
 from digest.models import Outcome, Status
-from digest.recipients import Recipient
 
 PASSWORD_VARIABLE = "DIGEST_SMTP_PASSWORD"
 NO_SMTPUTF8 = "the server does not offer SMTPUTF8, needed for this address"

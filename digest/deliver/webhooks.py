@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from digest.addresses import suppression_key
+from digest.audience.addresses import suppression_key
 from digest.config_checks import bare_key
 from digest.dates import provider_time
 from digest.models import Leaving, Suppression

@@ -1,8 +1,9 @@
 """The short unsubscribe tokens handed out, and whose address each one stands for.
 
-A short token is a truncated signature of the reader's address key (see `digest.signing`): it
-carries no address, so the web application finds the address here. Rows are written before the
-message carrying the token leaves, and a reader's token is the same in every edition.
+A short token is a truncated signature of the reader's address key (see
+`digest.audience.signing`): it carries no address, so the web application finds the address
+here. Rows are written before the message carrying the token leaves, and a reader's token is the
+same in every edition.
 """
 
 from __future__ import annotations

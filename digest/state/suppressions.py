@@ -188,7 +188,9 @@ class Suppressions:
         signature = _signature(path) if path is not None else ""
         if path is None or signature in ("", self._get_mark(f"mirror:{path}")):
             return 0
-        from digest.recipients import read_suppressions  # lazy: not for a build (see folder)
+        from digest.audience.recipients import (
+            read_suppressions,  # lazy: not for a build (see folder)
+        )
 
         listed = read_suppressions(path)  # unreadable: an error, rather than lose its lines
         now = time.time()

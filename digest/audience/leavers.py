@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digest.addresses import suppression_key
+from digest.audience.addresses import suppression_key
+from digest.audience.signing import Signer
 from digest.errors import DigestError, Problem
 from digest.models import Leaving, Suppression
-from digest.signing import Signer
 
 if TYPE_CHECKING:
-    from digest.bounces import BounceReport
+    from digest.audience.bounces import BounceReport
     from digest.folder import Folder
 
 def address_key(text: str) -> str | None:
@@ -131,7 +131,9 @@ def sync_before_send(folder: Folder, backend_name: str,
 
 def import_bounces(folder: Folder, path: Path,
                    report: Callable[[Problem], None]) -> BounceReport:
-    from digest.bounces import read_bounces  # lazy: mailbox and its parsers, for bounces only
+    from digest.audience.bounces import (
+        read_bounces,  # lazy: mailbox and its parsers, for bounces only
+    )
 
     config = folder.config
     bounce_address = config.delivery.bounce_address

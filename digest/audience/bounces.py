@@ -30,7 +30,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from digest.addresses import suppression_key
+from digest.audience.addresses import suppression_key
 from digest.errors import DigestError, Problem
 from digest.models import Leaving, Suppression
 

@@ -20,15 +20,15 @@ import jinja2
 import jinja2.ext
 from markupsafe import Markup
 
-from digest.body import first_paragraphs, outline, sized_images, text_blocks
 from digest.config import Config
 from digest.dates import local_date, long_date
 from digest.errors import Problem, TemplateError
 from digest.headers import header_text
-from digest.inliner import OPTIONS, memo, premailer_class
 from digest.labels import labels_for
-from digest.mjml_lint import MARK_VERSION, Finding, lint, mark, unmarked
 from digest.models import Edition, Email, Ranked
+from digest.rendering.inliner import OPTIONS, memo, premailer_class
+from digest.rendering.lead_body import first_paragraphs, outline, sized_images, text_blocks
+from digest.rendering.mjml_lint import MARK_VERSION, Finding, lint, mark, unmarked
 from digest.text import (
     excerpt,
     html_to_text,
@@ -39,7 +39,7 @@ from digest.text import (
 )
 from digest.urls import with_tracking
 
-BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+BUILTIN_TEMPLATES = Path(__file__).parent.parent / "templates"  # digest/templates
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 # Invisible characters after the preheader keep inboxes from filling the preview with body text.
@@ -77,7 +77,7 @@ def environment(templates_dir: Path, bytecode_dir: Path | None = None) -> jinja2
 
 
 class _MjmlMarks(jinja2.ext.Extension):
-    """Each MJML tag of a template marked with its line, for `digest.mjml_lint`."""
+    """Each MJML tag of a template marked with its line, for `digest.rendering.mjml_lint`."""
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         return mark(source, name) if name and name.endswith(".mjml.j2") else source

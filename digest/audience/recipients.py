@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from digest.addresses import CONTROL, address_key, check_address, suppression_key
+from digest.audience.addresses import CONTROL, address_key, check_address, suppression_key
 from digest.config import Config
 from digest.errors import ConfigError, Problem
 from digest.headers import header_text

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from digest.config import Config
 from digest.errors import DigestError
-from digest.render import BUILTIN_TEMPLATES
+from digest.rendering.render import BUILTIN_TEMPLATES
 
 
 @dataclass(frozen=True)
