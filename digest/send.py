@@ -263,14 +263,8 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
             ledger.keep_email(edition_id, outgoing.email)
             folder.state.memory.remember(edition_id, story_fingerprints(result.edition))
 
-    round = ledger.last_round(edition_id)
-    statuses = ledger.statuses(edition_id, round)
-    if force and statuses:
-        round, statuses = round + 1, {}
-    if resend_unknown and not report.dry_run:
-        report.resent_unknown = ledger.forget_unknown(edition_id, round)
-        statuses = ledger.statuses(edition_id, round)
-    report.round = round
+    round, statuses = _round(ledger, edition_id, report, force=force,
+                             resend_unknown=resend_unknown)
 
     readers = folder.readers(events.problem)
 
@@ -305,15 +299,34 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
                     break
                 events.batch(report, len(chunk))
         except KeyboardInterrupt:  # Ctrl-C: the ledger says where the round stands
-            statuses = ledger.statuses(edition_id, round)
-            report.interrupted = True
-            report.unknown = sum(1 for status in statuses.values() if status == Status.PENDING)
-            report.left = sum(1 for r in folder.readers(lambda problem: None)
-                              if statuses.get(r.key) not in DONE)
+            _interrupted(folder, ledger.statuses(edition_id, round), report)
         finally:
             backend.close()
     report.duration = time.monotonic() - report.started
     return report
+
+
+def _round(ledger: Ledger, edition_id: str, report: SendReport, *, force: bool,
+           resend_unknown: bool) -> tuple[int, dict[str, str]]:
+    """The round this run sends and who it already handled: a new round with --force, the
+    unknown readers forgotten with --resend-unknown."""
+    round = ledger.last_round(edition_id)
+    statuses = ledger.statuses(edition_id, round)
+    if force and statuses:
+        round, statuses = round + 1, {}
+    if resend_unknown and not report.dry_run:
+        report.resent_unknown = ledger.forget_unknown(edition_id, round)
+        statuses = ledger.statuses(edition_id, round)
+    report.round = round
+    return round, statuses
+
+
+def _interrupted(folder: Folder, statuses: dict[str, str], report: SendReport) -> None:
+    """Where an interrupted round stands: readers whose batch was under way, and those left."""
+    report.interrupted = True
+    report.unknown = sum(1 for status in statuses.values() if status == Status.PENDING)
+    report.left = sum(1 for r in folder.readers(lambda problem: None)
+                      if statuses.get(r.key) not in DONE)
 
 
 @contextmanager

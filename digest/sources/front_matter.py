@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,32 @@ def split_front_matter(raw: bytes) -> tuple[str, str]:
 
 def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Validated front-matter fields, plus (key, warning) for values that were ignored."""
+    data = _loaded(front)
+    warnings = _unknown_fields(data)
+    title = squash(str(data.get("title") or ""))
+    if not title:
+        raise ArticleFileError("missing title; add a 'title:' line", line_of(front, "title"))
+    if "date" not in data or data["date"] in (None, ""):
+        raise ArticleFileError(
+            "missing date; add a 'date: YYYY-MM-DD HH:MM' line", line_of(front, "date")
+        )
+    fields: dict[str, Any] = {
+        "title": title,
+        "date": parse_date(data["date"], tz, line_of(front, "date")),
+    }
+    for key, check, when_null in _OPTIONAL:
+        if key not in data or (data[key] is None and not when_null):
+            continue
+        found, warning = check(key, data[key])
+        if warning:
+            warnings.append((key, warning))
+        else:
+            fields.update(found)
+    return fields, warnings
+
+
+def _loaded(front: str) -> dict:
+    """The front matter's YAML as a mapping; ArticleFileError with its line when it is not."""
     yaml, loader = _yaml()
     try:
         _refuse_aliases(front)
@@ -97,7 +124,12 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
                                "YAML") from None
     if not isinstance(data, dict):
         raise ArticleFileError("front matter must be 'key: value' lines", 2)
-    warnings: list[tuple[str, str]] = []
+    return data
+
+
+def _unknown_fields(data: dict) -> list[tuple[str, str]]:
+    """A warning for each unknown key, the first few by name, the rest in one line."""
+    warnings = []
     unknown = [key for key in data if key not in FIELDS]
     for key in unknown[:UNKNOWN_FIELDS_SHOWN]:
         close = difflib.get_close_matches(str(key), FIELDS, n=1)
@@ -107,76 +139,64 @@ def parse_fields(front: str, tz: ZoneInfo) -> tuple[dict[str, Any], list[tuple[s
         more = len(unknown) - UNKNOWN_FIELDS_SHOWN
         warnings.append((str(unknown[UNKNOWN_FIELDS_SHOWN]),
                          f"…and {more:,} more unknown field{'s' if more > 1 else ''}; ignored"))
+    return warnings
 
-    title = squash(str(data.get("title") or ""))
-    if not title:
-        raise ArticleFileError("missing title; add a 'title:' line", line_of(front, "title"))
-    if "date" not in data or data["date"] in (None, ""):
-        raise ArticleFileError(
-            "missing date; add a 'date: YYYY-MM-DD HH:MM' line", line_of(front, "date")
-        )
-    fields: dict[str, Any] = {
-        "title": title,
-        "date": parse_date(data["date"], tz, line_of(front, "date")),
-    }
-    for key in ("category", "author", "image_alt", "summary", "standfirst", "image_caption",
-                "image_credit"):
-        value = data.get(key)
-        if value is None:
-            continue
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            fields[key] = squash(str(value))
-        else:
-            warnings.append((key, f"{key}: expected text, got {_kind(value)}; ignored"))
-    for key in ("url", "image"):
-        value = data.get(key)
-        if value is None:
-            continue
-        if key == "image" and isinstance(value, str) and is_relative_path(value):
-            fields["image_file"] = value.strip()  # a file beside the article: see make_article
-            continue
-        url = safe_url(value) if isinstance(value, str) else None
-        if url is None or (key == "image" and url.startswith("mailto:")):
-            warnings.append((key, f"{key}: {value!r} is not an http(s) address; ignored"))
-        else:
-            fields[key] = url
-    for key in ("image_width", "image_height"):
-        value = data.get(key)
-        if value is None:
-            continue
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            fields[key] = value
-        else:
-            warnings.append((key, f"{key}: expected a number of pixels, got {value!r}; ignored"))
-    if "lead" in data:
-        if isinstance(data["lead"], bool):
-            fields["lead"] = data["lead"]
-        else:
-            warnings.append(
-                ("lead", f"lead: expected true or false, got {data['lead']!r}; ignored"))
-    if "priority" in data:
-        value = data["priority"]
-        if isinstance(value, int) and not isinstance(value, bool) \
-                and abs(value) <= PRIORITY_LIMIT:
-            fields["priority"] = value
-        else:
-            warnings.append(("priority", f"priority: expected an integer from -{PRIORITY_LIMIT:,}"
-                             f" to {PRIORITY_LIMIT:,}, got {_kind(value)[:40]}; using 0"))
-    if "group" in data:
-        if isinstance(data["group"], bool):
-            fields["group"] = data["group"]
-        else:
-            warnings.append(
-                ("group", f"group: expected true or false, got {data['group']!r}; ignored"))
-    if "same_story" in data:
-        value = data["same_story"]
-        values = value if isinstance(value, list) else [value]
-        if values and all(isinstance(v, str) and v.strip() for v in values):
-            fields["same_story"] = tuple(v.strip() for v in values)
-        else:
-            warnings.append(("same_story", "same_story: expected an address or a file name "
-                             f"(or a list of them), got {value!r}; ignored"))
-    return fields, warnings
+
+# Each optional field's check: (the fields it gives, or the warning why the value is ignored).
+Checked = tuple[dict[str, Any], str]
+
+
+def _text(key: str, value: Any) -> Checked:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return {key: squash(str(value))}, ""
+    return {}, f"{key}: expected text, got {_kind(value)}; ignored"
+
+
+def _address(key: str, value: Any) -> Checked:
+    if key == "image" and isinstance(value, str) and is_relative_path(value):
+        return {"image_file": value.strip()}, ""  # a file beside the article: see make_article
+    url = safe_url(value) if isinstance(value, str) else None
+    if url is None or (key == "image" and url.startswith("mailto:")):
+        return {}, f"{key}: {value!r} is not an http(s) address; ignored"
+    return {key: url}, ""
+
+
+def _pixels(key: str, value: Any) -> Checked:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return {key: value}, ""
+    return {}, f"{key}: expected a number of pixels, got {value!r}; ignored"
+
+
+def _flag(key: str, value: Any) -> Checked:
+    if isinstance(value, bool):
+        return {key: value}, ""
+    return {}, f"{key}: expected true or false, got {value!r}; ignored"
+
+
+def _priority(key: str, value: Any) -> Checked:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= PRIORITY_LIMIT:
+        return {key: value}, ""
+    return {}, (f"priority: expected an integer from -{PRIORITY_LIMIT:,} to {PRIORITY_LIMIT:,}, "
+                f"got {_kind(value)[:40]}; using 0")
+
+
+def _same_story(key: str, value: Any) -> Checked:
+    values = value if isinstance(value, list) else [value]
+    if values and all(isinstance(v, str) and v.strip() for v in values):
+        return {key: tuple(v.strip() for v in values)}, ""
+    return {}, ("same_story: expected an address or a file name (or a list of them), got "
+                f"{value!r}; ignored")
+
+
+# (key, its check, whether a null value is checked too), in the order warnings are given
+_OPTIONAL: tuple[tuple[str, Callable[[str, Any], Checked], bool], ...] = (
+    *((key, _text, False) for key in ("category", "author", "image_alt", "summary",
+                                      "standfirst", "image_caption", "image_credit")),
+    ("url", _address, False), ("image", _address, False),
+    ("image_width", _pixels, False), ("image_height", _pixels, False),
+    ("lead", _flag, True), ("priority", _priority, True), ("group", _flag, True),
+    ("same_story", _same_story, True),
+)
 
 
 def _refuse_aliases(front: str) -> None:
