@@ -1,6 +1,6 @@
 """The ground floor: one newsletter folder (digest.toml, out/, .digest/) and what every stage
 reads of it. Nothing here builds, ranks or sends; `digest.newsletter.Newsletter` is the facade
-with the verbs, and the stage modules (send, status, suppress, check) take a Folder."""
+with the verbs, and the stage modules (send, status, leavers, check) take a Folder."""
 
 from __future__ import annotations
 

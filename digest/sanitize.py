@@ -78,6 +78,14 @@ def safe_url(url: str) -> str | None:
     return url
 
 
+def _idna(host: str) -> str:
+    """A non-ASCII host as the HTTP client will send it: IDNA 2008 with UTS 46 mapping, as
+    httpx does (Python's own "idna" codec is IDNA 2003, which accepts hosts httpx refuses)."""
+    import idna  # lazy: a host outside ASCII is rare
+
+    return idna.encode(host, uts46=True).decode("ascii")
+
+
 # every label a number, decimal or hexadecimal: what browsers read as an IPv4 address
 _NUMERIC_HOST = re.compile(r"(?:(?:0x[0-9a-f]*|[0-9]+)(?:\.|$))+", re.IGNORECASE)
 
@@ -93,8 +101,8 @@ def _usable_host(url: str) -> bool:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is no number
         written = parts.hostname or ""
-        host = written if written.isascii() else written.encode("idna").decode("ascii")
-    except (ValueError, UnicodeError):
+        host = written if written.isascii() else _idna(written)
+    except (ValueError, UnicodeError):  # idna's errors are UnicodeErrors
         return False
     if not host:
         return False

@@ -36,7 +36,7 @@ from digest.errors import (
     Problem,
     UsageError,
 )
-from digest.models import Status
+from digest.models import Outcome, Status
 from digest.pipeline import Build
 from digest.ranking.terms import fingerprint
 from digest.state.ledger import DONE, Ledger
@@ -284,10 +284,12 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
         try:
             send_at = backend.send_time(day) if isinstance(backend, Scheduling) else None
             for chunk in _chunks(still_to_send(readers), backend.batch_size):
-                if not report.batches:
+                if not report.batches:  # the provider's batch id first: it may fail
+                    batch_id = _batch_to_schedule(ledger, backend, edition_id, send_at) \
+                        if send_at and not report.dry_run else None
                     record_edition()
-                if send_at and not report.scheduled_at and not report.dry_run:
-                    _schedule(ledger, backend, edition_id, send_at)
+                    if batch_id and send_at:
+                        ledger.schedule(edition_id, batch_id, send_at)
                 report.scheduled_at = send_at
                 report.batches += 1
                 if report.dry_run:
@@ -347,12 +349,13 @@ def _older_objects_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _schedule(ledger: Ledger, backend: Scheduling, edition_id: str, send_at: int) -> None:
-    """One provider batch id per edition, kept in the ledger so `digest cancel` can use it."""
+def _batch_to_schedule(ledger: Ledger, backend: Scheduling, edition_id: str,
+                       send_at: int) -> str | None:
+    """One provider batch id per edition: the one the ledger keeps (for `digest cancel`), or a
+    new one to keep once the edition is recorded (None when it is kept already)."""
     known = ledger.scheduled_batch(edition_id)
     batch_id = backend.schedule(send_at, known)
-    if not known:
-        ledger.schedule(edition_id, batch_id, send_at)
+    return None if known else batch_id
 
 
 def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> bool:
@@ -363,8 +366,8 @@ def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> 
         chunk = [r for r in chunk if r.key in claimed]
     answered = 0
     try:
-        for outcomes in backend.send(outgoing, chunk):
-            ledger.record(edition_id, round, outcomes)
+        for outcomes in _answers(backend.send(outgoing, chunk), ledger, batch_id):
+            ledger.record(edition_id, round, outcomes)  # its failure leaves them pending
             answered += len(outcomes)
             for status, count in Counter(outcome.status for outcome in outcomes).items():
                 setattr(report, status, getattr(report, status) + count)
@@ -378,8 +381,24 @@ def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> 
         report.failed += len(chunk) - answered
         report.error = error
         return False
-    except Exception as error:  # a bug: the readers not answered stay to do, never "unknown"
-        ledger.fail_pending(batch_id, f"{error.__class__.__name__}: {error}")
-        raise
     ledger.finish_batch(batch_id, "done")
     return True
+
+
+def _answers(outcomes: Iterator[list[Outcome]], ledger: Ledger,
+             batch_id: int) -> Iterator[list[Outcome]]:
+    """The backend's outcomes; an exception it raises that is not understood (a bug) leaves the
+    readers it had not answered to do, never "unknown", and keeps its traceback. An error of
+    the ledger itself, after the provider answered, is not one of these: those readers stay
+    pending, so that a re-run never sends them a second copy."""
+    while True:
+        try:
+            answered = next(outcomes)
+        except StopIteration:
+            return
+        except DeliveryError:
+            raise
+        except Exception as error:
+            ledger.fail_pending(batch_id, f"{error.__class__.__name__}: {error}")
+            raise
+        yield answered

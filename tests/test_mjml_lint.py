@@ -60,6 +60,14 @@ def test_each_mistake_is_named_at_its_line(inner, expected):
                                              for line, message in expected]
 
 
+def test_mjml_in_a_comment_is_no_tag():
+    source = WRAP.format("<!-- <mj-section> the old layout\n <mj-txet> -->\n<mj-text>x</mj-text>")
+    assert lines_of(source) == []
+    assert unmarked(mark(source, "t.mjml.j2")) == source
+    assert lines_of(WRAP.format("<!-- a note --><mj-txet>x</mj-txet>")) == [
+        ("t.mjml.j2", 5, "<mj-txet> is not an MJML tag (did you mean <mj-text>?)")]
+
+
 def test_the_content_of_an_ending_tag_is_html_not_mjml():
     # an mj-text holds HTML: an <mj-…> written in it is its text, as MJML reads it
     assert lines_of(WRAP.format("<mj-text><p>écrire &lt;mj-txet&gt;</p><mj-x></mj-text>")) == []

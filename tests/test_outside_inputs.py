@@ -72,7 +72,6 @@ def test_a_non_ascii_domain_is_punycode_in_the_files_to_never_encoded_words(news
 @pytest.mark.parametrize("reply", [
     "554 5.7.1 <{}>: Relay access denied",  # Postfix, when the relay's login expired
     "550 Requested action not taken: mailbox unavailable",  # no enhanced code, for everyone
-    "550 5.1.1 <{}>: Recipient address rejected: User unknown in relay recipient table",
 ])
 def test_a_relay_refusing_everyone_stops_with_every_reader_still_to_do(newsletter, reply):
     newsletter.article("une", title="La une")
@@ -103,6 +102,59 @@ def test_a_relay_refusing_everyone_stops_with_every_reader_still_to_do(newslette
         assert sorted(inbox.recipients()) == addresses
     finally:
         controller.stop()
+
+
+def test_a_quota_reached_midway_stops_and_leaves_the_rest_to_do(newsletter):
+    """A server that takes two readers, then answers every other one the same, without saying
+    whose fault it is: the send stops with the rest still to do, nobody refused."""
+    newsletter.article("une", title="La une")
+    addresses = newsletter.recipients(6)
+
+    class Quota(Inbox):
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if len(self.messages) >= 2:
+                return "550 Daily sending quota exceeded"
+            return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    controller = start(Quota())
+    try:
+        configure(newsletter, controller.port)
+        result = newsletter.run("send", "--date", DAY, "--backend", "smtp", process=True)
+        assert result.returncode == 75, result.stderr
+        assert "sent 2, skipped 0, failed 3" in result.stdout  # 3 unsure: the third stops
+    finally:
+        controller.stop()
+    status = newsletter.run("status", "--date", DAY).stdout
+    assert "sent 2, failed 3, refused 0" in status and "remaining 4" in status
+    inbox = Inbox()
+    controller = start(inbox)
+    try:
+        newsletter.config.write_text(re.sub(r"(?m)^port = \d+$", f"port = {controller.port}",
+                                            newsletter.config.read_text()))
+        again = newsletter.run("send", "--date", DAY, "--backend", "smtp", process=True)
+        assert again.returncode == 0 and sorted(inbox.recipients()) == addresses[2:]
+    finally:
+        controller.stop()
+
+
+def test_dead_mailboxes_first_in_the_list_are_refused_and_never_stop_the_send(newsletter):
+    """5.1.1 names the address: the first three readers' mailboxes do not exist, which stops
+    nothing, however alike the replies."""
+    newsletter.article("une", title="La une")
+    addresses = newsletter.recipients(6)
+    inbox = Inbox()
+    inbox.refuse = set(addresses[:3])  # 550 5.1.1 No such user here
+    controller = start(inbox)
+    try:
+        configure(newsletter, controller.port)
+        first = newsletter.run("send", "--date", DAY, "--backend", "smtp", process=True)
+        assert first.returncode == 4, first.stderr
+        assert "sent 3, skipped 0, failed 0, refused 3" in first.stdout
+        again = newsletter.run("send", "--date", DAY, "--backend", "smtp", process=True)
+        assert again.returncode == 0 and "already sent to all" in again.stdout
+    finally:
+        controller.stop()
+    assert "remaining 0; complete" in newsletter.run("status", "--date", DAY).stdout
 
 
 def test_one_unknown_mailbox_is_refused_and_the_others_get_the_edition(newsletter):
@@ -215,3 +267,18 @@ def test_a_time_an_older_release_stored_unchecked_breaks_no_rewrite(newsletter):
     assert rows[1].startswith("a@lecteurs.example,?,") and rows[2].startswith("b@lecteurs")
     listed = newsletter.run("suppressions", "list")
     assert listed.returncode == 0 and "a@lecteurs.example  ?  " in listed.stdout
+
+
+def test_same_story_naming_a_file_whose_feed_copy_was_kept_does_not_hold(newsletter, server):
+    from feed_server import rss
+    from test_feeds import add_feeds, story
+
+    longer = story(1, link="https://gazette.example/depeche")  # the file's own address
+    feed = server.add("/fil.xml", body=rss([longer]))
+    add_feeds(newsletter, (feed, {}))
+    newsletter.article("depeche", "Court.", title="Dépêche 1", url="https://gazette.example/depeche")
+    newsletter.article("suite", "La suite. " * 20, title="La suite", same_story="depeche.md")
+    newsletter.recipients(1)
+    result = newsletter.run("send", "--date", DAY)
+    assert result.returncode == 0, result.stderr
+    assert "same_story" not in result.stderr

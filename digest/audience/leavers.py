@@ -21,11 +21,6 @@ if TYPE_CHECKING:
     from digest.audience.bounces import BounceReport
     from digest.folder import Folder
 
-def address_key(text: str) -> str | None:
-    """The key of an address as an editor or a provider writes it; None when it is no address."""
-    return suppression_key(text)
-
-
 @dataclass
 class EditorChange:
     done: list[str] = field(default_factory=list)  # the keys added or removed
@@ -36,7 +31,7 @@ class EditorChange:
 def _keys(addresses: Iterable[str], change: EditorChange) -> list[str]:
     keys = []
     for address in addresses:
-        key = address_key(address)
+        key = suppression_key(address)
         if key is None:
             change.invalid.append(address)
         elif key not in keys:

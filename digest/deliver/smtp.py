@@ -12,12 +12,12 @@ What a failure means depends on how far the message got (`_meaning` is the whole
 - retry: reset or reconnect and try the message again, up to `max_attempts`; then stop the send.
 - refused: recorded for that reader, who is not tried again; the others go on. Only a refusal
   of the address itself is one: 5.1.x (no such mailbox, domain) and 5.2.x (mailbox disabled,
-  full), or a 5xx without an enhanced status code. A 5.7.x (policy: "554 5.7.1 Relay access
-  denied" when the relay's login expired), 5.3.x, 5.4.x, 5.5.x or 530 at RCPT TO is about the
-  sender or the relay: it stops the send. Until the server has accepted one reader in a run, a
-  refusal marks its reader failed (tried again next run), and the same reply for the first
-  SAME_REFUSALS readers stops the send: a server that refuses everyone refuses no one in
-  particular.
+  full). A 5.7.x (policy: "554 5.7.1 Relay access denied" when the relay's login expired),
+  5.3.x, 5.4.x, 5.5.x or 530 at RCPT TO is about the sender or the relay: it stops the send.
+- unsure: a 5xx at RCPT TO without an enhanced status code says nothing of whose fault it is:
+  that reader is marked failed (tried again next run), and the same reply for SAME_REFUSALS
+  readers in a row ("550 Daily sending quota exceeded") stops the send: a server that refuses
+  everyone refuses no one in particular.
 - stop the send (exit 75): the server refuses the message, not the reader (530 authentication
   required, 552 too large), so nobody is marked refused. The reader in flight is marked failed,
   and the next run, once the server or delivery.smtp is fixed, sends to everyone left. 530 stops
@@ -59,8 +59,8 @@ from digest.models import Outcome, Status
 PASSWORD_VARIABLE = "DIGEST_SMTP_PASSWORD"
 NO_SMTPUTF8 = "the server does not offer SMTPUTF8, needed for this address"
 
-RETRY, REFUSED, STOP, UNKNOWN = "retry", "refused", "stop", "unknown"
-SAME_REFUSALS = 3  # the same refusal for the first readers of a run: about the server
+RETRY, REFUSED, STOP, UNKNOWN, UNSURE = "retry", "refused", "stop", "unknown", "unsure"
+SAME_REFUSALS = 3  # the same refusal naming no cause for readers in a row: about the server
 # RFC 3463 enhanced status codes that concern the address: 5.1.x addressing, 5.2.x mailbox
 ADDRESS_CLASSES = ("1", "2")
 _ENHANCED = re.compile(r"\s*[245]\.(\d{1,3})\.\d{1,3}\b")
@@ -78,14 +78,17 @@ def _meaning(stage: str, code: int | None, reply: str = "") -> str:
     if 400 <= code < 500:
         return RETRY
     if code >= 500:
-        return REFUSED if stage == "rcpt" and _about_the_address(reply) else STOP
+        return _rcpt_refusal(reply) if stage == "rcpt" else STOP
     return UNKNOWN if stage == "content" else STOP  # a positive reply SMTP does not allow there
 
 
-def _about_the_address(reply: str) -> bool:
-    """A 5xx reply to RCPT TO that refuses this address, not the sender or the relay."""
+def _rcpt_refusal(reply: str) -> str:
+    """What a 5xx reply to RCPT TO refuses: this address (5.1.x, 5.2.x), the sender or the relay
+    (any other enhanced code), or it does not say (no enhanced code)."""
     enhanced = _ENHANCED.match(reply)
-    return enhanced is None or enhanced.group(1) in ADDRESS_CLASSES
+    if enhanced is None:
+        return UNSURE
+    return REFUSED if enhanced.group(1) in ADDRESS_CLASSES else STOP
 
 
 def _same_reply(reply: str) -> str:
@@ -126,8 +129,7 @@ class SmtpBackend:
                               "export the SMTP password in the environment")
         self.connection: smtplib.SMTP | None = None
         self.where = f"{config.host}:{config.port}"
-        self.accepted = False  # the server took a reader this run
-        self.refusals: list[str] = []  # the replies refusing the first readers, until then
+        self.refusals: list[str] = []  # the unsure refusals in a row, addresses taken out
 
     @classmethod
     def open(cls, config: Config, outbox) -> SmtpBackend:
@@ -170,14 +172,18 @@ class SmtpBackend:
                 if envelope.utf8 and not self.connection.has_extn("smtputf8"):
                     return self._without_smtputf8(recipient, envelope)
                 self._transaction(envelope, message)
-                self.accepted = True
+                self.refusals.clear()
                 return Outcome(recipient.key, Status.SENT)
             except _Failed as failed:
                 failure = failed
             meaning = _meaning(failure.stage, failure.code, failure.reply)
             if meaning == REFUSED:
                 self._reset()
-                return self._refused(recipient, failure)
+                self.refusals.clear()
+                return Outcome(recipient.key, Status.REFUSED, error=str(failure))
+            if meaning == UNSURE:
+                self._reset()
+                return self._unsure(recipient, failure)
             if meaning == UNKNOWN:
                 self.close_quietly()
                 raise UnknownOutcome(
@@ -190,21 +196,19 @@ class SmtpBackend:
         assert failure is not None  # max_attempts is at least 1 (checked in config)
         raise TemporaryDeliveryError(self._still_failing(failure, recipient))
 
-    def _refused(self, recipient: Recipient, failure: _Failed) -> Outcome:
-        """The reader refused for good, unless the server has taken no reader yet this run:
-        then failed (tried again next run), and the send stops at the same refusal for the
-        first SAME_REFUSALS readers."""
-        if self.accepted:
-            return Outcome(recipient.key, Status.REFUSED, error=str(failure))
+    def _unsure(self, recipient: Recipient, failure: _Failed) -> Outcome:
+        """A refusal that names no cause: the reader failed (tried again next run), and the send
+        stops at the same one for SAME_REFUSALS readers in a row."""
         self.refusals.append(_same_reply(failure.reply))
-        if len(self.refusals) >= SAME_REFUSALS and len(set(self.refusals)) == 1:
+        latest = self.refusals[-SAME_REFUSALS:]
+        if len(latest) == SAME_REFUSALS and len(set(latest)) == 1:
             raise TemporaryDeliveryError(
-                f"SMTP server {self.where} refused the first {len(self.refusals)} readers with "
-                f"the same reply ({failure}): it refuses the sender or the relay, not these "
+                f"SMTP server {self.where} refused {SAME_REFUSALS} readers in a row with the "
+                f"same reply ({failure}): it refuses the sender or the relay, not these "
                 "addresses; no reader was marked refused: fix the server or delivery.smtp, "
                 "then run again")
         return Outcome(recipient.key, Status.FAILED,
-                       error=f"{failure} (before the server took any reader: tried again)")
+                       error=f"{failure} (no enhanced status code: tried again next run)")
 
     def _without_smtputf8(self, recipient: Recipient, envelope: _Envelope) -> Outcome:
         if not recipient.email.isascii():

@@ -22,9 +22,10 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-MARK_VERSION = "1"  # part of the compiled templates' checksum: a change compiles them again
+MARK_VERSION = "2"  # part of the compiled templates' checksum: a change compiles them again
 _MARK = re.compile(r"<!--@(\d+)@([^\s>]*)-->")
-_TAG_START = re.compile(r"<(?=/?mj)")
+# a tag to mark, or a comment (left as it is: a mark's "-->" would end it early)
+_TAG_START = re.compile(r"<!--.*?(?:-->|\Z)|<(?=/?mj)", re.DOTALL)
 _TOKEN = re.compile(
     r"<!--@(?P<line>\d+)@(?P<name>[^\s>]*)-->"  # a mark
     r"|<!--.*?-->"  # a comment
@@ -47,11 +48,13 @@ def mark(source: str, name: str) -> str:
 
     def marked(match: re.Match) -> str:
         nonlocal line, last
+        if match.group() != "<":
+            return match.group()
         line += source.count("\n", last, match.start())
         last = match.start()
-        return f"<!--@{line}@{quoted}-->"
+        return f"<!--@{line}@{quoted}--><"
 
-    return _TAG_START.sub(lambda match: marked(match) + "<", source)
+    return _TAG_START.sub(marked, source)
 
 
 def unmarked(mjml: str) -> str:

@@ -54,7 +54,8 @@ def gather(config: Config, day: date, window: Window | None = None,
         reports = feeds.reports
     articles = deduplicate(read.articles)
     if any(article.same_story for article in articles):
-        read.problems += same_story_problems(articles, config)
+        # named among every copy read: a file whose feed copy was kept is still of the day
+        read.problems += same_story_problems(articles, read.articles, config)
     # Sources are read in a fixed order; sort anyway so nothing depends on reading order.
     articles.sort(key=lambda a: (a.date, a.title, a.url, a.source))
     return Gathered(articles, read.problems, read.dates, reports, window)

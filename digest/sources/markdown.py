@@ -75,7 +75,11 @@ def read_file(path: Path, folder: Path, shown: str, config: Config, window: Wind
     try:
         front, body, fields, warnings = _fields(raw, config)
     except ArticleFileError as exc:
-        return Reading(error=(exc.line, str(exc)), date=probable_date(path, raw, config.tz))
+        # a file with no front matter at all is no article (notes, a README): never this
+        # edition's, whatever its date
+        meant = raw.removeprefix(b"\xef\xbb\xbf").startswith(b"---")
+        return Reading(error=(exc.line, str(exc)),
+                       date=probable_date(path, raw, config.tz) if meant else None)
     lines = key_lines(front)  # one pass for every warning: a file may have thousands
     reading = Reading(date=fields["date"],
                       warnings=[(lines.get(key), message) for key, message in warnings])
@@ -97,7 +101,8 @@ def _report(reading: Reading, shown: str, config: Config, window: Window,
             read: SourceRead) -> None:
     if reading.error is not None:
         line, message = reading.error
-        meant = reading.date is None or window.contains(reading.date)  # for this edition
+        # meant for this edition; a file whose date cannot even be guessed is not held on
+        meant = reading.date is not None and window.contains(reading.date)
         read.problems.append(Problem(_at(shown, line), f"{message}{SKIPPED}",
                                          ProblemKind.ARTICLE_SKIPPED, ours=meant))
         return
@@ -117,12 +122,13 @@ def _report(reading: Reading, shown: str, config: Config, window: Window,
         read.problems.append(Problem(_at(shown, line), message))
 
 
-def same_story_problems(articles: list[Article], config: Config) -> list[Problem]:
+def same_story_problems(articles: list[Article], known: list[Article],
+                        config: Config) -> list[Problem]:
     """`same_story:` values of the edition's article files that name no article of it: the
     editors' grouping would silently not happen. A file name is the newsroom's own (it holds the
     send); an address may be a feed's entry that left the feed (a warning)."""
     names: set[str] = set()
-    for article in articles:
+    for article in known:  # every copy read, before deduplication kept one of each story
         names.add(normalize_url(article.url))
         if not article.outlet:  # a Markdown file: its name, with or without .md
             name = article.source.replace("\\", "/").rsplit("/", 1)[-1]
@@ -195,7 +201,6 @@ def _fields(raw: bytes, config: Config):
     return front, body, fields, warnings
 
 
-# a line starts after LF, CRLF or a lone CR (old Mac)
 def _hidden(path: Path, folder: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(folder).parts)
 
