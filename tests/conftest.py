@@ -77,6 +77,11 @@ unsubscribe_url = "https://gazette.example/desabonnement?email={email}"
 """
 
 
+# the {email} link of MINIMAL_TOML, and the signed link that replaces it (Newsletter.sign_links)
+EMAIL_LINK = 'unsubscribe_url = "https://gazette.example/desabonnement?email={email}"'
+TOKEN_LINK = "https://lettre.gazette.example/unsubscribe?t={unsubscribe_token}"
+
+
 class Newsletter:
     """A newsletter folder in a temporary directory, with helpers to fill it."""
 
@@ -104,6 +109,12 @@ class Newsletter:
         else:
             path.write_text(textwrap.dedent(content), encoding="utf-8")
         return path
+
+    def sign_links(self) -> None:
+        """Unsubscribe links with signed short tokens (kept in the state database), in place of
+        the {email} link of MINIMAL_TOML."""
+        signed = f'unsubscribe_url = "{TOKEN_LINK}"'
+        self.set_config(self.config.read_text().replace(EMAIL_LINK, signed))
 
     def set_config(self, text: str) -> None:
         self.config.write_text(textwrap.dedent(text), encoding="utf-8")

@@ -24,15 +24,12 @@ from digest.state.db import MIGRATIONS
 from digest.state.recovery import check, recover
 
 DAY = "2025-04-22"
-LINK = "https://lettre.gazette.example/unsubscribe?t={unsubscribe_token}"
-OLD_LINK = 'unsubscribe_url = "https://gazette.example/desabonnement?email={email}"'
 
 
 @pytest.fixture
 def letter(newsletter):
     """A newsletter whose links carry short tokens (kept in the state database), 3 readers."""
-    newsletter.set_config(newsletter.config.read_text().replace(
-        OLD_LINK, f'unsubscribe_url = "{LINK}"'))
+    newsletter.sign_links()
     newsletter.article("une", "Un article pour les lecteurs. " * 30, title="La une", lead=True)
     newsletter.article("deux", "Une autre histoire, tout autre. " * 30, title="Deux")
     newsletter.readers = newsletter.recipients(3)

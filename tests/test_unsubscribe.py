@@ -14,6 +14,7 @@ from http.client import HTTPConnection
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import TOKEN_LINK
 from web_server import SECRET, Served
 
 from digest.audience.signing import Signer
@@ -21,14 +22,12 @@ from digest.state import State
 
 DAY, NEXT = "2025-04-22", "2025-04-23"
 NEWSLETTER = "https://gazette.example"  # newsletter.url of the test folder
-LINK = "https://lettre.gazette.example/unsubscribe?t={unsubscribe_token}"
-OLD_LINK = 'unsubscribe_url = "https://gazette.example/desabonnement?email={email}"'
+LINK = TOKEN_LINK
 
 
 @pytest.fixture
 def letter(newsletter):
-    newsletter.set_config(newsletter.config.read_text().replace(
-        OLD_LINK, f'unsubscribe_url = "{LINK}"'))
+    newsletter.sign_links()
     newsletter.article("une", "Un article pour les lecteurs. " * 30, title="La une", lead=True)
     newsletter.article("suite", "Le lendemain. " * 30, title="Le lendemain", lead=True,
                        date="2025-04-23T08:00:00+02:00")
@@ -315,8 +314,7 @@ def test_check_warns_about_an_address_in_clear_in_the_link(newsletter):
     lines = newsletter.run("check").stdout.splitlines()
     assert any(line.startswith("digest.toml:16: delivery.unsubscribe_url: {email} lets anyone "
                                "unsubscribe anyone") for line in lines), lines
-    newsletter.set_config(newsletter.config.read_text().replace(
-        OLD_LINK, f'unsubscribe_url = "{LINK}"'))
+    newsletter.sign_links()
     assert not any("unsubscribe_url" in line
                    for line in newsletter.run("check").stdout.splitlines())
 
