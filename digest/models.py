@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from digest.dates import Window
 from digest.text import excerpt as excerpt_of
+from digest.urls import normalize_url
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,23 @@ class Article:
     def excerpt(self, limit: int) -> str:
         """The blurb text: the editor's summary, else the first words of the article."""
         return self.summary or excerpt_of(self.text, limit)
+
+
+def story_keys(article: Article) -> tuple[str, ...]:
+    """What a `same_story:` may name the article by: its address (normalized), its feed id,
+    and for a Markdown file its name, with or without .md."""
+    found = [normalize_url(article.url)]
+    if article.guid:
+        found.append(article.guid)
+    if not article.outlet:
+        name = article.source.replace("\\", "/").rsplit("/", 1)[-1]
+        found += [name, name.removesuffix(".md")]
+    return tuple(found)
+
+
+def story_reference(value: str) -> str:
+    """A `same_story:` value as `story_keys` give it: an address normalized, a name as it is."""
+    return normalize_url(value) if "://" in value else value
 
 
 class Role(StrEnum):

@@ -21,7 +21,15 @@ from zoneinfo import ZoneInfo
 
 from digest.config import RankingConfig
 from digest.dates import Window, calendar_window
-from digest.models import Article, Edition, PastStory, Ranked, Role
+from digest.models import (
+    Article,
+    Edition,
+    PastStory,
+    Ranked,
+    Role,
+    story_keys,
+    story_reference,
+)
 from digest.ranking import reasons
 from digest.ranking.stories import Grouping, group
 from digest.ranking.story_features import Item, Signals
@@ -120,20 +128,11 @@ def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig
 
 def grouping_items(articles: list[Article]) -> list[Item]:
     """What grouping needs of each article, editors' overrides included."""
-    def keys(article: Article) -> tuple[str, ...]:
-        found = [normalize_url(article.url)]
-        if article.guid:
-            found.append(article.guid)
-        if not article.outlet:  # a Markdown file: its name, with or without .md
-            name = article.source.replace("\\", "/").rsplit("/", 1)[-1]
-            found += [name, name.removesuffix(".md")]
-        return tuple(found)
-
     # the keys are only looked up for `same_story:`; a day without one skips normalizing URLs
     pointed = any(a.same_story for a in articles)
-    return [Item(keys=keys(a) if pointed else (), title=a.title, text=a.text, date=a.date,
-                 alone=not a.group,
-                 same_as=tuple(normalize_url(v) if "://" in v else v for v in a.same_story),
+    return [Item(keys=story_keys(a) if pointed else (), title=a.title, text=a.text,
+                 date=a.date, alone=not a.group,
+                 same_as=tuple(story_reference(v) for v in a.same_story),
                  placed=a.lead or a.priority > 0)
             for a in articles]
 

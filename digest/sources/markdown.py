@@ -13,7 +13,7 @@ from typing import Any
 from digest.config import Config
 from digest.dates import Window, local_date
 from digest.errors import SKIPPED, Problem, ProblemKind
-from digest.models import Article
+from digest.models import Article, story_keys, story_reference
 from digest.sanitize import clean_html
 from digest.sources.article_checks import checked
 from digest.sources.files import Unreadable, inside, read_capped
@@ -30,7 +30,6 @@ from digest.sources.front_matter import (
 from digest.sources.readings import Reading, ReadingCache, ReadingStore
 from digest.sources.results import SourceRead
 from digest.text import html_to_text, slugify, squash
-from digest.urls import normalize_url
 
 # Images an article may carry as a file beside it (copied to out/<date>/assets/).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -127,19 +126,13 @@ def same_story_problems(articles: list[Article], known: list[Article],
     """`same_story:` values of the edition's article files that name no article of it: the
     editors' grouping would silently not happen. A file name is the newsroom's own (it holds the
     send); an address may be a feed's entry that left the feed (a warning)."""
-    names: set[str] = set()
-    for article in known:  # every copy read, before deduplication kept one of each story
-        names.add(normalize_url(article.url))
-        if not article.outlet:  # a Markdown file: its name, with or without .md
-            name = article.source.replace("\\", "/").rsplit("/", 1)[-1]
-            names |= {name, name.removesuffix(".md")}
-        if article.guid:
-            names.add(article.guid)
+    # every copy read, before deduplication kept one of each story
+    names = {key for article in known for key in story_keys(article)}
     problems = []
     for article in articles:
         for value in article.same_story:
             address = "://" in value
-            if (normalize_url(value) if address else value) in names:
+            if story_reference(value) in names:
                 continue
             where = _at(article.source, _file_line(config.root / article.source, "same_story"))
             problems.append(Problem(where, f"same_story: {value!r} is no article of this "
