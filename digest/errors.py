@@ -68,7 +68,6 @@ class HeldError(DigestError):
                      f"{action}. Fix {'them' if count > 1 else 'it'} and run again, or set "
                      'delivery.on_article_error = "skip" to send without what cannot be used')
         super().__init__("\n".join(lines))
-        self.held = tuple(held)
         self.problems = tuple(others)
 
 

@@ -60,6 +60,23 @@ def test_each_mistake_is_named_at_its_line(inner, expected):
                                              for line, message in expected]
 
 
+def test_a_partial_repeated_in_a_loop_is_named_once(newsletter):
+    """An editor's blurb with a typo, rendered once per blurb: one line, not one per blurb."""
+    for n in range(4):
+        newsletter.article(f"a{n}", f"Texte distinct {n}. " * 20, title=f"Sujet {n}",
+                           group=False)
+    templates = newsletter.root / "templates"
+    templates.mkdir()
+    source = (REPO / "templates" / "blurb.mjml.j2").read_text()
+    assert "<mj-text" in source
+    (templates / "blurb.mjml.j2").write_text(source.replace("<mj-text", "<mj-txet", 1)
+                                             .replace("</mj-text>", "</mj-txet>", 1))
+    result = newsletter.run("build", "--date", "2025-04-22")
+    assert result.returncode == 0, result.stderr
+    named = [line for line in result.stderr.splitlines() if "<mj-txet>" in line]
+    assert len(named) == 1 and named[0].startswith("warning: templates/blurb.mjml.j2:"), named
+
+
 def test_mjml_in_a_comment_is_no_tag():
     source = WRAP.format("<!-- <mj-section> the old layout\n <mj-txet> -->\n<mj-text>x</mj-text>")
     assert lines_of(source) == []

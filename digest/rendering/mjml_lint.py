@@ -84,7 +84,8 @@ def schema() -> dict[str, dict]:
 
 def lint(mjml: str) -> list[Finding]:
     """What MJML's validator would say of `mjml` (marked by `mark`): unknown tags and
-    attributes, a tag where its parent cannot hold it, tags not closed or closed out of turn."""
+    attributes, a tag where its parent cannot hold it, tags not closed or closed out of turn.
+    Each once: a partial included in a loop (a blurb) says the same of every turn."""
     tags = schema()
     findings: list[Finding] = []
     stack: list[_Open] = []
@@ -123,7 +124,7 @@ def lint(mjml: str) -> list[Finding]:
     for left in reversed(stack):
         findings.append(Finding(left.name, left.line, f"<{left.tag}> is never closed; add "
                                 f"</{left.tag}> where it ends"))
-    return findings
+    return list(dict.fromkeys(findings))
 
 
 def _close(stack: list[_Open], at: _Open, say: Callable[..., None]) -> None:

@@ -265,8 +265,9 @@ def _html(env: jinja2.Environment, values: dict, config: Config,
         if findings:  # MRML's own message names no file nor line: these do
             raise TemplateError("\n".join(map(str, findings))) from None
         raise
-    if problems is not None:
-        problems += [found for found in findings if str(found) not in set(map(str, problems))]
+    if problems is not None:  # the email and the archive's page find the same
+        known = set(map(str, problems))
+        problems += [found for found in findings if str(found) not in known]
     return inline_css(html)
 
 
