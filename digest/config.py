@@ -261,6 +261,32 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class SignupConfig:
+    enabled: bool = setting(False, doc="`digest serve` answers `/subscribe`: a sign-up form with "
+                            "double opt-in (see docs/readers.md)")
+    url: str = setting("", check=checks.optional(checks.URL),
+                       doc="the public address of `digest serve`, before `/subscribe`, "
+                       "`/preferences`... (empty: the scheme and host of "
+                       "`delivery.unsubscribe_url`)")
+    consent: str = setting("", check=checks.ONE_LINE, doc="the consent text beside the form's "
+                           "checkbox (empty: the language's own, in [labels] "
+                           "`subscribe_consent`)")
+    consent_version: str = setting("1", check=checks.ONE_LINE, doc="kept with each sign-up: "
+                                   "change it whenever the consent text changes")
+    preferences: bool = setting(True, doc="every edition links to the reader's preferences page "
+                                "(when `delivery.unsubscribe_url` has `{unsubscribe_token}`)")
+    welcome: bool = setting(True, doc="a welcome email once a reader confirms (templates "
+                            "`welcome.html.j2`, `welcome.txt.j2`)")
+    confirmations_per_day: int = setting(3, check=checks.from_to(1, 20),
+                                         doc="confirmation emails one address gets in 24 hours "
+                                         "at most")
+    per_client_per_hour: int = setting(20, check=checks.from_to(1, 100_000),
+                                       doc="sign-ups one client (IP address) may post in an hour")
+    pending_days: int = setting(30, check=checks.from_to(1, 365),
+                                doc="days a sign-up has to be confirmed before it is deleted")
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterConfig = setting(factory=NewsletterConfig,
                                            doc="the newsletter: its name, site, language, "
@@ -279,6 +305,8 @@ class Config:
                                      '"Continuer la lecture →"`; where a label has '
                                      "placeholders, a brace is written `{{` or `}}`")
     lead: LeadConfig = setting(factory=LeadConfig, doc="how much of the lead article is shown")
+    signup: SignupConfig = setting(factory=SignupConfig, doc="readers joining: the sign-up "
+                                   "form, its consent text and its limits")
     # Not keys: where the file was found, so relative paths resolve against its folder.
     path: Path = field(default=Path(CONFIG_NAME), metadata={"internal": True})
 

@@ -111,11 +111,20 @@ class Folder:
             return ()
         return state.memory.before(self.config.newsletter.url, day, self.config.ranking.memory_days)
 
+    def last_edition_day(self) -> str | None:
+        """The date of the last edition that reached readers, if one did."""
+        state = self.existing_state()
+        return state.ledger.last_day_sent(self.config.newsletter.url) if state else None
+
     def readers(self, report: Callable[[Problem], None]) -> Iterator[Recipient]:
-        """The readers of `delivery.recipients`, less the suppressed ones: those of
-        `delivery.suppressions` and of the state database."""
-        from digest.audience.recipients import newsletter_readers  # lazy: not for a build
+        """The readers of `delivery.recipients` and those who signed up and confirmed, once
+        per address, less the suppressed ones: those of `delivery.suppressions` and of the
+        state database."""
+        # lazy: not for a build
+        from digest.audience.readership import everyone
+        from digest.audience.recipients import newsletter_readers
 
         state = self.existing_state()
         suppressed = state.suppressions.keys() if state is not None else set()
-        return newsletter_readers(self.config, report, suppressed)
+        listed = newsletter_readers(self.config, report, suppressed)
+        return listed if state is None else everyone(listed, state, suppressed)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from digest.audience.addresses import check_address
 from digest.audience.leavers import sync_before_send
 from digest.audience.recipients import Recipient
-from digest.audience.signing import Signer
+from digest.audience.signing import Signer, preferences_link
 from digest.deliver import (
     Backend,
     DeliveryError,
@@ -130,6 +130,8 @@ def prepare(folder: Folder, edition: Edition, day: date,
         placeholder=config.newsletter.unsubscribe_url,
         signer=_signer(config),
         bounce_address=delivery.bounce_address,
+        preferences_url=preferences_link(config.signup.url, delivery.unsubscribe_url,
+                                         config.signup.preferences),
     )
     return result, outgoing
 

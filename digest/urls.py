@@ -61,3 +61,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def served_url(signup_url: str, unsubscribe_url: str, page: str) -> str:
+    """The public address of a page of `digest serve` ("subscribe", "preferences"...):
+    under `signup.url`, else beside the unsubscribe link's page; "" when neither says where."""
+    base = signup_url.rstrip("/")
+    if not base:
+        parts = urlsplit(unsubscribe_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return ""
+        base = f"{parts.scheme}://{parts.netloc}{parts.path.rpartition('/')[0]}"
+    return f"{base}/{page}"

@@ -1,4 +1,5 @@
-"""Signed unsubscribe links: `{unsubscribe_token}` in `delivery.unsubscribe_url`.
+"""Signed links: `{unsubscribe_token}` in `delivery.unsubscribe_url` (and in each reader's
+preferences link), and the sign-ups' confirmation links.
 
 A token is the HMAC-SHA256 of the newsletter and the reader's address key under `DIGEST_SECRET`
 (from the environment only), base64url-encoded and cut to 16 characters (96 bits): nobody can make
@@ -23,16 +24,22 @@ import re
 from collections.abc import Callable, Mapping
 
 from digest.errors import ConfigError
+from digest.urls import served_url
 
 SECRET_VARIABLE = "DIGEST_SECRET"
 PREVIOUS_VARIABLE = "DIGEST_SECRET_PREVIOUS"
 MIN_SECRET_CHARS = 16
 TOKEN = "{unsubscribe_token}"
+PREFERENCES_PLACEHOLDER = "%preferences_url%"  # where templates put each reader's own page
 TOKEN_CHARS = 16
 MAX_TOKEN_CHARS = 600  # an earlier release's token: a 254-byte address and its signature
 _TOKEN = re.compile(rf"[A-Za-z0-9_-]{{{TOKEN_CHARS}}}")
 _ADDRESS_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}")
 _CONTEXT = b"digest unsubscribe\0"  # these MACs mean nothing anywhere else
+_CONFIRM_CONTEXT = b"digest confirm\0"
+_CLIENT_CONTEXT = b"digest client\0"
+_CONFIRMATION = re.compile(r"([A-Za-z0-9_-]{16})\.([0-9]{1,12})\.[A-Za-z0-9_-]{22}")
+CONFIRM_DAYS = 7  # how long a confirmation link works
 SECRET_ADVICE = (f"export {SECRET_VARIABLE}=\"$(python3 -c 'import secrets; "
                  "print(secrets.token_urlsafe(32))')\" in the environment of cron and of "
                  "digest serve (never in a file of the repository)")
@@ -114,11 +121,46 @@ class Signer:
         matched = self._matches(token, lambda key: f"{payload}.{_encode(self._mac(key, data))}")
         return address_key if matched and address_key else None
 
+    def confirmation_token(self, nonce: str, now: float) -> str:
+        """The token of a sign-up's confirmation link: the sign-up's nonce (never the address),
+        when the link stops working, and their signature."""
+        expires = int(now) + CONFIRM_DAYS * 86400
+        return f"{nonce}.{expires}.{self._confirm_mac(self._keys[0], nonce, expires)}"
+
+    def confirmed_nonce(self, token: str, now: float) -> str | None:
+        """The nonce a confirmation token names, or None when it is not ours, was altered or
+        has expired."""
+        match = _CONFIRMATION.fullmatch(token) if len(token) < 64 else None
+        if match is None:
+            return None
+        nonce, expires = match.group(1), int(match.group(2))
+        signed = self._matches(token, lambda key: f"{nonce}.{expires}."
+                               f"{self._confirm_mac(key, nonce, expires)}")
+        return nonce if signed and now <= expires else None
+
+    def _confirm_mac(self, key: bytes, nonce: str, expires: int) -> str:
+        message = _CONFIRM_CONTEXT + self.newsletter + f"\0{nonce}.{expires}".encode("ascii")
+        return _encode(hmac.digest(key, message, "sha256"))[:22]
+
+    def client_hash(self, client: str) -> str:
+        """A keyed hash of a client's IP address: the consent record says where a sign-up came
+        from without holding the address."""
+        return hmac.digest(self._keys[0], _CLIENT_CONTEXT + client.encode("utf-8"),
+                           "sha256").hex()[:16]
+
     def _matches(self, token: str, expected: Callable[[bytes], str]) -> bool:
         matched = False
         for key in self._keys:  # every secret tried: the time says nothing of which one
             matched |= hmac.compare_digest(expected(key).encode("ascii"), token.encode("ascii"))
         return matched
+
+
+def preferences_link(signup_url: str, unsubscribe_url: str, wanted: bool) -> str:
+    """Each reader's preferences page with {unsubscribe_token} to fill in, when his unsubscribe
+    link is one `digest serve` answers; else ""."""
+    if not wanted or TOKEN not in unsubscribe_url:
+        return ""
+    return f"{served_url(signup_url, unsubscribe_url, 'preferences')}?t={TOKEN}"
 
 
 def reference(address_key: str) -> str:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from digest.audience.recipients import Recipient
-from digest.audience.signing import TOKEN, Signer
+from digest.audience.signing import PREFERENCES_PLACEHOLDER, TOKEN, Signer
 from digest.errors import EXIT_TEMPFAIL, ConfigError, DigestError
 from digest.headers import header_text
 from digest.message import POLICY, to_message
@@ -75,6 +75,7 @@ class Outgoing:
     placeholder: str = "%unsubscribe_url%"  # what templates put where the link goes
     signer: Signer | None = None  # makes {unsubscribe_token}, and the return paths' {token}
     bounce_address: str = ""  # "bounces+{token}@...": each reader's return path (VERP)
+    preferences_url: str = ""  # with {unsubscribe_token}: each reader's preferences page
 
     @cached_property
     def provider_link(self) -> bool:
@@ -110,6 +111,11 @@ class Outgoing:
             url = url.replace(TOKEN, self.signer.token(recipient.key))
         return url.replace("{email}", quoted(recipient.email)) if email else url
 
+    def preferences_for(self, recipient: Recipient) -> str:
+        if not self.preferences_url or self.signer is None:
+            return ""
+        return self.preferences_url.replace(TOKEN, self.signer.token(recipient.key))
+
     def links(self, recipient: Recipient) -> tuple[str, dict[str, str]]:
         """The reader's unsubscribe link ("" when there is none) and his List-Unsubscribe
         headers: the link made once, for the body and the headers."""
@@ -129,10 +135,15 @@ class Outgoing:
         """The whole MIME message for one reader, with his own To and unsubscribe link."""
         link, unsubscribe = self.links(recipient)
         link = link or self.placeholder
+        html = self.email.html.replace(self.placeholder, link)
+        text = self.email.text.replace(self.placeholder, link)
+        if preferences := self.preferences_for(recipient):
+            html = html.replace(PREFERENCES_PLACEHOLDER, preferences)
+            text = text.replace(PREFERENCES_PLACEHOLDER, preferences)
         personal = Email(
             subject=self.email.subject,
-            html=self.email.html.replace(self.placeholder, link),
-            text=self.email.text.replace(self.placeholder, link),
+            html=html,
+            text=text,
             preheader=self.email.preheader,
             sender=self.email.sender,
             reply_to=self.email.reply_to,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from digest.audience.addresses import suppression_key
 from digest.audience.recipients import Recipient
+from digest.audience.signing import PREFERENCES_PLACEHOLDER
 from digest.config import Config, SendGridConfig
 from digest.dates import provider_time
 from digest.deliver import (
@@ -140,6 +141,7 @@ def _personalizations(outgoing: Outgoing, recipients: list[Recipient]) -> Iterat
     shared = (outgoing.list_unsubscribe("") if outgoing.provider_link else None)
     shared_headers = f',"headers":{encode_json(shared)}' if shared else ""
     placeholder = _string(outgoing.placeholder)
+    preferences_placeholder = _string(PREFERENCES_PLACEHOLDER)
     for recipient in recipients:
         name = recipient.name
         if not name:
@@ -150,7 +152,10 @@ def _personalizations(outgoing: Outgoing, recipients: list[Recipient]) -> Iterat
             yield f'{{"to":[{to}]{shared_headers}}}'
             continue
         link, headers = outgoing.links(recipient)
-        substitutions = f',"substitutions":{{{placeholder}:{_string(link)}}}' if link else ""
+        substitutions = f',"substitutions":{{{placeholder}:{_string(link)}' if link else ""
+        if link and (preferences := outgoing.preferences_for(recipient)):
+            substitutions += f",{preferences_placeholder}:{_string(preferences)}"
+        substitutions += "}" if link else ""
         if headers:
             listed = ",".join([f"{_string(k)}:{_string(v)}" for k, v in headers.items()])
             yield f'{{"to":[{to}]{substitutions},"headers":{{{listed}}}}}'

@@ -20,6 +20,7 @@ import jinja2
 import jinja2.ext
 from markupsafe import Markup
 
+from digest.audience.signing import PREFERENCES_PLACEHOLDER, preferences_link
 from digest.config import Config
 from digest.dates import local_date, long_date
 from digest.errors import Problem, TemplateError
@@ -196,6 +197,8 @@ def context(edition: Edition, config: Config, web: bool = False) -> dict:
         "preheader_padding": PREHEADER_PADDING,
         "archive_url": f"{newsletter.archive_base}/{edition.date.isoformat()}.html",
         "unsubscribe_url": newsletter.unsubscribe_url,
+        "preferences_url": PREFERENCES_PLACEHOLDER if preferences_link(
+            config.signup.url, config.delivery.unsubscribe_url, config.signup.preferences) else "",
         # where readers write to: the Reply-To address, else the sender's
         "contact": parseaddr(newsletter.reply_to or newsletter.sender)[1],
         "archive_nav": Markup(""),  # the archive's links between editions: digest.output

@@ -1,9 +1,9 @@
 """The newsletter's state, `.digest/state.db`: the only code that opens it.
 
 `State` is the open database with one view per concern: the send ledger, the feed cache, the
-memory of sent stories, the suppressions, the unsubscribe tokens handed out, the cache of
-sentence vectors and the article files as last read, each a module of its own over the same
-connection.
+memory of sent stories, the suppressions, the unsubscribe tokens handed out, the readers who
+signed up, the cache of sentence vectors and the article files as last read, each a module of its
+own over the same connection.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from pathlib import Path
 from digest.state.article_cache import ParsedArticles
 from digest.state.db import StateDatabase, StateError
 from digest.state.embeddings import EmbeddingCache
+from digest.state.erasure import Erasure
 from digest.state.feed_cache import FeedStore
 from digest.state.ledger import Ledger
 from digest.state.memory import StoryMemory
 from digest.state.reader_tokens import ReaderTokens
+from digest.state.readers import SignedUpReaders
 from digest.state.suppressions import Suppressions
 
 __all__ = ["State", "StateError"]
@@ -54,6 +56,14 @@ class State:
     @cached_property
     def tokens(self) -> ReaderTokens:
         return ReaderTokens(self.db)
+
+    @cached_property
+    def readers(self) -> SignedUpReaders:
+        return SignedUpReaders(self.db)
+
+    @cached_property
+    def erasure(self) -> Erasure:
+        return Erasure(self.db, self.suppressions)
 
     @cached_property
     def parsed(self) -> ParsedArticles:

@@ -160,6 +160,41 @@ MIGRATIONS: tuple[str, ...] = (
         last_rowid INTEGER NOT NULL
     );
     """,
+    # 10: the readers who signed up, with their consent record; the sign-ups received and not
+    # handled yet; the confirmation emails sent (at most a few per address and day)
+    """
+    CREATE TABLE IF NOT EXISTS readers (
+        email TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sections TEXT NOT NULL,
+        language TEXT NOT NULL,
+        status TEXT NOT NULL,
+        source TEXT NOT NULL,
+        consent_version TEXT NOT NULL,
+        signed_up_at REAL NOT NULL,
+        confirmed_at REAL,
+        ip_hash TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS readers_by_nonce ON readers (nonce);
+    CREATE TABLE IF NOT EXISTS signup_requests (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sections TEXT NOT NULL,
+        language TEXT NOT NULL,
+        ip_hash TEXT NOT NULL,
+        received_at REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS confirmations_sent (
+        email TEXT NOT NULL,
+        sent_at REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS confirmations_by_email ON confirmations_sent (email, sent_at);
+    """,
 )
 
 

@@ -152,6 +152,24 @@ class Ledger:
             "SELECT 1 FROM deliveries WHERE edition_id = ? AND email = ?"
             " AND status IN ('sent', 'pending') LIMIT 1", (edition_id, key)).fetchone() is not None
 
+    def last_day_sent(self, newsletter: str) -> str | None:
+        """The date of the last edition that reached readers."""
+        with self.db.lock:  # also asked by the web application's threads
+            row = self.db.execute(
+                "SELECT MAX(e.day) FROM editions e WHERE e.newsletter = ? AND EXISTS (SELECT 1"
+                " FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')",
+                (newsletter,)).fetchone()
+        return row[0] if row else None
+
+    def deliveries_to(self, key: str) -> list[dict[str, object]]:
+        """Every edition handled for one address: day, edition, subject, round, status, when."""
+        rows = self.db.execute(
+            "SELECT e.day, d.edition_id, e.subject, d.round, d.status, d.updated_at"
+            " FROM deliveries d JOIN editions e ON e.id = d.edition_id WHERE d.email = ?"
+            " ORDER BY d.updated_at", (key,)).fetchall()
+        names = ("day", "edition", "subject", "round", "status", "at")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
     def forget_unknown(self, edition_id: str, round: int) -> int:
         """Drop `pending` rows so that those readers are sent to again (--resend-unknown)."""
         with self.db.transaction():

@@ -53,8 +53,14 @@ TABLES: dict[str, str] = {
     "embeddings": "the cache of sentence vectors: computed again",
     "embedding_days": "the cache of sentence vectors: computed again",
     "parsed_articles": "the article files as last read: read again",
+    "readers": "the readers who signed up and their consent: those lost are no longer sent to "
+               "and must sign up again",
+    "signup_requests": "sign-ups received and not handled yet: those lost get no confirmation "
+                       "email",
+    "confirmations_sent": "the confirmation emails counted against the daily limit: counted "
+                          "from zero",
 }
-KEY_TABLES = ("editions", "batches", "deliveries", "reader_tokens", "suppressions")
+KEY_TABLES = ("editions", "batches", "deliveries", "reader_tokens", "suppressions", "readers")
 PROBLEMS_SHOWN = 10  # lines of SQLite's integrity check shown
 FIRST_ROWID, LAST_ROWID = -(2 ** 63), 2 ** 63 - 1
 

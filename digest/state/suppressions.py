@@ -21,7 +21,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -149,6 +149,20 @@ class Suppressions:
             # rows went away: every process's rendered copy of the list is out of date
             self._set_mark("generation", str(int(self._get_mark("generation") or 0) + 1))
         return max(removed, 0)
+
+    def replace(self, key: str, hashed: str, also: Callable[[], None]) -> None:
+        """An erased reader's suppression kept only as `hashed` (and one made when he had none,
+        so that nobody writes to him again), with `also` run in the same transaction; the CSV
+        rewritten without his address."""
+        with self._mirroring, self._lock, self._rewriting():
+            self._import_list()  # his address in the CSV by hand is his suppression too
+            self.db.execute("DELETE FROM suppressions WHERE email = ?", (hashed,))
+            self.db.execute("UPDATE suppressions SET email = ?, reason = 'erased' WHERE email = ?",
+                            (hashed, key))
+            self.db.execute(_INSERT, (hashed, str(Leaving.ADDED), "erasure", "erased", time.time(),
+                                      ""))
+            also()
+            self._set_mark("generation", str(int(self._get_mark("generation") or 0) + 1))
 
     def _mirror_covering(self, ticket: int) -> None:
         """Rewrite the CSV unless a rewrite that started after change `ticket` already did.

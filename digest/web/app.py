@@ -1,4 +1,4 @@
-"""`digest serve` and `digest.web:app`: the small WSGI application that readers and providers reach.
+"""The WSGI application that readers and providers reach (`digest serve`, `digest.web:app`).
 
 - `GET /unsubscribe?t=TOKEN`: a page in the newsletter's language asking to confirm, with one
   button. A GET never unsubscribes: link scanners and mail previews follow links.
@@ -8,23 +8,19 @@
   nothing about anyone.
 - `POST /sendgrid/events`: SendGrid's signed Event Webhook; 403 for a bad signature or a
   timestamp more than 5 minutes away, and then nothing changes.
+- `/subscribe`, `/subscribe/confirm`, `/preferences`: readers joining (`digest.web.joining`).
 
-Every request's Host must be the unsubscribe link's host, a loopback name or one of `serve.hosts`
-(a page reached under another name is a DNS rebinding or a misrouted request); bodies are
-bounded; no page and no log line holds an address (logs name a reader by a short hash).
-
-Behind any WSGI server: `DIGEST_CONFIG` names the digest.toml (default: ./digest.toml).
+Every request's Host must be the unsubscribe link's host, the sign-up address's, a loopback name
+or one of `serve.hosts` (a page reached under another name is a DNS rebinding or a misrouted
+request); bodies are bounded; no page and no log line holds an address (logs name a reader by a
+short hash).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable
-from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -32,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from digest.audience.signing import TOKEN, Signer, reference
+from digest.audience.signups import SignUps
 from digest.deliver.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -42,7 +39,9 @@ from digest.errors import ConfigError, DigestError
 from digest.labels import labels_for
 from digest.models import Leaving, Suppression
 from digest.newsletter import Newsletter
-from digest.urls import is_loopback
+from digest.urls import served_url
+from digest.web.joining import Joining
+from digest.web.pages import button_form, html_page
 
 if TYPE_CHECKING:
     from digest.config import Config
@@ -61,32 +60,6 @@ SECURITY_HEADERS = {
                                "form-action 'self'; frame-ancestors 'none'",
     "X-Robots-Tag": "noindex",
 }
-PAGE = """<!doctype html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>{title} · {name}</title>
-<style>
-body {{ font: 17px/1.5 Georgia, serif; margin: 0; padding: 12vh 1.5rem; color: #1a1a1a;
-        background: #faf8f5; }}
-main {{ max-width: 32rem; margin: 0 auto; }}
-h1 {{ font-size: 1.1rem; text-transform: uppercase; letter-spacing: .08em; color: #6b6258; }}
-button {{ font: inherit; padding: .6rem 1.4rem; border: 0; border-radius: 4px; color: #fff;
-          background: #9b2c1f; cursor: pointer; }}
-@media (prefers-color-scheme: dark) {{ body {{ color: #eee; background: #1c1b1a; }} }}
-</style>
-</head>
-<body>
-<main>
-<h1>{name}</h1>
-<p>{message}</p>
-{form}
-</main>
-</body>
-</html>
-"""
 
 
 class WebApp:
@@ -104,6 +77,23 @@ class WebApp:
         self.locale = config.newsletter.locale
         self.labels = labels_for(self.locale, config.labels)
         self.name = config.newsletter.name
+        self.signups = SignUps(newsletter, self.signer, clock) if self.signer else None
+        self.joining = None
+        if self.signups is not None and config.signup.enabled:
+            self.joining = Joining(self.signups, self.labels, self.page, clock)
+
+    @property
+    def config(self) -> Config:
+        return self.newsletter.config
+
+    def start(self) -> None:
+        """The background work: the sign-ups' confirmation emails."""
+        if self.joining is not None:
+            self.joining.start()
+
+    def stop(self) -> None:
+        if self.joining is not None:
+            self.joining.stop()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
@@ -125,10 +115,18 @@ class WebApp:
         if host_name(host) not in self.hosts:
             log.warning("refused a request for host %r", host[:80])
             return Response("unknown host\n", 400, content_type="text/plain; charset=utf-8")
-        routes = {
+        routes: dict[str, dict[str, Callable[[Request], Response]]] = {
             "/unsubscribe": {"GET": self.confirm, "HEAD": self.confirm, "POST": self.unsubscribe},
             "/sendgrid/events": {"POST": self.events},
+            "/preferences": {"GET": self.preferences, "HEAD": self.preferences,
+                             "POST": self.preferences},
         }
+        if (joining := self.joining) is not None:
+            routes["/subscribe"] = {"GET": joining.form, "HEAD": joining.form,
+                                    "POST": joining.subscribe, "OPTIONS": joining.preflight}
+            routes["/subscribe/confirm"] = {"GET": joining.confirm_page,
+                                            "HEAD": joining.confirm_page,
+                                            "POST": joining.confirm}
         methods = routes.get(request.path)
         if methods is None:
             return Response("not found\n", 404, content_type="text/plain; charset=utf-8")
@@ -151,7 +149,8 @@ class WebApp:
         if self._reader(token) is None:
             log.info("unsubscribe page: refused a bad token")
             return self.page(400, self.labels["unsubscribe_invalid"])
-        return self.page(200, self.labels["unsubscribe_question"], token=token)
+        form = button_form(f"?t={token}", self.labels["unsubscribe_button"])
+        return self.page(200, self.labels["unsubscribe_question"], form=form)
 
     def unsubscribe(self, request: Request) -> Response:
         request.max_content_length = FORM_LIMIT
@@ -170,20 +169,21 @@ class WebApp:
                  "suppressed" if added else "was already suppressed")
         return self.page(200, self.labels["unsubscribe_done"])
 
-    def page(self, status: int, message: str, token: str = "") -> Response:
-        def text(value: str) -> str:  # quotes need no escaping between tags
-            return escape(value, quote=False)
+    def preferences(self, request: Request) -> Response:
+        """The reader's own page, reached by his unsubscribe token: GET shows, POST saves."""
+        token = request.args.get("t", "")
+        key = self._reader(token)
+        if key is None or self.signups is None:
+            log.info("preferences: refused a bad token")
+            return self.page(400, self.labels["preferences_invalid"])
+        joining = self.joining or Joining(self.signups, self.labels, self.page, self.clock)
+        if request.method == "POST":
+            return joining.save_preferences(request, key)
+        return joining.preferences(request, key, token)
 
-        name = text(self.name)
-        form = ""
-        if token:  # made of [A-Za-z0-9_.-] once verified; escaped all the same
-            form = (f'<form method="post" action="?t={escape(token)}">'
-                    f'<button type="submit">{text(self.labels["unsubscribe_button"])}</button>'
-                    "</form>")
-        html = PAGE.format(lang=self.locale, title=text(self.labels["unsubscribe_title"]),
-                           name=name, message=text(message).replace("{newsletter}", name),
-                           form=form)
-        return Response(html, status, content_type="text/html; charset=utf-8")
+    def page(self, status: int, message: str, *, form: str = "", title: str = "") -> Response:
+        return html_page(status, lang=self.locale, name=self.name, message=message, form=form,
+                         title=title or self.labels["unsubscribe_title"])
 
     # -- providers ----------------------------------------------------------------------------
 
@@ -238,82 +238,11 @@ def host_name(header: str) -> str:
 def allowed_hosts(config: Config) -> frozenset[str]:
     names = set(LOOPBACK)
     link = urlsplit(config.delivery.unsubscribe_url)
-    for name in (link.hostname or "", *config.serve.hosts):
+    pages = urlsplit(served_url(config.signup.url, config.delivery.unsubscribe_url, ""))
+    for name in (link.hostname or "", pages.hostname or "", *config.serve.hosts):
         if name:
             try:
                 names.add(name.strip().lower().rstrip(".").encode("idna").decode("ascii"))
             except UnicodeError:
                 names.add(name.strip().lower())
     return frozenset(names)
-
-
-# -- the WSGI entry point and `digest serve` ---------------------------------------------------
-
-
-class _Lazy:
-    """`digest.web:app` for WSGI servers: the newsletter is opened on the first request."""
-
-    def __init__(self) -> None:
-        self._app: WebApp | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if self._app is None:
-            with self._lock:
-                if self._app is None:
-                    self._app = create_app()
-        return self._app(environ, start_response)
-
-
-def create_app(config_path: Path | None = None) -> WebApp:
-    path = config_path or (Path(os.environ["DIGEST_CONFIG"]) if os.environ.get("DIGEST_CONFIG")
-                           else None)
-    return WebApp(Newsletter.open(path))
-
-
-app = _Lazy()
-
-
-def serve(config_path: Path | None, host: str, port: int, threads: int,
-          say: Callable[[str], None], warn: Callable[[str], None]) -> None:
-    """Run the application on waitress until Ctrl-C or SIGTERM."""
-    import signal
-
-    from waitress import create_server
-
-    application = create_app(config_path)
-    if not is_loopback(host):
-        warn(f"--host {host} is not a loopback address: put digest serve behind a reverse proxy "
-             "that speaks HTTPS")
-    if application.signer is None:
-        warn("DIGEST_SECRET is not set: /unsubscribe refuses every link")
-    if application.verifier is None:
-        warn("delivery.sendgrid.webhook_public_key is not set: /sendgrid/events refuses every "
-             "batch")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("waitress").setLevel(logging.WARNING)
-    try:
-        server = create_server(application, host=host, port=port, threads=threads,
-                               # a little over ours, so that the application answers 413
-                               ident="digest", max_request_body_size=EVENTS_LIMIT + 2**20,
-                               expose_tracebacks=False)
-    except OSError as error:
-        application.newsletter.close()
-        raise DigestError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port with a "
-                          "free one") from None
-
-    def stop(signum, frame) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    shown = f"[{host}]" if ":" in host else host
-    say(f"serving {application.name} on http://{shown}:{getattr(server, 'effective_port', port)}/"
-        " (Ctrl-C to stop)")
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        application.newsletter.close()
-        say("stopped")

@@ -1,0 +1,91 @@
+"""The emails a reader gets besides editions: the sign-up's confirmation and the welcome.
+
+Both are templates editors can override like the edition's (`confirm.html.j2`, `confirm.txt.j2`,
+`welcome.html.j2`, `welcome.txt.j2`), and both leave through the newsletter's own delivery
+backend; the file backend writes them under `out/signups/confirm/` and `out/signups/welcome/`.
+Neither is recorded in the send ledger: they are not editions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from digest.audience.recipients import Recipient
+from digest.audience.signing import CONFIRM_DAYS
+from digest.deliver import Backend, DeliveryError, Outgoing, backend_class
+from digest.labels import labels_for
+from digest.models import Email, Status
+from digest.rendering.render import environment_for, render_template
+
+if TYPE_CHECKING:
+    from digest.config import Config
+
+KINDS = ("confirm", "welcome")
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str  # one of KINDS
+    reader: Recipient
+    links: dict[str, str]  # confirm_url, last_edition_url, preferences_url
+
+
+def outbox(config: Config, kind: str) -> Path:
+    """Where the file backend writes a notice of this kind."""
+    return config.root / "out" / "signups" / kind
+
+
+def notice_email(config: Config, kind: str, links: dict[str, str]) -> Email:
+    newsletter = config.newsletter
+    labels = labels_for(newsletter.locale, config.labels)
+    subject = labels[f"{kind}_subject"].replace("{newsletter}", newsletter.name)
+    values = {"newsletter": newsletter, "lang": newsletter.locale, "labels": labels,
+              "subject": subject, "days": CONFIRM_DAYS, "confirm_url": "",
+              "last_edition_url": "", "preferences_url": "", **links}
+    env = environment_for(config)
+    return Email(subject=subject, html=render_template(env, f"{kind}.html.j2", values, config),
+                 text=render_template(env, f"{kind}.txt.j2", values, config), preheader="",
+                 sender=newsletter.sender, reply_to=newsletter.reply_to)
+
+
+class Postman:
+    """Sends notices through the delivery backend, one backend opened per kind and kept open
+    for the notices that follow (a relay's connection, an HTTP client)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._backends: dict[str, Backend] = {}
+
+    @contextmanager
+    def opened(self) -> Iterator[Postman]:
+        try:
+            yield self
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        backends, self._backends = self._backends, {}
+        for backend in backends.values():
+            backend.close()
+
+    def _backend(self, kind: str) -> Backend:
+        if kind not in self._backends:
+            kind_class = backend_class(self.config.delivery.backend)
+            self._backends[kind] = kind_class.open(self.config, outbox(self.config, kind))
+        return self._backends[kind]
+
+    def send(self, notices: Iterable[Notice]) -> None:
+        """Each notice to its reader; a DeliveryError for the first one not sent."""
+        for notice in notices:
+            email = notice_email(self.config, notice.kind, notice.links)
+            outgoing = Outgoing(email=email, edition_id=notice.kind,
+                                newsletter=self.config.newsletter.name)
+            for outcomes in self._backend(notice.kind).send(outgoing, [notice.reader]):
+                for outcome in outcomes:
+                    if outcome.status != Status.SENT:
+                        raise DeliveryError(f"{notice.kind} email {outcome.status}: "
+                                            f"{outcome.error}")

@@ -1,0 +1,241 @@
+"""The joining half of `digest serve`: the sign-up form, its confirmation link, the preferences.
+
+- `GET /subscribe`: the form (email, optional name, sections when there are, the consent text).
+- `POST /subscribe`: form-encoded (`email`, `name`, `sections` repeated, `consent`) or JSON; a JSON
+  answer for `Accept: application/json`, with CORS for the newsletter's own site. Whatever the
+  address's state the answer is the same, and as quick: the request is only queued, and a worker
+  thread sends the confirmation email. A filled honeypot gets the same answer and is dropped.
+- `GET /subscribe/confirm?t=...`: a page with a button (link scanners follow links); `POST`
+  confirms.
+- `GET /preferences?t=...` (the reader's unsubscribe token): name, sections, language, and the
+  unsubscribe button; `POST` saves them for the next send.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from werkzeug.wrappers import Request, Response
+
+from digest.audience.notices import Postman
+from digest.audience.signing import reference
+from digest.audience.signups import Choices, SignUps, clean_choices, configured_sections
+from digest.config import LOCALES
+from digest.errors import DigestError
+from digest.web.pages import button_form, preferences_form, signup_form, text
+
+log = logging.getLogger("digest.web")
+
+FORM_LIMIT = 16 * 1024
+EXPIRY_EVERY_SECONDS = 3600  # how often unconfirmed sign-ups past their days are deleted
+LANGUAGES = {"fr": "Français", "en": "English"}
+
+
+class ClientRate:
+    """At most `limit` requests per client address in a sliding hour, in this process."""
+
+    def __init__(self, limit: int, clock: Callable[[], float], window: float = 3600.0) -> None:
+        self.limit, self.clock, self.window = limit, clock, window
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            if len(self._seen) > 100_000:  # forget the quiet ones before memory grows
+                self._seen = {c: q for c, q in self._seen.items() if q and q[-1] > now - 3600}
+            times = self._seen.setdefault(client, deque())
+            while times and times[0] <= now - self.window:
+                times.popleft()
+            if len(times) >= self.limit:
+                return False
+            times.append(now)
+            return True
+
+
+def client_address(request: Request) -> str:
+    """The reader's IP address: the peer's, or behind a reverse proxy on this machine, the one
+    the proxy added last to X-Forwarded-For (the only one it vouches for)."""
+    peer = request.remote_addr or ""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and peer in ("127.0.0.1", "::1"):
+        return forwarded.rsplit(",", 1)[-1].strip()[:64]
+    return peer
+
+
+class Joining:
+    def __init__(self, signups: SignUps, labels: dict[str, str], page: Callable[..., Response],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.signups = signups
+        self.config = signups.config
+        self.labels = labels
+        self.page = page
+        self.rate = ClientRate(self.config.signup.per_client_per_hour, clock)
+        origin = urlsplit(self.config.newsletter.url)
+        self.site = f"{origin.scheme}://{origin.netloc}"  # may post JSON from its own pages
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._expired_at = 0.0
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The thread sending confirmation emails; it first handles what an earlier run left."""
+        self._worker = threading.Thread(target=self._work, name="digest-signups", daemon=True)
+        self._worker.start()
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=60)
+            self._wake.clear()
+            try:
+                with Postman(self.config).opened() as postman:
+                    self.signups.handle_queued(postman)
+                if time.time() - self._expired_at > EXPIRY_EVERY_SECONDS:
+                    self._expired_at = time.time()
+                    if gone := self.signups.expire():
+                        log.info("deleted %d sign-ups never confirmed", gone)
+            except DigestError as error:  # the database busy, a template broken: next time
+                log.error("sign-ups: %s", error)
+                self._stop.wait(5)
+                self._wake.set()
+
+    # -- /subscribe ---------------------------------------------------------------------------
+
+    def form(self, request: Request) -> Response:
+        consent = self.config.signup.consent or self.labels["subscribe_consent"]
+        form = signup_form("subscribe", self.labels, configured_sections(self.config),
+                           consent.replace("{newsletter}", self.config.newsletter.name))
+        return self.page(200, self.labels["subscribe_intro"], form=form,
+                         title=self.labels["subscribe_title"])
+
+    def preflight(self, request: Request) -> Response:
+        response = Response(status=204)
+        if request.headers.get("Origin") == self.site:
+            response.headers.update({"Access-Control-Allow-Origin": self.site,
+                                     "Access-Control-Allow-Methods": "POST",
+                                     "Access-Control-Allow-Headers": "Content-Type, Accept",
+                                     "Access-Control-Max-Age": "86400", "Vary": "Origin"})
+        return response
+
+    def subscribe(self, request: Request) -> Response:
+        fields = _fields(request)
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        if not self.rate.allow(client_address(request)):
+            log.info("sign-up: refused, too many from one client")
+            return self._answer(request, wants_json, 429, "subscribe_limited", "limited")
+        if fields.get("website"):  # the honeypot: answered as everyone is, and dropped
+            log.info("sign-up: dropped, the hidden field was filled")
+            return self._answer(request, wants_json, 200, "subscribe_done", "ok")
+        if fields.get("consent") not in ("yes", "on", "true", True):
+            return self._answer(request, wants_json, 400, "subscribe_consent_needed", "consent")
+        choices = clean_choices(self.config, _one(fields.get("name")),
+                                _many(fields.get("sections")), self.config.newsletter.locale)
+        if not self.signups.request(_one(fields.get("email")), choices, client_address(request)):
+            return self._answer(request, wants_json, 400, "subscribe_invalid", "invalid")
+        self._wake.set()
+        return self._answer(request, wants_json, 200, "subscribe_done", "ok")
+
+    def _answer(self, request: Request, wants_json: bool, status: int, label: str,
+                outcome: str) -> Response:
+        message = self.labels[label]
+        if not wants_json:
+            return self.page(status, message, title=self.labels["subscribe_title"])
+        shown = message.replace("{newsletter}", self.config.newsletter.name)
+        response = Response(json.dumps({"status": outcome, "message": shown},
+                                       ensure_ascii=False), status,
+                            content_type="application/json; charset=utf-8")
+        if request.headers.get("Origin") == self.site:
+            response.headers.update({"Access-Control-Allow-Origin": self.site, "Vary": "Origin"})
+        return response
+
+    # -- /subscribe/confirm -------------------------------------------------------------------
+
+    def confirm_page(self, request: Request) -> Response:
+        token = request.args.get("t", "")
+        if not self.signups.valid(token):
+            log.info("confirmation page: refused a bad or expired link")
+            return self.page(400, self.labels["confirm_invalid"])
+        form = button_form(f"confirm?t={token}", self.labels["confirm_button"])
+        return self.page(200, self.labels["confirm_question"], form=form,
+                         title=self.labels["subscribe_title"])
+
+    def confirm(self, request: Request) -> Response:
+        _fields(request)  # bounded, read before anything is decided
+        with Postman(self.config).opened() as postman:
+            reader = self.signups.confirm(request.args.get("t", ""), postman)
+        if reader is None:
+            log.info("confirmation: refused a bad or expired link")
+            return self.page(400, self.labels["confirm_invalid"])
+        return self.page(200, self.labels["confirm_done"], title=self.labels["subscribe_title"])
+
+    # -- /preferences -------------------------------------------------------------------------
+
+    def preferences(self, request: Request, key: str, token: str) -> Response:
+        reader = self.signups.readers.get(key)
+        name, chosen = (reader.name, reader.sections) if reader else ("", ())
+        language = reader.language if reader and reader.language else \
+            self.config.newsletter.locale
+        form = preferences_form(f"preferences?t={token}", self.labels, name,
+                                configured_sections(self.config), chosen, language,
+                                {code: LANGUAGES[code] for code in LOCALES})
+        leave = button_form(f"unsubscribe?t={token}", self.labels["unsubscribe_button"],
+                            css_class="quiet")
+        leaving = self.labels["preferences_leave"].replace("{newsletter}",
+                                                           self.config.newsletter.name)
+        return self.page(200, self.labels["preferences_title"],
+                         form=f'{form}<p class="quiet">{text(leaving)}</p>{leave}',
+                         title=self.labels["preferences_title"])
+
+    def save_preferences(self, request: Request, key: str) -> Response:
+        fields = _fields(request)
+        choices: Choices = clean_choices(self.config, _one(fields.get("name")),
+                                         _many(fields.get("sections")),
+                                         _one(fields.get("language")))
+        reader = self.signups.readers.get(key)
+        self.signups.readers.save_preferences(key, reader.address if reader else key,
+                                              choices.name, choices.sections, choices.language,
+                                              time.time())
+        log.info("preferences of reader %s saved", reference(key))
+        return self.page(200, self.labels["preferences_saved"],
+                         title=self.labels["preferences_title"])
+
+
+def _fields(request: Request) -> dict:
+    """The posted fields, form-encoded or JSON, bounded: {name: value or [values]}."""
+    request.max_content_length = FORM_LIMIT
+    request.max_form_memory_size = FORM_LIMIT
+    request.max_form_parts = 64
+    if request.mimetype == "application/json":
+        try:
+            data = json.loads(request.get_data(cache=True) or b"{}")
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+    return {key: values if len(values) > 1 or key == "sections" else values[0]
+            for key, values in request.form.lists()}
+
+
+def _one(value: object) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else ""
+
+
+def _many(value: object) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, str)][:32]
