@@ -14,12 +14,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digest.cli_base import Commands, log, stamped, stamped_line, warn
+from digest.cli_base import (
+    Commands,
+    ConfigOption,
+    log,
+    open_newsletter,
+    stamped,
+    stamped_line,
+    warn,
+)
+from digest.cli_readers import readers_app
 from digest.errors import EXIT_ERROR
 
 if TYPE_CHECKING:
     from digest.audience.leavers import EditorChange
-    from digest.newsletter import Newsletter
 
 
 app = typer.Typer(
@@ -31,11 +39,6 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain one-line usage errors, readable in cron logs
 )
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Path to digest.toml (default: ./digest.toml).",
-                 dir_okay=False),
-]
 
 
 def _parse_date(value: str | None) -> date | str | None:
@@ -84,12 +87,6 @@ class BackendName(StrEnum):
     smtp = "smtp"
 
 
-def _open(config_path: Path | None) -> Newsletter:
-    from digest.newsletter import Newsletter  # lazy: not for --version nor --help
-
-    return Newsletter.open(config_path)
-
-
 @app.command("build")
 def build_command(
     day: DateOption = None,
@@ -104,7 +101,7 @@ def build_command(
     """Build the day's digest: digest.html, digest.txt, digest.eml and edition.json."""
     from digest.summary import build_summary  # lazy: see the top of the file
 
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         result = newsletter.build(newsletter.day(day), strict=strict)
         for problem in result.problems:
             warn(problem)
@@ -127,7 +124,7 @@ def rank_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Show how the day's articles were ranked and grouped, and why."""
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         edition, gathered = newsletter.edition(newsletter.day(day))
     for problem in gathered.problems:
         warn(problem)
@@ -177,7 +174,8 @@ def send_command(
     from digest.summary import send_summary
 
     stamped.set(not sys.stderr.isatty())
-    with _open(config_path) as newsletter, send_events(newsletter.config, warn, log) as events:
+    with open_newsletter(config_path) as newsletter, \
+            send_events(newsletter.config, warn, log) as events:
         report = newsletter.send(newsletter.day(day), backend=backend and backend.value,
                                  dry_run=dry_run, to=to, resend_unknown=resend_unknown,
                                  force=force, events=events)
@@ -202,7 +200,7 @@ def preview_command(
     from digest.preview import serve  # lazy: Jinja2 and an HTTP server, for digest preview
 
     if isinstance(day, str):  # today or yesterday, in the newsletter's time zone
-        day = _open(config_path).day(day)
+        day = open_newsletter(config_path).day(day)
     serve(config_path, day, host, port, not no_open, say=typer.echo, warn=warn)
 
 
@@ -215,7 +213,7 @@ def sources_command(
     one failed or went stale."""
     from digest.summary import sources_table  # lazy: see the top of the file
 
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         gathered = newsletter.gather(newsletter.day(day))
     for line in sources_table(newsletter.config, gathered):
         typer.echo(line)
@@ -229,7 +227,7 @@ def status_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Show, per edition, how many readers got it, failed, are unknown or remain."""
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         rows = newsletter.status(newsletter.day(day) if day else None)
     if not rows:
         typer.echo(f"nothing sent for {newsletter.day(day)}" if day else "nothing sent yet")
@@ -243,7 +241,7 @@ def cancel_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Cancel a scheduled SendGrid send (delivery.sendgrid.send_at) before it goes out."""
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         for line in newsletter.cancel(newsletter.day(day)):
             typer.echo(line)
 
@@ -258,7 +256,7 @@ def templates_list_command(config_path: ConfigOption = None) -> None:
     """Show each template and whether it is built-in or overridden in templates/."""
     from digest.rendering.theme import templates  # lazy: Jinja2 and the templates, for this command
 
-    config = _open(config_path).config
+    config = open_newsletter(config_path).config
     rows = templates(config)
     width = max(len(row.name) for row in rows)
     for row in rows:
@@ -274,7 +272,7 @@ def templates_copy_command(
     """Copy a built-in template into templates/ to edit it; the others stay built-in."""
     from digest.rendering.theme import copy_template  # lazy: as for templates list
 
-    target = copy_template(_open(config_path).config, name)
+    target = copy_template(open_newsletter(config_path).config, name)
     typer.echo(f"copied to {target}; edit it and run digest preview to see the change")
 
 
@@ -347,7 +345,7 @@ def suppressions_list_command(config_path: ConfigOption = None) -> None:
     where, and the edition it followed."""
     from digest.dates import utc_text  # lazy: see the top of the file
 
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         entries = newsletter.suppressions()
     for entry in entries:
         moment = utc_text(entry.at, "%Y-%m-%d %H:%M")
@@ -373,7 +371,7 @@ def suppressions_add_command(
     config_path: ConfigOption = None,
 ) -> None:
     """Never send to these addresses again."""
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         change = newsletter.suppress(addresses, reason)
     _show_change(change, "suppressed", "already suppressed")
     raise typer.Exit(EXIT_ERROR if change.invalid else 0)
@@ -383,7 +381,7 @@ def suppressions_add_command(
 def suppressions_remove_command(addresses: AddressesArgument,
                                 config_path: ConfigOption = None) -> None:
     """Send to these addresses again (only if they asked to come back)."""
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         change = newsletter.unsuppress(addresses)
     _show_change(change, "removed", "was not suppressed")
     raise typer.Exit(EXIT_ERROR if change.invalid else 0)
@@ -393,7 +391,7 @@ def suppressions_remove_command(addresses: AddressesArgument,
 def suppressions_sync_command(config_path: ConfigOption = None) -> None:
     """Read SendGrid's unsubscribes, bounces, blocks, spam reports and invalid addresses since
     the last sync into the suppressions."""
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         typer.echo(str(newsletter.sync_suppressions("sendgrid")))
 
 
@@ -408,7 +406,7 @@ def bounces_import_command(
 ) -> None:
     """Suppress the hard bounces (5.x.x) of the delivery reports in a mailbox; count the soft
     ones."""
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         typer.echo(str(newsletter.import_bounces(path, warn)))
 
 
@@ -421,7 +419,7 @@ app.add_typer(state_app, name="state")
 def state_check_command(config_path: ConfigOption = None) -> None:
     """SQLite's integrity check of .digest/state.db, its schema version and rows per table; exit
     1 when it is damaged."""
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         report = newsletter.state_check()
     typer.echo(str(report))
     raise typer.Exit(0 if report.healthy else EXIT_ERROR)
@@ -431,8 +429,11 @@ def state_check_command(config_path: ConfigOption = None) -> None:
 def state_recover_command(config_path: ConfigOption = None) -> None:
     """Rebuild a damaged .digest/state.db from what can be read (the send ledger, the unsubscribe
     tokens...), keeping the damaged file beside it; never while a send runs."""
-    with _open(config_path) as newsletter:
+    with open_newsletter(config_path) as newsletter:
         typer.echo(str(newsletter.state_recover()))
+
+
+app.add_typer(readers_app, name="readers")
 
 
 def main() -> None:

@@ -6,13 +6,29 @@ from __future__ import annotations
 import sys
 from contextvars import ContextVar
 from datetime import datetime
-from typing import NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from digest.coercion import plain_coercion
 from digest.errors import EXIT_INTERRUPTED, EXIT_USAGE, DigestError, Problem
+
+if TYPE_CHECKING:
+    from digest.newsletter import Newsletter
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Path to digest.toml (default: ./digest.toml).",
+                 dir_okay=False),
+]
+
+
+def open_newsletter(config_path: Path | None) -> Newsletter:
+    from digest.newsletter import Newsletter  # lazy: not for --version nor --help
+
+    return Newsletter.open(config_path)
 
 
 class Commands(TyperGroup):

@@ -178,15 +178,23 @@ def _header(lines: Iterator[tuple[int, str | None]], shown: str) -> tuple[list[s
     for number, line in lines:
         if line == "":
             continue
-        found = [(_line_problem(line, separator), separator) for separator in SEPARATORS]
-        for (fields, problem), separator in found:
-            columns = [c.strip().lower() for c in fields]
-            if not problem and "email" in columns:
-                return columns, separator
-        problem = found[0][0][1]  # as read with commas
+        if named := header_columns(line):
+            return named
+        problem = _line_problem(line)[1]  # as read with commas
         raise ConfigError(f"{shown}:{number}: {problem or NO_EMAIL}; {advice} (columns "
                           "separated by commas or by semicolons)")
     raise ConfigError(f"{shown}:1: {NO_EMAIL}; {advice}")
+
+
+def header_columns(line: str | None) -> tuple[list[str], str] | None:
+    """The lower-cased column names of a header line and its separator, when it names an email
+    column."""
+    for separator in SEPARATORS:
+        fields, problem = _line_problem(line, separator)
+        columns = [c.strip().lower() for c in fields]
+        if not problem and "email" in columns:
+            return columns, separator
+    return None
 
 
 def read_recipients(

@@ -97,10 +97,13 @@ class SignUps:
             confirmations_per_day=signup.confirmations_per_day, now=now)
         log.info("sign-up of reader %s: %s", reference(request.key), outcome.why)
         if outcome.confirm:
-            token = self.signer.confirmation_token(outcome.reader.nonce, now)
-            link = f"{self.page_url('subscribe/confirm')}?t={token}"
-            self._send(postman, Notice("confirm", recipient(outcome.reader),
-                                       {"confirm_url": link}))
+            self._send(postman, self.confirmation(outcome.reader))
+
+    def confirmation(self, reader: Reader) -> Notice:
+        """The confirmation email of a sign-up, with its signed link."""
+        token = self.signer.confirmation_token(reader.nonce, self.clock())
+        link = f"{self.page_url('subscribe/confirm')}?t={token}"
+        return Notice("confirm", recipient(reader), {"confirm_url": link})
 
     def _send(self, postman: Postman, notice: Notice) -> None:
         try:
