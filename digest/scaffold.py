@@ -41,6 +41,14 @@ suppressions = "unsubscribed.csv"
 #   export DIGEST_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 unsubscribe_url = "https://lettre.example.org/unsubscribe?t={{unsubscribe_token}}"
 
+[signup]                                 # les lecteurs s'inscrivent eux-mêmes (docs/readers.md)
+enabled = true                           # `digest serve` répond à /subscribe : double confirmation
+consent_version = "1"                    # gardée avec chaque inscription : changez-la avec le texte
+# consent = "J'accepte de recevoir cette lettre…"   # le texte d'accord (vide : celui de la langue)
+# confirmations_per_day = 3              # courriels de confirmation par adresse et par jour
+# per_client_per_hour = 20               # inscriptions par adresse IP et par heure
+# pending_days = 30                      # une inscription non confirmée est effacée après
+
 # [labels]                               # changer un libellé de l'email
 # read_more = "Lire l'article →"
 
@@ -81,6 +89,14 @@ suppressions = "unsubscribed.csv"
 # your web server). The signing secret comes from the environment, never from a file:
 #   export DIGEST_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 unsubscribe_url = "https://newsletter.example.org/unsubscribe?t={{unsubscribe_token}}"
+
+[signup]                                 # readers sign up themselves (docs/readers.md)
+enabled = true                           # `digest serve` answers /subscribe: double opt-in
+consent_version = "1"                    # kept with each sign-up: change it with the text
+# consent = "I agree to receive this newsletter…"   # the consent text (empty: the language's)
+# confirmations_per_day = 3              # confirmation emails per address and day
+# per_client_per_hour = 20               # sign-ups per IP address and hour
+# pending_days = 30                      # an unconfirmed sign-up is deleted after
 
 # [labels]                               # change one of the email's words
 # read_more = "Continue reading →"

@@ -64,8 +64,12 @@ class Erasure:
             execute("DELETE FROM confirmations_sent WHERE email = ?", (key,))
             counts["tokens"] = execute("DELETE FROM reader_tokens WHERE email = ?",
                                        (key,)).rowcount
-            counts["deliveries"] = execute("UPDATE deliveries SET email = ? WHERE email = ?",
-                                           (hashed, key)).rowcount
+            # a provider's id (the file backend's file name) or error may name him too
+            counts["deliveries"] = execute(
+                "UPDATE deliveries SET email = ?, provider_id = iif(provider_id IS NULL, NULL,"
+                " 'erased'), error = iif(error IS NULL, NULL, 'erased') WHERE email = ?",
+                (hashed, key)).rowcount
+            execute("UPDATE batches SET error = 'erased' WHERE instr(lower(error), ?)", (key,))
 
         self.suppressions.replace(key, hashed, rest)
         return Erased(**counts)

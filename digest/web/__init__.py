@@ -69,7 +69,11 @@ def serve(config_path: Path | None, host: str, port: int, threads: int,
         server = create_server(application, host=host, port=port, threads=threads,
                                # a little over ours, so that the application answers 413
                                ident="digest", max_request_body_size=EVENTS_LIMIT + 2**20,
-                               expose_tracebacks=False)
+                               expose_tracebacks=False,
+                               # a reverse proxy on this machine says who the client is
+                               trusted_proxy="127.0.0.1", trusted_proxy_count=1,
+                               trusted_proxy_headers={"x-forwarded-for"},
+                               log_untrusted_proxy_headers=False)
     except OSError as error:
         application.newsletter.close()
         raise DigestError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port with a "

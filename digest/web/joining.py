@@ -60,13 +60,10 @@ class ClientRate:
 
 
 def client_address(request: Request) -> str:
-    """The reader's IP address: the peer's, or behind a reverse proxy on this machine, the one
-    the proxy added last to X-Forwarded-For (the only one it vouches for)."""
-    peer = request.remote_addr or ""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    if forwarded and peer in ("127.0.0.1", "::1"):
-        return forwarded.rsplit(",", 1)[-1].strip()[:64]
-    return peer
+    """The reader's IP address. Behind a reverse proxy on this machine, waitress takes it from
+    the X-Forwarded-For the proxy added (`digest serve`); other WSGI servers have their own
+    setting for that."""
+    return request.remote_addr or ""
 
 
 class Joining:

@@ -1,0 +1,477 @@
+"""Readers join: the sign-up form of a real `digest serve` process, its confirmation email as the
+file backend writes it, the signed confirmation link, the preferences page, and the sends that
+follow (the editors' list and the confirmed sign-ups, once per address)."""
+
+from __future__ import annotations
+
+import csv
+import email
+import json
+import re
+import sqlite3
+import statistics
+import time
+from email import policy
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from browser import chromium
+from conftest import REPO, copy_sample, run_digest, wait_until
+from web_server import SECRET, Served
+
+from digest.audience.signing import Signer
+from digest.deliver.file import file_name
+
+DAY, NEXT, THIRD = "2025-04-22", "2025-04-23", "2025-04-24"
+NEWSLETTER = "https://gazette.example"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def letter(newsletter):
+    newsletter.sign_links()
+    newsletter.add_config("""
+        [signup]
+        enabled = true
+        consent_version = "v2"
+        per_client_per_hour = 1000
+        """)
+    for day in (DAY, NEXT, THIRD):
+        newsletter.article(f"une-{day}", f"Les nouvelles du {day}. " * 30, title=f"La une {day}",
+                           lead=True, date=f"{day}T08:00:00+02:00")
+    newsletter.recipients(2)
+    return newsletter
+
+
+@pytest.fixture
+def serve(letter):
+    servers: list[Served] = []
+
+    def start(**env) -> Served:
+        server = Served(letter.root, env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def sign_up(server: Served, address: str, name: str = "", **extra) -> tuple[int, str]:
+    fields = {"email": address, "name": name, "consent": "yes", **extra}
+    return server.request("POST", "/subscribe", urlencode(fields, doseq=True).encode(), FORM)
+
+
+def db(letter) -> sqlite3.Connection:
+    return sqlite3.connect(letter.root / ".digest" / "state.db")
+
+
+def queue_empty(letter) -> bool:
+    with db(letter) as connection:
+        return connection.execute("SELECT COUNT(*) FROM signup_requests").fetchone()[0] == 0
+
+
+def reader_row(letter, key: str) -> tuple | None:
+    with db(letter) as connection:
+        return connection.execute("SELECT status, source, name, consent_version, ip_hash,"
+                                  " confirmed_at FROM readers WHERE email = ?",
+                                  (key,)).fetchone()
+
+
+def notice(letter, kind: str, address: str) -> email.message.EmailMessage:
+    path = letter.root / "out" / "signups" / kind / file_name(address)
+    wait_until(path.is_file, 30, f"the {kind} email to {address}")
+    return email.message_from_bytes(path.read_bytes(), policy=policy.default)
+
+
+def confirmation_path(letter, address: str) -> str:
+    """The path and query of the confirmation link the email carries."""
+    body = notice(letter, "confirm", address).get_body(("plain",)).get_content()
+    url = re.search(r"<(https://\S+/subscribe/confirm\?t=[^>\s]+)>", body).group(1)
+    assert urlsplit(url).netloc == "lettre.gazette.example"  # beside the unsubscribe link
+    return f"{urlsplit(url).path}?{urlsplit(url).query}"
+
+
+def send(letter, day: str, *options: str):
+    result = letter.run("send", "--date", day, *options, env={"DIGEST_SECRET": SECRET})
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def outbox(letter, day: str) -> dict[str, email.message.EmailMessage]:
+    folder = letter.root / "out" / day / "outbox"
+    return {path.name: email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            for path in folder.glob("*.eml")}
+
+
+def confirmed(letter, server: Served, address: str) -> None:
+    assert sign_up(server, address)[0] == 200
+    status, _ = server.request("POST", confirmation_path(letter, address), b"", FORM)
+    assert status == 200
+
+
+# -- the form, end to end ---------------------------------------------------------------------
+
+
+def test_a_reader_signs_up_in_chromium_and_the_next_send_reaches_him_once(letter, serve):
+    server = serve()
+    base = f"http://127.0.0.1:{server.port}"
+    address = "zoe.martin@lecteurs.example"
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{base}/subscribe")
+        page.fill("input[name=email]", address)
+        page.fill("input[name=name]", "Zoé Martin")
+        page.check("input[name=consent]")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=un courriel de confirmation vient d’y partir")
+        confirm = confirmation_path(letter, address)
+        assert reader_row(letter, address)[0] == "pending"
+        send(letter, DAY)  # not confirmed yet: nothing for him
+        assert file_name(address) not in outbox(letter, DAY)
+
+        page.goto(f"{base}{confirm}")  # what a link scanner would fetch too
+        page.wait_for_selector("button[type=submit]")
+        assert reader_row(letter, address)[0] == "pending", "a GET confirmed"
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=C’est confirmé")
+    status, source, name, version, ip_hash, confirmed_at = reader_row(letter, address)
+    assert (status, source, name, version) == ("confirmed", "form", "Zoé Martin", "v2")
+    assert re.fullmatch(r"[0-9a-f]{16}", ip_hash) and "127.0.0.1" not in ip_hash
+    assert confirmed_at is not None
+    welcome = notice(letter, "welcome", address)
+    assert str(welcome["Subject"]).endswith("bienvenue")
+
+    result = send(letter, NEXT)
+    assert file_name(address) in outbox(letter, NEXT)
+    assert "sent 3" in result.stderr  # the two of the list and him
+    assert str(outbox(letter, NEXT)[file_name(address)]["To"]) == f"Zoé Martin <{address}>"
+
+    # signing up again: no second confirmation, no second copy of the edition
+    before = (letter.root / "out/signups/confirm" / file_name(address)).stat().st_mtime_ns
+    assert sign_up(server, address, "Quelqu'un d'autre")[0] == 200
+    wait_until(lambda: queue_empty(letter), 30, "the sign-up handled")
+    assert (letter.root / "out/signups/confirm" / file_name(address)).stat().st_mtime_ns == before
+    assert reader_row(letter, address)[2] == "Zoé Martin", "a sign-up changed a confirmed reader"
+    again = send(letter, NEXT)
+    assert "already sent to all 3 readers" in again.stdout
+
+
+def test_the_sample_newsletter_takes_sign_ups(tmp_path):
+    root = copy_sample(tmp_path / "sample")
+    server = Served(root)
+    try:
+        status, body = server.request("GET", "/subscribe")
+        assert status == 200
+        assert 'name="email"' in body and 'name="consent"' in body and "M’inscrire" in body
+        assert 'lang="fr"' in body
+    finally:
+        server.stop()
+
+
+# -- the confirmation link --------------------------------------------------------------------
+
+
+def forgeries(token: str) -> list[str]:
+    """Every character changed, cut, extended, and a token of another secret."""
+    alphabet = "AbZz09_-."
+    changed = [token[:i] + next(c for c in alphabet if c != token[i]) + token[i + 1:]
+               for i in range(len(token))]
+    nonce, expires, mac = token.split(".")
+    return [*changed, token[:-1], token + "A", f"{nonce}.{expires}", f"{nonce}..{mac}",
+            f"{nonce}.{int(expires) + 86400}.{mac}", f"{nonce}.0{expires}.{mac}", "",
+            Signer(NEWSLETTER, ["another-secret-0123456789"]).confirmation_token(nonce,
+                                                                                time.time()),
+            Signer("https://other.example", [SECRET]).confirmation_token(nonce, time.time()),
+            token.replace(".", "-"), "%20" + token, token * 2]
+
+
+def test_forged_expired_or_altered_confirmation_links_confirm_no_one(letter, serve):
+    server = serve()
+    address = "prudence@lecteurs.example"
+    assert sign_up(server, address)[0] == 200
+    path = confirmation_path(letter, address)
+    token = path.split("t=", 1)[1]
+    nonce = token.split(".")[0]
+    expired = Signer(NEWSLETTER, [SECRET]).confirmation_token(nonce, time.time() - 8 * 86400)
+    tried = [*forgeries(token), expired]
+    assert len(tried) > 60
+    for forged in tried:
+        for method in ("GET", "POST"):
+            status, body = server.request(method, f"/subscribe/confirm?t={forged}", b"", FORM)
+            assert status == 400, (forged, method)
+            assert "pas valable" in body and address not in body
+    assert reader_row(letter, address)[0] == "pending"
+    for _ in range(3):  # as many GETs as a scanner likes
+        assert server.request("GET", path)[0] == 200
+    assert reader_row(letter, address)[0] == "pending"
+    assert server.request("POST", path, b"", FORM)[0] == 200
+    assert reader_row(letter, address)[0] == "confirmed"
+    log = server.stop()
+    assert address not in log
+
+
+def test_the_answer_to_a_sign_up_says_nothing_of_the_address(letter, serve):
+    """New, pending, confirmed and suppressed addresses: the same status, headers and body (and
+    for JSON too), in about the same time."""
+    server = serve()
+    pending, confirmed_address = "attente@lecteurs.example", "fidele@lecteurs.example"
+    suppressed = "lecteur000000@lecteurs.example"  # on the list, then left
+    assert sign_up(server, pending)[0] == 200
+    confirmed(letter, server, confirmed_address)
+    assert letter.run("suppressions", "add", suppressed).returncode == 0
+    wait_until(lambda: queue_empty(letter), 30, "the sign-ups handled")
+
+    def answer(address: str, accept: str = "text/html") -> tuple:
+        connection_headers = {**FORM, "Accept": accept}
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        body = urlencode({"email": address, "consent": "yes"}).encode()
+        connection.request("POST", "/subscribe", body,
+                           {"Host": f"127.0.0.1:{server.port}", **connection_headers})
+        response = connection.getresponse()
+        headers = sorted((k, v) for k, v in response.getheaders() if k.lower() != "date")
+        result = (response.status, headers, response.read())
+        connection.close()
+        return result
+
+    states = {"new": "nouveau@lecteurs.example", "pending": pending,
+              "confirmed": confirmed_address, "suppressed": suppressed}
+    for accept in ("text/html", "application/json"):
+        answers = {state: answer(address, accept) for state, address in states.items()}
+        assert answers["new"][0] == 200
+        assert len({repr(a) for a in answers.values()}) == 1, answers
+
+    times: dict[str, list[float]] = {state: [] for state in states}
+    for round in range(15):
+        for state, address in states.items():
+            started = time.perf_counter()
+            answer(address if state != "new" else f"nouveau{round}@lecteurs.example")
+            times[state].append(time.perf_counter() - started)
+    medians = {state: statistics.median(values) for state, values in times.items()}
+    fastest, slowest = min(medians.values()), max(medians.values())
+    assert slowest - fastest < max(0.010, fastest), medians
+
+
+# -- abuse ------------------------------------------------------------------------------------
+
+
+def test_three_confirmations_per_address_a_day_and_a_rate_per_client(letter, serve):
+    letter.set_config(letter.config.read_text().replace("per_client_per_hour = 1000",
+                                                        "per_client_per_hour = 6"))
+    server = serve()
+    address = "insistant@lecteurs.example"
+    for _ in range(5):
+        assert sign_up(server, address)[0] == 200
+    wait_until(lambda: queue_empty(letter), 30, "the sign-ups handled")
+    with db(letter) as connection:
+        sent = connection.execute("SELECT COUNT(*) FROM confirmations_sent WHERE email = ?",
+                                  (address,)).fetchone()[0]
+    assert sent == 3
+    assert sign_up(server, "sixieme@lecteurs.example")[0] == 200
+    status, body = sign_up(server, "septieme@lecteurs.example")
+    assert status == 429 and "Trop d’inscriptions" in body
+    # behind a reverse proxy on this machine, each reader is his own client
+    body = urlencode({"email": "proxy@lecteurs.example", "consent": "yes"}).encode()
+    assert server.request("POST", "/subscribe", body,
+                          {**FORM, "X-Forwarded-For": "203.0.113.9"})[0] == 200
+    log = server.stop()
+    assert log.count("daily limit of confirmation emails reached") == 2
+    assert address not in log
+
+
+def test_robots_bad_input_and_strange_hosts_are_turned_away(letter, serve):
+    server = serve()
+    status, honest = sign_up(server, "humain@lecteurs.example")
+    status_trap, trapped = sign_up(server, "robot@lecteurs.example", website="http://spam")
+    assert (status_trap, trapped) == (status, honest) == (200, honest)
+    no_consent = urlencode({"email": "presse@lecteurs.example"}).encode()
+    assert server.request("POST", "/subscribe", no_consent, FORM)[0] == 400
+    assert sign_up(server, "pas-une-adresse")[0] == 400
+    assert sign_up(server, "x" * 400 + "@lecteurs.example")[0] == 400
+    huge = urlencode({"email": "gros@lecteurs.example", "consent": "yes",
+                      "name": "x" * 40_000}).encode()
+    assert server.request("POST", "/subscribe", huge, FORM)[0] == 413
+    assert server.request("GET", "/subscribe", host="evil.example")[0] == 400
+    assert sign_up(server, "sur@lecteurs.example")[0] == 200
+    wait_until(lambda: queue_empty(letter), 30, "the sign-ups handled")
+    with db(letter) as connection:
+        keys = {key for (key,) in connection.execute("SELECT email FROM readers")}
+    assert keys == {"humain@lecteurs.example", "sur@lecteurs.example"}
+
+
+def test_sign_ups_never_confirmed_go_after_thirty_days(letter, serve):
+    server = serve()
+    assert sign_up(server, "oublieux@lecteurs.example")[0] == 200
+    assert sign_up(server, "recent@lecteurs.example")[0] == 200
+    wait_until(lambda: queue_empty(letter), 30, "the sign-ups handled")
+    server.stop()
+    with db(letter) as connection:
+        connection.execute("UPDATE readers SET signed_up_at = signed_up_at - 31 * 86400"
+                           " WHERE email = 'oublieux@lecteurs.example'")
+    serve()  # the worker deletes them when it starts, then every hour
+    wait_until(lambda: reader_row(letter, "oublieux@lecteurs.example") is None, 30,
+               "the old sign-up deleted")
+    assert reader_row(letter, "recent@lecteurs.example")[0] == "pending"
+
+
+def test_json_sign_up_from_the_newsrooms_own_site(letter, serve):
+    server = serve()
+    site = {"Origin": NEWSLETTER, "Accept": "application/json"}
+    status, _ = server.request("OPTIONS", "/subscribe", headers={
+        **site, "Access-Control-Request-Method": "POST"})
+    assert status == 204
+    body = json.dumps({"email": "site@lecteurs.example", "consent": True,
+                       "name": "Depuis le site"}).encode()
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("POST", "/subscribe", body, {
+        "Host": f"127.0.0.1:{server.port}", "Content-Type": "application/json", **site})
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    assert response.status == 200 and answer["status"] == "ok"
+    assert response.getheader("Access-Control-Allow-Origin") == NEWSLETTER
+    connection.close()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("POST", "/subscribe", body, {
+        "Host": f"127.0.0.1:{server.port}", "Content-Type": "application/json",
+        "Origin": "https://evil.example", "Accept": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    assert response.getheader("Access-Control-Allow-Origin") is None
+    connection.close()
+    notice(letter, "confirm", "site@lecteurs.example")
+
+
+# -- leaving and coming back, preferences -----------------------------------------------------
+
+
+def one_click(server: Served, message) -> int:
+    url = str(message["List-Unsubscribe"]).split("<", 1)[1].split(">", 1)[0]
+    parts = urlsplit(url)
+    return server.one_click(f"{parts.path}?{parts.query}")[0]
+
+
+def test_a_reader_who_left_and_signs_up_again_is_suppressed_until_he_confirms(letter, serve):
+    server = serve()
+    address = "lecteur000001@lecteurs.example"
+    send(letter, DAY)
+    assert one_click(server, outbox(letter, DAY)[file_name(address)]) == 200
+    assert sign_up(server, address, "De retour")[0] == 200
+    path = confirmation_path(letter, address)
+    send(letter, NEXT)
+    assert file_name(address) not in outbox(letter, NEXT)
+    assert server.request("POST", path, b"", FORM)[0] == 200
+    rows = list(csv.DictReader((letter.root / "unsubscribed.csv").open(encoding="utf-8")))
+    assert address not in {row["email"] for row in rows}
+    send(letter, THIRD)
+    assert str(outbox(letter, THIRD)[file_name(address)]["To"]).startswith("De retour")
+
+
+def test_each_edition_links_to_the_readers_preferences(letter, serve):
+    server = serve()
+    address = "lecteur000000@lecteurs.example"
+    send(letter, DAY)
+    message = outbox(letter, DAY)[file_name(address)]
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    url = re.search(r"Gérer mon abonnement <(\S+)>", text).group(1)
+    assert url in html and "%preferences_url%" not in html + text
+    parts = urlsplit(url)
+    assert parts.netloc == "lettre.gazette.example" and parts.path == "/preferences"
+    path = f"{parts.path}?{parts.query}"
+    status, page = server.request("GET", path)
+    assert status == 200 and 'name="language"' in page and "Me désabonner" in page
+    assert address not in page
+    choice = urlencode({"name": "Lectrice Zéro", "language": "en"}).encode()
+    assert server.request("POST", path, choice, FORM)[0] == 200
+    assert server.request("POST", path.replace("t=", "t=x"), choice, FORM)[0] == 400
+    assert "Lectrice Zéro" in server.request("GET", path)[1]
+    send(letter, NEXT)
+    assert str(outbox(letter, NEXT)[file_name(address)]["To"]) == f"Lectrice Zéro <{address}>"
+    # his unsubscribe button on the page
+    status, _ = server.request("POST", path.replace("/preferences", "/unsubscribe"), b"", FORM)
+    assert status == 200
+    send(letter, THIRD)
+    assert file_name(address) not in outbox(letter, THIRD)
+
+
+# -- the register: list, import, export, erase ------------------------------------------------
+
+
+def test_import_marks_the_source_and_confirms_only_when_asked(letter, tmp_path):
+    vouched = tmp_path / "vouched.csv"
+    vouched.write_text("email,name\nun@importe.example,Un\ndeux@importe.example,Deux\n",
+                       encoding="utf-8")
+    asked = tmp_path / "asked.csv"
+    asked.write_text("email,name\ntrois@importe.example,Trois\nnot-an-address,X\n",
+                     encoding="utf-8")
+    result = letter.run("readers", "import", str(vouched))
+    assert result.returncode == 0 and "2 readers added" in result.stdout
+    result = letter.run("readers", "import", str(asked), "--confirm",
+                        env={"DIGEST_SECRET": SECRET})
+    assert result.returncode == 0, result.stderr
+    assert "asked.csv:3" in result.stderr and "1 confirmation emails sent" in result.stdout
+    notice(letter, "confirm", "trois@importe.example")
+    listing = letter.run("readers", "list")
+    assert "1 pending (1 import), 2 confirmed (2 import)" in listing.stderr
+    assert "un@importe.example  confirmed  import" in listing.stdout
+    send(letter, DAY)
+    names = set(outbox(letter, DAY))
+    assert {file_name("un@importe.example"), file_name("deux@importe.example")} <= names
+    assert file_name("trois@importe.example") not in names
+
+
+def test_export_then_erase_leaves_nothing_and_no_edition_reaches_the_address(letter, serve):
+    """GDPR articles 15 and 17, for a reader of the list who also signed up on the form, got two
+    editions and left."""
+    server = serve()
+    address = "lecteur000001@lecteurs.example"
+    recipients = letter.root / "recipients.csv"
+    recipients.write_bytes(recipients.read_bytes() + b"autre@lecteurs.example,\"Autre, A\"\r\n")
+    before = recipients.read_bytes()
+    confirmed(letter, server, address)
+    send(letter, DAY)
+    send(letter, NEXT)
+    assert one_click(server, outbox(letter, NEXT)[file_name(address)]) == 200
+
+    result = letter.run("readers", "export", address)
+    assert result.returncode == 0, result.stderr
+    held = json.loads(result.stdout)
+    assert held["sign_up"]["source"] == "form" and held["sign_up"]["consent_version"] == "v2"
+    assert [e["day"] for e in held["editions"]] == [DAY, NEXT]
+    assert held["suppression"]["kind"] == "unsubscribed"
+    assert held["recipients_csv"][0]["line"] == 3
+    assert any(f.startswith("out/signups/confirm/") for f in held["files"])
+
+    result = letter.run("readers", "erase", address.upper())
+    assert result.returncode == 0, result.stderr
+    result = letter.run("readers", "export", address)
+    assert result.returncode == 0 and result.stdout == ""
+    after = recipients.read_bytes()
+    assert after.replace(b"", b"") == before.replace(f"{address},Lecteur 1\n".encode(), b"")
+    assert before.count(b"\n") - after.count(b"\n") == 1
+    with db(letter) as connection:
+        dump = "\n".join(connection.iterdump())
+    assert address not in dump
+    assert address not in (letter.root / "unsubscribed.csv").read_text(encoding="utf-8")
+    assert not list((letter.root / "out").rglob(file_name(address)))
+
+    recipients.write_bytes(after + f"{address.capitalize()},Revenu\n".encode())  # back by mistake
+    send(letter, NEXT, "--force")
+    assert file_name(address) not in outbox(letter, NEXT)
+    assert file_name(address.capitalize()) not in outbox(letter, NEXT)
+    assert file_name("autre@lecteurs.example") in outbox(letter, NEXT)
+
+
+def test_init_writes_the_sign_up_keys(tmp_path):
+    result = run_digest("init", str(tmp_path / "lettre"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = (tmp_path / "lettre" / "digest.toml").read_text(encoding="utf-8")
+    assert "[signup]" in config and "enabled = true" in config
+    assert "per_client_per_hour" in config
+    assert (REPO / "templates" / "confirm.html.j2").is_file()
+    assert Path(REPO / "templates" / "welcome.txt.j2").is_file()
