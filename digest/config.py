@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
-import re
 import tomllib
 import typing
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from digest import config_checks as checks
 from digest.config_checks import Check
+from digest.config_lines import LineFinder, describe, where
 from digest.errors import ConfigError
 
 CONFIG_NAME = "digest.toml"
@@ -357,7 +356,7 @@ def parse_config(text: str, path: Path, problems: list[str] | None = None) -> Co
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: invalid TOML: {exc}") from None
     found: list[str] = []
-    values = _build(Config, data, (), found, _LineFinder(text))
+    values = _build(Config, data, (), found, LineFinder(text))
     found.sort(key=lambda p: int(p.split(":", 1)[0]) if p[0].isdigit() else 0)
     lines = [f"{path.name}:{p}" for p in found]
     if problems is not None:
@@ -365,61 +364,6 @@ def parse_config(text: str, path: Path, problems: list[str] | None = None) -> Co
     elif lines:
         raise ConfigError("\n".join(lines))
     return dataclasses.replace(values, path=path.resolve())
-
-
-class _LineFinder:
-    """Best-effort line number of a dotted key, so errors point into the file."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    def _header(self, table: tuple[str, ...]) -> int | None:
-        pattern = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\]")
-        return next((i + 1 for i, line in enumerate(self.lines) if pattern.match(line)), None)
-
-    def _nth_array_table(self, table: tuple[str, ...], index: int) -> int | None:
-        pattern = re.compile(r"^\s*\[\[\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\]\]")
-        found = [i + 1 for i, line in enumerate(self.lines) if pattern.match(line)]
-        return found[index] if index < len(found) else None
-
-    def __call__(self, keys: tuple[str, ...]) -> int | None:
-        indexed = [i for i, k in enumerate(keys) if k.startswith("[")]
-        if indexed:
-            position = indexed[-1]
-            start = self._nth_array_table(keys[:position], int(keys[position][1:-1]))
-            rest = keys[position + 1:]
-            if start is None or not rest:
-                return start
-            pattern = re.compile(r"^\s*\"?" + re.escape(rest[-1]) + r"\"?\s*=")
-            for number, line in enumerate(self.lines[start:], start + 1):
-                if pattern.match(line):
-                    return number
-                if line.lstrip().startswith("["):
-                    break
-            return start
-        if own_table := self._header(keys):
-            return own_table
-        table, key = keys[:-1], keys[-1]
-        start = (self._header(table) or 0) if table else 0
-        pattern = re.compile(r"^\s*(?:[\w.\"-]+\.)?\"?" + re.escape(key) + r"\"?\s*=")
-        for number, line in enumerate(self.lines[start:], start + 1):
-            if pattern.match(line):
-                return number
-        return start or None
-
-
-def _where(keys: tuple[str, ...], lines: _LineFinder) -> str:
-    line = lines(keys)
-    dotted = ".".join(keys).replace(".[", "[")
-    return f"{line}: {dotted}" if line else f" {dotted}"
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 _TYPE_NAMES = {
@@ -431,7 +375,7 @@ _TYPE_NAMES = {
 
 
 def _build(
-    cls: type, data: dict, keys: tuple[str, ...], problems: list[str], lines: _LineFinder
+    cls: type, data: dict, keys: tuple[str, ...], problems: list[str], lines: LineFinder
 ) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
@@ -440,12 +384,12 @@ def _build(
             close = difflib.get_close_matches(key, list(fields), n=1)
             hint = (f'; did you mean "{close[0]}"?' if close
                     else f"; known keys: {', '.join(fields)}")
-            problems.append(f"{_where((*keys, key), lines)}: unknown key{hint}")
+            problems.append(f"{where((*keys, key), lines)}: unknown key{hint}")
     kwargs = {}
     for name, spec in fields.items():
         if name not in data:
             if spec.metadata.get("required"):
-                problems.append(f"{_where(keys, lines)}: missing {name}; add '{name} = ...'")
+                problems.append(f"{where(keys, lines)}: missing {name}; add '{name} = ...'")
             continue
         kind, value, here = hints[name], data[name], (*keys, name)
         item = _table_list_item(kind)
@@ -455,32 +399,32 @@ def _build(
                     _build(item, v, (*here, f"[{i}]"), problems, lines) for i, v in enumerate(value)
                 )
             else:
-                problems.append(f"{_where(here, lines)}: expected [[{'.'.join(here)}]] tables, "
-                                f"got {_describe(value)}")
+                problems.append(f"{where(here, lines)}: expected [[{'.'.join(here)}]] tables, "
+                                f"got {describe(value)}")
             continue
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             if isinstance(value, dict):
                 kwargs[name] = _build(kind, value, here, problems, lines)
             else:
-                problems.append(f"{_where(here, lines)}: expected a table, got {_describe(value)}")
+                problems.append(f"{where(here, lines)}: expected a table, got {describe(value)}")
             continue
         checked = _check_scalar(kind, value)
         if checked is None:
             problems.append(
-                f"{_where(here, lines)}: expected {_TYPE_NAMES[kind]}, got {_describe(value)}"
+                f"{where(here, lines)}: expected {_TYPE_NAMES[kind]}, got {describe(value)}"
             )
             continue
         choices = spec.metadata.get("choices")
         if choices and checked not in choices:
             problems.append(
-                f"{_where(here, lines)}: expected one of {', '.join(choices)}, "
-                f"got {_describe(value)}"
+                f"{where(here, lines)}: expected one of {', '.join(choices)}, "
+                f"got {describe(value)}"
             )
             continue
         check = spec.metadata.get("check")
         message = _finite(checked) or (check(checked) if check else None)
         if message:
-            problems.append(f"{_where(here, lines)}: {message}")
+            problems.append(f"{where(here, lines)}: {message}")
             continue
         kwargs[name] = checked
     try:
@@ -523,4 +467,4 @@ def _finite(value: Any) -> str | None:
     """nan and inf are TOML numbers, but no duration, weight or size can be one."""
     numbers = value.values() if isinstance(value, dict) else [value]
     wrong = next((n for n in numbers if isinstance(n, float) and not math.isfinite(n)), None)
-    return None if wrong is None else f"expected a finite number, got {_describe(wrong)}"
+    return None if wrong is None else f"expected a finite number, got {describe(wrong)}"

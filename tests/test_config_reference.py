@@ -65,5 +65,6 @@ def test_the_checks_import_nothing_of_delivery():
     assert result.returncode == 0, result.stderr
     problems, modules = json.loads(result.stdout)
     assert len(problems) == 3 and "webhook_public_key: not a public key" in problems[2]
-    assert set(modules) <= {"digest", "digest.config", "digest.config_checks", "digest.errors",
-                            "digest.labels", "digest.text"}, modules
+    assert set(modules) <= {"digest", "digest.config", "digest.config_checks",
+                            "digest.config_lines", "digest.errors", "digest.labels",
+                            "digest.text"}, modules

@@ -21,7 +21,7 @@ from conftest import REPO, copy_sample, run_digest, wait_until
 from web_server import SECRET, Served
 
 from digest.audience.signing import Signer
-from digest.deliver.file import file_name
+from digest.deliver import message_file_name as file_name
 
 DAY, NEXT, THIRD = "2025-04-22", "2025-04-23", "2025-04-24"
 NEWSLETTER = "https://gazette.example"

@@ -30,7 +30,7 @@ from digest.audience.recipients import (
 from digest.audience.signing import Signer
 from digest.audience.signups import SignUps, clean_choices
 from digest.dates import utc_text
-from digest.deliver.file import file_name
+from digest.deliver import message_file_name
 from digest.errors import ConfigError, Problem, UsageError
 from digest.folder import Folder
 from digest.state.readers import Reader, ReaderStatus, SignUpRequest, Source
@@ -258,7 +258,7 @@ def _files(folder: Folder, key: str) -> list[Path]:
     addresses = {key, *(written for _, _, written in _listed(folder, key))}
     if reader := folder.state.readers.get(key):
         addresses.add(reader.address)
-    names = {file_name(address) for address in addresses}
+    names = {message_file_name(address) for address in addresses}
     out = folder.out_root
     folders = [*out.glob("*/outbox"), *out.glob("signups/*")] if out.is_dir() else []
     return sorted(path for directory in folders for name in names

@@ -12,6 +12,7 @@ in `BACKENDS`; nothing outside this package imports their classes.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import random
 import re
@@ -259,6 +260,20 @@ def readdressed(message: bytes, name: str, address: str, utf8: bool) -> bytes:
     parsed.replace_header("To", Address(display_name=header_text(name), username=username,
                                         domain=domain))
     return parsed.as_bytes()
+
+# a file name's characters before its hash and ".eml": within the 255 bytes of ext4 and most
+MAX_NAME = 200
+
+
+def message_file_name(address: str) -> str:
+    """The address as a file name; one with characters replaced gets a hash of the whole
+    address, so that two readers never share a file (é and è both become _), and so does one
+    too long for a file system (a valid address has up to 254 characters, a name 255 bytes)."""
+    safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", address)
+    if safe != address or len(safe) > MAX_NAME:
+        safe = safe[:MAX_NAME] + "-" + hashlib.sha256(address.encode("utf-8")).hexdigest()[:8]
+    return safe + ".eml"
+
 
 def backend_class(name: str) -> type[Backend]:
     if name not in BACKENDS:

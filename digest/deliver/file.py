@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import errno
-import hashlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from digest.audience.recipients import Recipient
 from digest.config import Config
-from digest.deliver import Outgoing, TemporaryDeliveryError, ascii_address, readdressed
+from digest.deliver import (
+    Outgoing,
+    TemporaryDeliveryError,
+    ascii_address,
+    message_file_name,
+    readdressed,
+)
 from digest.models import Outcome, Status
 
-# a file name's characters before its hash and ".eml": within the 255 bytes of ext4 and most
-MAX_NAME = 200
 # errors about the folder or the disk, not about one reader's file: they stop the send
 STOPPING = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENOENT, errno.EACCES, errno.EIO}
 
@@ -48,7 +50,7 @@ class FileBackend:
                                          "nothing written, run again once it can") from None
         outcomes: list[Outcome] = []
         for recipient in recipients:
-            name = file_name(recipient.email)
+            name = message_file_name(recipient.email)
             try:
                 (self.folder / name).write_bytes(message(outgoing, recipient))
             except OSError as error:
@@ -73,13 +75,3 @@ def message(outgoing: Outgoing, recipient: Recipient) -> bytes:
         return data
     ascii_to = ascii_address(recipient.email)
     return readdressed(data, recipient.name, ascii_to or recipient.email, ascii_to is None)
-
-
-def file_name(address: str) -> str:
-    """The address as a file name; one with characters replaced gets a hash of the whole
-    address, so that two readers never share a file (é and è both become _), and so does one
-    too long for a file system (a valid address has up to 254 characters, a name 255 bytes)."""
-    safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", address)
-    if safe != address or len(safe) > MAX_NAME:
-        safe = safe[:MAX_NAME] + "-" + hashlib.sha256(address.encode("utf-8")).hexdigest()[:8]
-    return safe + ".eml"
