@@ -9,7 +9,8 @@ server this script runs on 127.0.0.1), `digest serve --threads 16` runs as a rea
 (`POST /subscribe`, form-encoded `email`, `name`, `consent=yes`; every address distinct), while
 one more thread keeps posting RFC 8058 one-click unsubscribes (`POST /unsubscribe?t=TOKEN`) with
 valid tokens of other readers (kept in the state database as `digest send` keeps them), from the
-first sign-up until the last confirmation email has arrived.
+first sign-up until the last confirmation email has arrived (with --quiet-tail, until the last
+sign-up is answered).
 
 Then it polls (no fixed waits) until the SMTP server has received a message for every sign-up and
 the server's queue (`signup_requests`) is empty, or the timeout passes, and counts the messages by
@@ -52,10 +53,13 @@ SECRET = "bench-secret-0123456789-abcdefghijkl"
 NEWSLETTER = "https://banc.example"
 LEAVERS = 20_000  # readers with a token for the unsubscribe thread (cycled if it needs more)
 PER_CLIENT_PER_HOUR = 100_000  # the highest `signup.per_client_per_hour` digest.toml accepts
-# the serve log's lines for each sign-up and unsubscribe; any other line is shown and counted
+# the serve log's lines for each sign-up and unsubscribe, and at start and stop; the others are
+# counted by kind (timestamps and numbers taken out) and shown
 EXPECTED = re.compile(r"digest\.signups: sign-up of reader \S+: confirmation sent$"
                       r"|digest\.web: unsubscribe: reader \S+ (was already )?suppressed$"
-                      r"|^serving |^stopped$")
+                      r"|^serving |^stopped$"
+                      r"|^warning: delivery\.sendgrid\.webhook_public_key is not set")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
 
 
 class Inbox:
@@ -166,7 +170,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
 
 
-def run_once(number: int, signups: int, clients: int, threads: int, timeout: float) -> dict:
+def run_once(number: int, signups: int, clients: int, threads: int, timeout: float,
+             quiet_tail: bool = False) -> dict:
     from aiosmtpd.controller import Controller
 
     inbox = Inbox()
@@ -209,6 +214,8 @@ def run_once(number: int, signups: int, clients: int, threads: int, timeout: flo
         for worker in workers:
             worker.join()
         posted = time.perf_counter()
+        if quiet_tail:
+            delivered.set()
 
         database = root / ".digest" / "state.db"
         deadline = began + timeout
@@ -249,7 +256,8 @@ def run_once(number: int, signups: int, clients: int, threads: int, timeout: flo
         "unsub_p99": percentile(leaving.latencies, 0.99) * 1000,
         "unsub_during_p50": percentile(during, 0.50) * 1000,
         "unsub_during_p99": percentile(during, 0.99) * 1000,
-        "log_other": [line for line in serve_log.splitlines() if not EXPECTED.search(line)],
+        "log_other": Counter(re.sub(r"\d+", "N", TIMESTAMP.sub("", line))
+                             for line in serve_log.splitlines() if not EXPECTED.search(line)),
         "errors": (signed.errors + leaving.errors)[:5],
     }
     print(f"  run {number}: {result['seconds']:.1f} s of sign-ups "
@@ -259,10 +267,11 @@ def run_once(number: int, signups: int, clients: int, threads: int, timeout: flo
           f"{result['missing']} missing, {result['doubled']} doubled; "
           f"{result['unsubscribes']} unsubscribes ({result['unsubscribes_during']} during the "
           f"sign-ups), p50 {result['unsub_p50']:.0f} ms, p99 {result['unsub_p99']:.0f} ms, "
-          f"{result['unsub_not_200']} not 200; {len(result['log_other'])} other lines in the log",
+          f"{result['unsub_not_200']} not 200; "
+          f"{result['log_other'].total()} other lines in the log",
           flush=True)
-    for line in result["log_other"][:5]:
-        print(f"    log: {line[:200]}")
+    for line, count in result["log_other"].most_common(5):
+        print(f"    log, {count} times: {line[:200]}")
     for error in result["errors"]:
         print(f"    client: {error}")
     return result
@@ -276,12 +285,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds from the first sign-up to wait for every confirmation")
+    parser.add_argument("--quiet-tail", action="store_true",
+                        help="stop the unsubscribes with the last sign-up, not the last "
+                        "confirmation: the confirmations' tail without them")
     options = parser.parse_args()
     print(f"{options.signups} sign-ups from {options.clients} clients, digest serve --threads "
           f"{options.threads}, one thread of one-click unsubscribes alongside; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    runs = [run_once(n + 1, options.signups, options.clients, options.threads, options.timeout)
-            for n in range(options.runs)]
+    runs = [run_once(n + 1, options.signups, options.clients, options.threads, options.timeout,
+                     options.quiet_tail) for n in range(options.runs)]
 
     def median(name: str) -> float:
         return statistics.median(r[name] for r in runs)
@@ -302,7 +314,9 @@ def main() -> int:
                                          f"{median('unsub_during_p99'):.1f} ms"),
         ("answers not 200", f"sign-ups {sum(r['signup_not_200'] for r in runs)}, "
                             f"unsubscribes {sum(r['unsub_not_200'] for r in runs)}"),
-        ("other lines in serve's log", f"{sum(len(r['log_other']) for r in runs)}"),
+        ("other lines in serve's log", "; ".join(
+            f"{n} × {line[:70]}" for line, n in sum((r["log_other"] for r in runs),
+                                                     Counter()).most_common(3)) or "none"),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"\nmedian of {len(runs)} runs (load average now {os.getloadavg()[0]:.1f})")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import tomllib
 import typing
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from digest import config_checks as checks
 from digest.config_checks import Check
-from digest.config_lines import LineFinder, describe, where
+from digest.config_values import TYPE_NAMES, LineFinder, check_scalar, describe, finite, where
 from digest.errors import ConfigError
 
 CONFIG_NAME = "digest.toml"
@@ -260,6 +259,14 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class SectionConfig:
+    label: str = setting("", check=checks.ONE_LINE, doc="what readers see on the sign-up form "
+                         "and their preferences page (empty: the section's name)")
+    categories: list[str] = setting(factory=list, doc="the article categories it covers")
+    feeds: list[str] = setting(factory=list, doc="the feeds it covers, by their `name`")
+
+
+@dataclass(frozen=True)
 class SignupConfig:
     enabled: bool = setting(False, doc="`digest serve` answers `/subscribe`: a sign-up form with "
                             "double opt-in (see docs/readers.md)")
@@ -304,6 +311,9 @@ class Config:
                                      '"Continuer la lecture →"`; where a label has '
                                      "placeholders, a brace is written `{{` or `}}`")
     lead: LeadConfig = setting(factory=LeadConfig, doc="how much of the lead article is shown")
+    sections: dict[str, SectionConfig] = setting(
+        factory=dict, check=checks.SECTION_NAMES,
+        doc="the sections readers choose on the sign-up form and their preferences page")
     signup: SignupConfig = setting(factory=SignupConfig, doc="readers joining: the sign-up "
                                    "form, its consent text and its limits")
     # Not keys: where the file was found, so relative paths resolve against its folder.
@@ -366,14 +376,6 @@ def parse_config(text: str, path: Path, problems: list[str] | None = None) -> Co
     return dataclasses.replace(values, path=path.resolve())
 
 
-_TYPE_NAMES = {
-    str: "a string", int: "an integer", float: "a number", bool: "true or false",
-    list[str]: "a list of strings",
-    dict[str, str]: "a table of strings",
-    dict[str, float]: "a table of numbers",
-}
-
-
 def _build(
     cls: type, data: dict, keys: tuple[str, ...], problems: list[str], lines: LineFinder
 ) -> Any:
@@ -392,26 +394,18 @@ def _build(
                 problems.append(f"{where(keys, lines)}: missing {name}; add '{name} = ...'")
             continue
         kind, value, here = hints[name], data[name], (*keys, name)
-        item = _table_list_item(kind)
-        if item is not None:
-            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
-                kwargs[name] = tuple(
-                    _build(item, v, (*here, f"[{i}]"), problems, lines) for i, v in enumerate(value)
-                )
-            else:
-                problems.append(f"{where(here, lines)}: expected [[{'.'.join(here)}]] tables, "
-                                f"got {describe(value)}")
+        if _is_table(kind):
+            built = _build_tables(kind, value, here, problems, lines)
+            if built is not None and (message := spec.metadata["check"] and
+                                      spec.metadata["check"](built)):
+                problems.append(f"{where(here, lines)}: {message}")
+            elif built is not None:
+                kwargs[name] = built
             continue
-        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-            if isinstance(value, dict):
-                kwargs[name] = _build(kind, value, here, problems, lines)
-            else:
-                problems.append(f"{where(here, lines)}: expected a table, got {describe(value)}")
-            continue
-        checked = _check_scalar(kind, value)
+        checked = check_scalar(kind, value)
         if checked is None:
             problems.append(
-                f"{where(here, lines)}: expected {_TYPE_NAMES[kind]}, got {describe(value)}"
+                f"{where(here, lines)}: expected {TYPE_NAMES[kind]}, got {describe(value)}"
             )
             continue
         choices = spec.metadata.get("choices")
@@ -422,7 +416,7 @@ def _build(
             )
             continue
         check = spec.metadata.get("check")
-        message = _finite(checked) or (check(checked) if check else None)
+        message = finite(checked) or (check(checked) if check else None)
         if message:
             problems.append(f"{where(here, lines)}: {message}")
             continue
@@ -433,6 +427,42 @@ def _build(
         return cls()
 
 
+def _is_table(kind: Any) -> bool:
+    return (_named_tables(kind) is not None or _table_list_item(kind) is not None
+            or (isinstance(kind, type) and dataclasses.is_dataclass(kind)))
+
+
+def _build_tables(kind: Any, value: Any, here: tuple[str, ...], problems: list[str],
+                  lines: LineFinder) -> Any:
+    """A table, an array of tables or named tables; None when `value` is not one."""
+    if (named := _named_tables(kind)) is not None:
+        if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            return {k: _build(named, v, (*here, k), problems, lines) for k, v in value.items()}
+        problems.append(f"{where(here, lines)}: expected [{'.'.join(here)}.<name>] tables, "
+                        f"got {describe(value)}")
+        return None
+    if (item := _table_list_item(kind)) is not None:
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            return tuple(_build(item, v, (*here, f"[{i}]"), problems, lines)
+                         for i, v in enumerate(value))
+        problems.append(f"{where(here, lines)}: expected [[{'.'.join(here)}]] tables, "
+                        f"got {describe(value)}")
+        return None
+    if isinstance(value, dict):
+        return _build(kind, value, here, problems, lines)
+    problems.append(f"{where(here, lines)}: expected a table, got {describe(value)}")
+    return None
+
+
+def _named_tables(kind: Any) -> type | None:
+    """The dataclass of a `dict[str, X]` field (tables under names of the editor's), else None."""
+    if typing.get_origin(kind) is dict:
+        value = typing.get_args(kind)[1]
+        if isinstance(value, type) and dataclasses.is_dataclass(value):
+            return value
+    return None
+
+
 def _table_list_item(kind: Any) -> type | None:
     """The dataclass of a `tuple[X, ...]` field (an array of tables), else None."""
     if typing.get_origin(kind) is tuple:
@@ -440,31 +470,3 @@ def _table_list_item(kind: Any) -> type | None:
         if args and isinstance(args[0], type) and dataclasses.is_dataclass(args[0]):
             return args[0]
     return None
-
-
-def _check_scalar(kind: type, value: Any) -> Any:
-    """The value converted to `kind`, or None when it has the wrong type."""
-    if kind == dict[str, str]:
-        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-        return dict(value) if ok else None
-    if kind == dict[str, float]:
-        ok = isinstance(value, dict) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
-        return {k: float(v) for k, v in value.items()} if ok else None
-    if kind == list[str]:
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return tuple(value) if ok else None
-    if kind is bool:
-        return value if isinstance(value, bool) else None
-    if isinstance(value, bool):
-        return None
-    if kind is float and isinstance(value, int | float):
-        return float(value)  # nan and inf pass here: _finite refuses them with their own words
-    return value if isinstance(value, kind) else None
-
-
-def _finite(value: Any) -> str | None:
-    """nan and inf are TOML numbers, but no duration, weight or size can be one."""
-    numbers = value.values() if isinstance(value, dict) else [value]
-    wrong = next((n for n in numbers if isinstance(n, float) and not math.isfinite(n)), None)
-    return None if wrong is None else f"expected a finite number, got {describe(wrong)}"

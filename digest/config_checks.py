@@ -201,3 +201,12 @@ def _bounce_address(value: str) -> str | None:
 
 
 BOUNCE_ADDRESS = optional(Check(_bounce_address, "an address with `{token}` in its local part"))
+
+
+def _section_names(sections: dict) -> str | None:
+    wrong = [name for name in sections if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", name)]
+    return (f"section name {wrong[0]!r}: use letters, digits, - and _ only (it is written in "
+            "recipients.csv and in forms)") if wrong else None
+
+
+SECTION_NAMES = Check(_section_names, "names of letters, digits, `-` and `_`")

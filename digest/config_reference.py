@@ -65,7 +65,7 @@ def keys(cls: type = Config, path: tuple[str, ...] = ()) -> Iterator[tuple[str, 
         here = (*path, spec.name)
         yield ".".join(here), spec
         if (table := _table_of(hints[spec.name])) is not None:
-            yield from keys(table, here)
+            yield from keys(table, (*here, "<name>") if _named(hints[spec.name]) else here)
 
 
 def sections(cls: type = Config, path: tuple[str, ...] = (), doc: str = "",
@@ -81,7 +81,8 @@ def sections(cls: type = Config, path: tuple[str, ...] = (), doc: str = "",
     for spec in fields:
         kind, here = hints[spec.name], (*path, spec.name)
         if (table := _table_of(kind)) is not None:
-            yield from sections(table, here, spec.metadata["doc"], typing.get_origin(kind) is tuple)
+            yield from sections(table, (*here, "<name>") if _named(kind) else here,
+                                spec.metadata["doc"], typing.get_origin(kind) is tuple)
         elif typing.get_origin(kind) is dict:  # a table of free keys: one row says what they hold
             one = spec.name[:-3] + "y" if spec.name.endswith("ies") else spec.name.rstrip("s")
             yield Section(f"[{'.'.join(here)}]", f"Any number of keys, one per {one}",
@@ -102,10 +103,18 @@ def reference() -> str:
     return "\n".join(parts)
 
 
+def _named(kind: Any) -> bool:
+    """Tables each under a name of the editor's (`dict[str, X]`: [sections.<name>])."""
+    return typing.get_origin(kind) is dict and _table_of(kind) is not None
+
+
 def _table_of(kind: Any) -> type | None:
-    """The dataclass of a table (`X`) or an array of tables (`tuple[X, ...]`), else None."""
+    """The dataclass of a table (`X`), an array of tables (`tuple[X, ...]`) or named tables
+    (`dict[str, X]`), else None."""
     if typing.get_origin(kind) is tuple:
         kind = typing.get_args(kind)[0]
+    elif typing.get_origin(kind) is dict:
+        kind = typing.get_args(kind)[1]
     return kind if isinstance(kind, type) and dataclasses.is_dataclass(kind) else None
 
 

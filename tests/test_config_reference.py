@@ -66,5 +66,5 @@ def test_the_checks_import_nothing_of_delivery():
     problems, modules = json.loads(result.stdout)
     assert len(problems) == 3 and "webhook_public_key: not a public key" in problems[2]
     assert set(modules) <= {"digest", "digest.config", "digest.config_checks",
-                            "digest.config_lines", "digest.errors", "digest.labels",
+                            "digest.config_values", "digest.errors", "digest.labels",
                             "digest.text"}, modules

@@ -475,3 +475,35 @@ def test_init_writes_the_sign_up_keys(tmp_path):
     assert "per_client_per_hour" in config
     assert (REPO / "templates" / "confirm.html.j2").is_file()
     assert Path(REPO / "templates" / "welcome.txt.j2").is_file()
+
+
+def test_readers_choose_among_the_configured_sections(letter, serve):
+    letter.add_config("""
+        [sections.ville]
+        label = "La ville"
+        categories = ["Ville"]
+
+        [sections.sport]
+        categories = ["Sport"]
+        """)
+    server = serve()
+    form = server.request("GET", "/subscribe")[1]
+    assert 'value="ville"' in form and "La ville" in form and 'value="sport"' in form
+    address = "sportif@lecteurs.example"
+    assert sign_up(server, address, sections=["sport", "inconnue", "sport"])[0] == 200
+    wait_until(lambda: reader_row(letter, address) is not None, 30, "the sign-up recorded")
+    with db(letter) as connection:
+        (sections,) = connection.execute("SELECT sections FROM readers WHERE email = ?",
+                                         (address,)).fetchone()
+    assert sections == "sport"
+
+
+def test_a_section_name_must_be_one_a_list_can_hold(letter):
+    letter.add_config("""
+        [sections."la ville"]
+        label = "La ville"
+        """)
+    result = letter.run("check")
+    assert result.returncode != 0
+    assert "digest.toml:" in result.stdout
+    assert "sections: section name 'la ville': use letters, digits" in result.stdout

@@ -50,8 +50,8 @@ def clean_choices(config, name: str, sections: list[str], language: str) -> Choi
 
 
 def configured_sections(config) -> dict[str, str]:
-    """{name: label} of the sections readers choose from (none until sections are set up)."""
-    return dict(getattr(config, "sections", None) or {})
+    """{name: label} of the sections readers choose from, as digest.toml lists them."""
+    return {name: section.label or name for name, section in config.sections.items()}
 
 
 class SignUps:

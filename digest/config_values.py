@@ -1,9 +1,10 @@
-"""Where a key of digest.toml is written, so that its errors name the line, and how a wrong value
-is described in them."""
+"""Where a key of digest.toml is written, so that its errors name the line; whether a value has
+the type its key declares, and how a wrong one is described."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -61,3 +62,39 @@ def describe(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+TYPE_NAMES = {
+    str: "a string", int: "an integer", float: "a number", bool: "true or false",
+    list[str]: "a list of strings",
+    dict[str, str]: "a table of strings",
+    dict[str, float]: "a table of numbers",
+}
+
+
+def check_scalar(kind: type, value: Any) -> Any:
+    """The value converted to `kind`, or None when it has the wrong type."""
+    if kind == dict[str, str]:
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        return dict(value) if ok else None
+    if kind == dict[str, float]:
+        ok = isinstance(value, dict) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+        return {k: float(v) for k, v in value.items()} if ok else None
+    if kind == list[str]:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return tuple(value) if ok else None
+    if kind is bool:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return None
+    if kind is float and isinstance(value, int | float):
+        return float(value)  # nan and inf pass here: _finite refuses them with their own words
+    return value if isinstance(value, kind) else None
+
+
+def finite(value: Any) -> str | None:
+    """nan and inf are TOML numbers, but no duration, weight or size can be one."""
+    numbers = value.values() if isinstance(value, dict) else [value]
+    wrong = next((n for n in numbers if isinstance(n, float) and not math.isfinite(n)), None)
+    return None if wrong is None else f"expected a finite number, got {describe(wrong)}"
