@@ -507,3 +507,55 @@ def test_a_section_name_must_be_one_a_list_can_hold(letter):
     assert result.returncode != 0
     assert "digest.toml:" in result.stdout
     assert "sections: section name 'la ville': use letters, digits" in result.stdout
+
+
+def test_sign_ups_wait_while_the_relay_is_down_and_each_gets_one_email(letter, serve):
+    from test_send_smtp import Inbox, configure, start
+
+    inbox = Inbox()
+    controller = start(inbox)
+    try:
+        letter.set_config(letter.config.read_text().replace('backend = "file"',
+                                                            'backend = "smtp"'))
+        configure(letter, controller.port)
+        inbox.rcpt_reply = "451 4.3.0 Try again later"  # the relay turns everyone away
+        server = serve()
+        assert sign_up(server, "patient@lecteurs.example")[0] == 200
+        wait_until(lambda: "tried again at the next sign-up" in server.log_path.read_text(), 30,
+                   "the refused confirmation logged")
+        assert not queue_empty(letter), "a sign-up the relay did not take was dropped"
+        inbox.rcpt_reply = None
+        assert sign_up(server, "suivant@lecteurs.example")[0] == 200
+        wait_until(lambda: len(inbox.messages) >= 2 and queue_empty(letter), 30,
+                   "both confirmations delivered")
+        assert sorted(inbox.recipients()) == ["patient@lecteurs.example",
+                                              "suivant@lecteurs.example"]
+        confirmation = inbox.message_to("patient@lecteurs.example")
+        assert "/subscribe/confirm?t=" in confirmation.get_body(("plain",)).get_content()
+    finally:
+        controller.stop()
+
+
+def test_preferences_never_make_a_reader_of_someone_the_list_does_not_have(letter, serve):
+    server = serve()
+    stranger = "essai@redaction.example"
+    assert letter.run("send", "--date", DAY, "--to", stranger,
+                      env={"DIGEST_SECRET": SECRET}).returncode == 0
+    copy = email.message_from_bytes(
+        (letter.root / "out" / DAY / "outbox" / file_name(stranger)).read_bytes(),
+        policy=policy.default)
+    url = re.search(r"Gérer mon abonnement <(\S+)>",
+                    copy.get_body(("plain",)).get_content()).group(1)
+    path = f"{urlsplit(url).path}?{urlsplit(url).query}"
+    assert server.request("POST", path, urlencode({"name": "Essai"}).encode(), FORM)[0] == 200
+    listed = "lecteur000000@lecteurs.example"
+    send(letter, DAY)
+    message = outbox(letter, DAY)[file_name(listed)]
+    mine = re.search(r"Gérer mon abonnement <(\S+)>",
+                     message.get_body(("plain",)).get_content()).group(1)
+    mine = f"{urlsplit(mine).path}?{urlsplit(mine).query}"
+    assert server.request("POST", mine, urlencode({"name": "Zéro"}).encode(), FORM)[0] == 200
+    letter.recipients(0)  # the editors take everyone off the list
+    result = letter.run("send", "--date", NEXT, env={"DIGEST_SECRET": SECRET})
+    assert file_name(stranger) not in outbox(letter, NEXT)
+    assert file_name(listed) not in outbox(letter, NEXT), result.stderr

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 
 from digest.audience.recipients import Recipient
 from digest.audience.signing import CONFIRM_DAYS
-from digest.deliver import Backend, DeliveryError, Outgoing, backend_class
+from digest.deliver import (
+    Backend,
+    DeliveryError,
+    Outgoing,
+    TemporaryDeliveryError,
+    backend_class,
+)
 from digest.labels import labels_for
 from digest.models import Email, Status
 from digest.rendering.render import environment_for, render_template
@@ -79,13 +85,16 @@ class Postman:
         return self._backends[kind]
 
     def send(self, notices: Iterable[Notice]) -> None:
-        """Each notice to its reader; a DeliveryError for the first one not sent."""
+        """Each notice to its reader. The first one not sent raises: a DeliveryError when it
+        was refused for good, a TemporaryDeliveryError when trying later may work."""
         for notice in notices:
             email = notice_email(self.config, notice.kind, notice.links)
             outgoing = Outgoing(email=email, edition_id=notice.kind,
                                 newsletter=self.config.newsletter.name)
             for outcomes in self._backend(notice.kind).send(outgoing, [notice.reader]):
                 for outcome in outcomes:
-                    if outcome.status != Status.SENT:
-                        raise DeliveryError(f"{notice.kind} email {outcome.status}: "
-                                            f"{outcome.error}")
+                    if outcome.status == Status.REFUSED:
+                        raise DeliveryError(f"{notice.kind} email refused: {outcome.error}")
+                    if outcome.status != Status.SENT:  # failed for now
+                        raise TemporaryDeliveryError(f"{notice.kind} email {outcome.status}: "
+                                                     f"{outcome.error}")

@@ -2,8 +2,9 @@
 confirmed, once per address, less the suppressed ones.
 
 A reader on the list who changed his preferences (name, sections, language) gets them; the list's
-other columns stay his. An address erased from the state database and come back in a list is
-recognised by its hash and skipped: its suppression is kept only as that hash.
+other columns stay his, and the list alone decides whether he is sent to. An address erased from
+the state database and come back in a list is recognised by its hash and skipped: its
+suppression is kept only as that hash.
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ from dataclasses import replace
 from digest.audience.recipients import Recipient
 from digest.state import State
 from digest.state.erasure import ERASED
+from digest.state.readers import Source
 
 
-def signed_up(rows: Iterator[tuple[str, str, str, str, str]]) -> dict[str, Recipient]:
-    readers = {}
-    for key, address, name, sections, language in rows:
+def signed_up(rows: Iterator[tuple[str, str, str, str, str, str]]
+              ) -> tuple[dict[str, Recipient], set[str]]:
+    """The confirmed readers by key, and the keys of those who are only preferences of readers
+    of the list (sent to while the list has them)."""
+    readers, only_preferences = {}, set()
+    for key, address, name, sections, language, source in rows:
         reader = Recipient(address, name, (("sections", sections), ("language", language)))
         reader.__dict__["key"] = key  # known: the cached property need not make it again
         readers[key] = reader
-    return readers
+        if source == Source.EDITOR:
+            only_preferences.add(key)
+    return readers, only_preferences
 
 
 def with_preferences(reader: Recipient, own: Recipient) -> Recipient:
@@ -35,7 +42,7 @@ def everyone(listed: Iterator[Recipient], state: State,
              suppressed: set[str]) -> Iterator[Recipient]:
     """The list's readers (already less the suppressed), then the confirmed sign-ups not on
     it and not suppressed."""
-    own = signed_up(state.readers.confirmed_rows())
+    own, only_preferences = signed_up(state.readers.confirmed_rows())
     erased = any(key.startswith(ERASED) for key in suppressed)
     hashed = state.erasure.hashed
 
@@ -45,5 +52,6 @@ def everyone(listed: Iterator[Recipient], state: State,
         chosen = own.pop(reader.key, None)
         yield reader if chosen is None else with_preferences(reader, chosen)
     for key, reader in own.items():
-        if key not in suppressed and not (erased and hashed(key) in suppressed):
+        if key not in suppressed and key not in only_preferences \
+                and not (erased and hashed(key) in suppressed):
             yield reader

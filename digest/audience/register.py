@@ -104,7 +104,7 @@ def import_readers(folder: Folder, path: Path, *, confirm: bool,
             result.known += known
             result.added += not known
             if outcome.confirm:
-                postman.send([signups.confirmation(outcome.reader)])
+                signups.send_confirmation(outcome.reader, postman)
                 result.confirmations += 1
     return result
 

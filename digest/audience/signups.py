@@ -20,7 +20,7 @@ from digest.audience.notices import Notice, Postman
 from digest.audience.recipients import Recipient
 from digest.audience.signing import Signer, reference
 from digest.config import LOCALES
-from digest.deliver import DeliveryError
+from digest.deliver import DeliveryError, TemporaryDeliveryError
 from digest.folder import Folder
 from digest.state.readers import Reader, SignUpRequest, Source
 from digest.urls import served_url
@@ -79,11 +79,16 @@ class SignUps:
         return True
 
     def handle_queued(self, postman: Postman) -> int:
-        """Handle the sign-ups waiting, oldest first: how many were handled."""
+        """Handle the sign-ups waiting, oldest first: how many were handled. When the backend
+        cannot be reached, those left are released for the next try and the error raised."""
         handled = 0
-        while batch := self.readers.queued():
-            for request_id, request in batch:
-                self._handle(request, postman)
+        while batch := self.readers.claim(self.clock()):
+            for done, (request_id, request) in enumerate(batch):
+                try:
+                    self._handle(request, postman)
+                except TemporaryDeliveryError:
+                    self.readers.release([i for i, _ in batch[done:]])
+                    raise
                 self.readers.done(request_id)
                 handled += 1
         return handled
@@ -97,7 +102,20 @@ class SignUps:
             confirmations_per_day=signup.confirmations_per_day, now=now)
         log.info("sign-up of reader %s: %s", reference(request.key), outcome.why)
         if outcome.confirm:
-            self._send(postman, self.confirmation(outcome.reader))
+            self.send_confirmation(outcome.reader, postman)
+
+    def send_confirmation(self, reader: Reader, postman: Postman) -> None:
+        """The confirmation email, counted against the daily limit once it went. A
+        TemporaryDeliveryError (the relay down) is raised: the sign-up is tried again."""
+        try:
+            postman.send([self.confirmation(reader)])
+        except TemporaryDeliveryError:
+            raise
+        except DeliveryError as error:  # refused for good: the reader can sign up again
+            log.error("confirmation email to reader %s refused: %s", reference(reader.key),
+                      error)
+            return
+        self.readers.confirmation_sent(reader.key, self.clock())
 
     def confirmation(self, reader: Reader) -> Notice:
         """The confirmation email of a sign-up, with its signed link."""

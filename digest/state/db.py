@@ -187,7 +187,8 @@ MIGRATIONS: tuple[str, ...] = (
         sections TEXT NOT NULL,
         language TEXT NOT NULL,
         ip_hash TEXT NOT NULL,
-        received_at REAL NOT NULL
+        received_at REAL NOT NULL,
+        claimed_at REAL
     );
     CREATE TABLE IF NOT EXISTS confirmations_sent (
         email TEXT NOT NULL,

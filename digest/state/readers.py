@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from digest.state.db import StateDatabase
 
+CLAIM_SECONDS = 300  # a worker gone this long left its sign-ups to another
 COLUMNS = ("email, address, name, sections, language, status, source, consent_version,"
            " signed_up_at, confirmed_at, ip_hash, nonce")
 
@@ -30,7 +31,7 @@ class ReaderStatus(StrEnum):
 class Source(StrEnum):
     FORM = "form"  # the sign-up form of `digest serve`
     IMPORT = "import"  # `digest readers import`
-    EDITOR = "editor"  # on recipients.csv, and changed his preferences
+    EDITOR = "editor"  # on recipients.csv, and changed his preferences: the list decides
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,23 @@ class SignedUpReaders:
                 (request.key, request.address, request.name, ";".join(request.sections),
                  request.language, request.ip_hash, time.time() if now is None else now))
 
-    def queued(self, limit: int = 100) -> list[tuple[int, SignUpRequest]]:
-        with self.db.lock:
+    def claim(self, now: float, limit: int = 100) -> list[tuple[int, SignUpRequest]]:
+        """Up to `limit` waiting sign-ups, oldest first, claimed for this worker: another
+        process's worker skips them unless this one left them for CLAIM_SECONDS."""
+        with self.db.lock, self.db.transaction():
             rows = self.db.execute(
-                "SELECT id, email, address, name, sections, language, ip_hash"
-                " FROM signup_requests ORDER BY id LIMIT ?", (limit,)).fetchall()
-        return [(row[0], SignUpRequest(row[1], row[2], row[3], split_sections(row[4]), row[5],
-                                       row[6])) for row in rows]
+                "UPDATE signup_requests SET claimed_at = ?1 WHERE id IN (SELECT id FROM"
+                " signup_requests WHERE claimed_at IS NULL OR claimed_at < ?2 ORDER BY id"
+                " LIMIT ?3) RETURNING id, email, address, name, sections, language, ip_hash",
+                (now, now - CLAIM_SECONDS, limit)).fetchall()
+        return sorted((row[0], SignUpRequest(row[1], row[2], row[3], split_sections(row[4]),
+                                             row[5], row[6])) for row in rows)
+
+    def release(self, request_ids: list[int]) -> None:
+        """Sign-ups to handle again later (the delivery backend could not be reached)."""
+        with self.db.lock, self.db.transaction():
+            self.db.executemany("UPDATE signup_requests SET claimed_at = NULL WHERE id = ?",
+                                ((i,) for i in request_ids))
 
     def done(self, request_id: int) -> None:
         with self.db.lock, self.db.transaction():
@@ -115,10 +126,10 @@ class SignedUpReaders:
 
     def sign_up(self, request: SignUpRequest, *, suppressed: bool, source: Source,
                 consent_version: str, confirmations_per_day: int, now: float) -> SignUpOutcome:
-        """Record a sign-up, and say whether a confirmation email goes (counted against the
-        address's daily limit in the same transaction). A confirmed reader's record is never
-        changed by a sign-up (anyone can post any address); one who left is pending again, and
-        stays suppressed until he confirms."""
+        """Record a sign-up, and say whether a confirmation email may go (the address's daily
+        limit not reached; `confirmation_sent` counts it once it went). A confirmed reader's
+        record is never changed by a sign-up (anyone can post any address); one who left is
+        pending again, and stays suppressed until he confirms."""
         with self.db.lock, self.db.transaction():
             found = self._get(request.key)
             if found is not None and found.status == ReaderStatus.CONFIRMED and not suppressed:
@@ -144,9 +155,12 @@ class SignedUpReaders:
                 (request.key, now - 86400)).fetchone()
             if sent >= confirmations_per_day:
                 return SignUpOutcome(reader, False, "daily limit of confirmation emails reached")
-            self.db.execute("INSERT INTO confirmations_sent (email, sent_at) VALUES (?, ?)",
-                            (request.key, now))
             return SignUpOutcome(reader, True, "confirmation sent")
+
+    def confirmation_sent(self, key: str, now: float) -> None:
+        with self.db.lock, self.db.transaction():
+            self.db.execute("INSERT INTO confirmations_sent (email, sent_at) VALUES (?, ?)",
+                            (key, now))
 
     def confirm(self, nonce: str, now: float) -> Reader | None:
         """The reader whose confirmation links name `nonce`, now confirmed (None: no one)."""
@@ -204,11 +218,11 @@ class SignedUpReaders:
                                    " ORDER BY signed_up_at, rowid").fetchall()
         return [Reader.from_row(row) for row in rows]
 
-    def confirmed_rows(self) -> Iterator[tuple[str, str, str, str, str]]:
-        """(key, address, name, sections, language) of every confirmed reader, for a send:
-        plain rows, read as they come."""
-        yield from self.db.execute("SELECT email, address, name, sections, language FROM readers"
-                                   " WHERE status = 'confirmed' ORDER BY rowid")
+    def confirmed_rows(self) -> Iterator[tuple[str, str, str, str, str, str]]:
+        """(key, address, name, sections, language, source) of every confirmed reader, for a
+        send: plain rows, read as they come."""
+        yield from self.db.execute("SELECT email, address, name, sections, language, source"
+                                   " FROM readers WHERE status = 'confirmed' ORDER BY rowid")
 
     def counts(self) -> Counter[tuple[str, str]]:
         """{(status, source): readers}."""

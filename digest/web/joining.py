@@ -33,6 +33,7 @@ from digest.web.pages import button_form, preferences_form, signup_form, text
 log = logging.getLogger("digest.web")
 
 FORM_LIMIT = 16 * 1024
+RETRY_SECONDS = 30  # the longest a sign-up the backend could not take waits for another try
 EXPIRY_EVERY_SECONDS = 3600  # how often unconfirmed sign-ups past their days are deleted
 LANGUAGES = {"fr": "Français", "en": "English"}
 
@@ -96,9 +97,13 @@ class Joining:
             self._worker.join(timeout=30)
 
     def _work(self) -> None:
+        """Woken by each sign-up, and every RETRY_SECONDS for those the backend could not take
+        (the relay down) and for the expiry."""
         while not self._stop.is_set():
-            self._wake.wait(timeout=60)
+            self._wake.wait(timeout=RETRY_SECONDS)
             self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 with Postman(self.config).opened() as postman:
                     self.signups.handle_queued(postman)
@@ -106,10 +111,9 @@ class Joining:
                     self._expired_at = time.time()
                     if gone := self.signups.expire():
                         log.info("deleted %d sign-ups never confirmed", gone)
-            except DigestError as error:  # the database busy, a template broken: next time
-                log.error("sign-ups: %s", error)
-                self._stop.wait(5)
-                self._wake.set()
+            except DigestError as error:  # the relay down, the database busy: again later
+                log.error("sign-ups: %s; tried again at the next sign-up or within %d s", error,
+                          RETRY_SECONDS)
 
     # -- /subscribe ---------------------------------------------------------------------------
 
