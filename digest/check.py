@@ -8,11 +8,12 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Protocol
 
 from digest.config import Config, LeadConfig
-from digest.errors import DigestError, Problem
+from digest.errors import DigestError, Problem, TemplateError
 from digest.models import SAFE_BYTES, Article, Edition, Ranked, Role
 from digest.rendering.render import environment_for, load_template, render, web_page
 from digest.rendering.theme import templates
 from digest.sources.markdown import image_problems
+from digest.urls import served_url
 
 PREHEADER_MIN_CHARS = 90
 PADDING_CHARACTERS = ("\u200c", "\u034f", "&zwnj;", "&#847;")
@@ -43,6 +44,7 @@ def check_newsletter(folder: Folder, pipeline: Pipeline) -> list[str]:
         template_errors = _template_branches(config)
         lines += template_errors
     lines += _unsubscribe_link(config)
+    lines += _signup(config)
     lines += _recipients(folder)
     lines += _identity(config)
     if not template_errors:
@@ -119,6 +121,25 @@ def _recipients(folder: Folder) -> list[str]:
     except DigestError as error:  # the message names the file
         return [*map(str, problems), *str(error).splitlines()]
     return [str(problem) for problem in problems]
+
+
+def _signup(config: Config) -> list[str]:
+    """Sign-ups need an address for their confirmation links, and their emails' templates."""
+    if not config.signup.enabled:
+        return []
+    # lazy: the backends' module, for a newsletter that takes sign-ups only
+    from digest.audience.notices import KINDS, notice_email
+
+    lines = []
+    if not served_url(config.signup.url, config.delivery.unsubscribe_url, ""):
+        lines.append(f"{config.path.name}: signup.url: the confirmation links need the public "
+                     "address of digest serve; set it (e.g. \"https://lettre.example.org\")")
+    for kind in KINDS:
+        try:
+            notice_email(config, kind, {})
+        except TemplateError as error:
+            lines.append(str(error))
+    return lines
 
 
 def _unsubscribe_link(config: Config) -> list[str]:

@@ -559,3 +559,19 @@ def test_preferences_never_make_a_reader_of_someone_the_list_does_not_have(lette
     result = letter.run("send", "--date", NEXT, env={"DIGEST_SECRET": SECRET})
     assert file_name(stranger) not in outbox(letter, NEXT)
     assert file_name(listed) not in outbox(letter, NEXT), result.stderr
+
+
+def test_check_reports_a_sign_up_without_an_address_and_a_broken_confirmation(letter):
+    letter.set_config(letter.config.read_text().replace(
+        'unsubscribe_url = "https://lettre.gazette.example/unsubscribe?t={unsubscribe_token}"',
+        ""))
+    templates = letter.root / "templates"
+    templates.mkdir()
+    (templates / "confirm.txt.j2").write_text("{{ labels.confirm_intro.format(\n",
+                                              encoding="utf-8")
+    result = letter.run("check")
+    assert result.returncode != 0
+    assert "signup.url: the confirmation links need the public address" in result.stdout
+    assert "templates/confirm.txt.j2:" in result.stdout
+    with pytest.raises(AssertionError, match="error: digest.toml: signup.url: the confirmation"):
+        Served(letter.root)

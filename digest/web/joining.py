@@ -27,7 +27,7 @@ from digest.audience.notices import Postman
 from digest.audience.signing import reference
 from digest.audience.signups import Choices, SignUps, clean_choices, configured_sections
 from digest.config import LOCALES
-from digest.errors import DigestError
+from digest.errors import ConfigError, DigestError
 from digest.web.pages import button_form, preferences_form, signup_form, text
 
 log = logging.getLogger("digest.web")
@@ -74,6 +74,9 @@ class Joining:
         self.config = signups.config
         self.labels = labels
         self.page = page
+        if not signups.page_url(""):
+            raise ConfigError("digest.toml: signup.url: the confirmation links need the public "
+                              'address of digest serve; set it (e.g. "https://lettre.example.org")')
         self.rate = ClientRate(self.config.signup.per_client_per_hour, clock)
         origin = urlsplit(self.config.newsletter.url)
         self.site = f"{origin.scheme}://{origin.netloc}"  # may post JSON from its own pages
