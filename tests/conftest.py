@@ -207,6 +207,24 @@ def server():
 
 
 @pytest.fixture
+def serve_newsletter(newsletter):
+    """`digest serve` of the test's newsletter in real processes (tests/web_server.py): each
+    call starts one, with extra environment variables; all stopped after the test."""
+    from web_server import Served
+
+    servers: list = []
+
+    def start(**env):
+        server = Served(newsletter.root, env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
 def sendgrid():
     """A SendGrid-compatible API on 127.0.0.1 that takes `fake_sendgrid.API_KEY`."""
     from fake_sendgrid import API_KEY, FakeSendGrid

@@ -45,17 +45,8 @@ def letter(newsletter):
 
 
 @pytest.fixture
-def serve(letter):
-    servers: list[Served] = []
-
-    def start(**env) -> Served:
-        server = Served(letter.root, env)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+def serve(letter, serve_newsletter):
+    return serve_newsletter
 
 
 def sign_up(server: Served, address: str, name: str = "", **extra) -> tuple[int, str]:

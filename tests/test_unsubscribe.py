@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import TOKEN_LINK
-from web_server import SECRET, Served
+from web_server import SECRET
 
 from digest.audience.signing import Signer
 from digest.state import State
@@ -36,17 +36,8 @@ def letter(newsletter):
 
 
 @pytest.fixture
-def serve(letter):
-    servers = []
-
-    def start(**env) -> Served:
-        server = Served(letter.root, env)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+def serve(letter, serve_newsletter):
+    return serve_newsletter
 
 
 def send(letter, day=DAY, secret=SECRET, **env):

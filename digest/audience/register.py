@@ -9,15 +9,14 @@ wrote to him, and keeps in the ledger and the suppressions only his address's ke
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from digest.atomic import replace_file
 from digest.audience.addresses import suppression_key
 from digest.audience.notices import Postman
 from digest.audience.recipients import (
@@ -236,21 +235,12 @@ def _physical_lines(path: Path) -> list[bytes]:
 def _rewrite_without(path: Path, numbers: set[int]) -> None:
     """Replace the file, atomically and durably, by its lines less those numbered."""
     kept = [line for number, line in enumerate(_physical_lines(path), 1) if number not in numbers]
-    mode = path.stat().st_mode & 0o777
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.writelines(kept)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        replace_file(path, kept)
     except OSError as error:
-        with suppress(OSError):
-            os.unlink(temporary)
-        raise ConfigError(f"{path}: cannot be rewritten ({error.strerror}); nothing erased from "
-                          "it, run again") from None
+        raise ConfigError(f"{path}: cannot be rewritten ({error.strerror}); its lines for the "
+                          "address are still there (no edition reaches it: its suppression "
+                          "holds), run erase again") from None
 
 
 def _files(folder: Folder, key: str) -> list[Path]:

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
+from digest.atomic import replace_file
 from digest.dates import utc_text
 from digest.models import Leaving, Suppression
 from digest.state.db import StateDatabase, StateError
@@ -279,28 +278,12 @@ class _Rendered:
 
 def _write_list(path: Path, chunks: list[str]) -> str:
     """Replace `path` with the CSV, atomically and durably; the new file's signature."""
-    folder = path.parent
+    header = ",".join(COLUMNS) + "\n"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.",
-                                                 suffix=".tmp")
+        replace_file(path, (text.encode("utf-8") for text in (header, *chunks)))
     except OSError as error:
         raise StateError(f"{path}: cannot write the suppression list ({error.strerror}); check "
-                         "the folder's permissions") from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(",".join(COLUMNS) + "\n")
-            handle.writelines(chunks)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except OSError as error:
-        with suppress(OSError):
-            os.unlink(temporary)
-        raise StateError(f"{path}: cannot write the suppression list ({error.strerror}); check "
-                         "the disk and the file's permissions") from None
-    # The folder is not synced: the rename may be lost to a power cut, leaving the previous list,
-    # but so may the database's last commits (WAL, synchronous=NORMAL), and it is the truth.
+                         "the disk and the permissions of the file and its folder") from None
+    # The rename may be lost to a power cut, leaving the previous list, but so may the
+    # database's last commits (WAL, synchronous=NORMAL), and it is the truth.
     return _signature(path)
