@@ -28,11 +28,15 @@ from digest.audience.recipients import (
 )
 from digest.audience.signing import Signer
 from digest.audience.signups import SignUps, clean_choices
+from digest.config import Config
 from digest.dates import utc_text
 from digest.deliver import message_file_name
 from digest.errors import ConfigError, Problem, UsageError
 from digest.folder import Folder
+from digest.state.lock import SendLocked, send_lock
 from digest.state.readers import Reader, ReaderStatus, SignUpRequest, Source
+
+ERASE_WAIT_SECONDS = 60.0  # for a send under way to finish
 
 
 @dataclass
@@ -108,7 +112,7 @@ def import_readers(folder: Folder, path: Path, *, confirm: bool,
     return result
 
 
-def _request(config, reader: Recipient) -> SignUpRequest:
+def _request(config: Config, reader: Recipient) -> SignUpRequest:
     fields = dict(reader.fields)
     choices = clean_choices(config, reader.name, fields.get("sections", "").split(";"),
                             fields.get("language", ""))
@@ -183,7 +187,17 @@ class ErasureReport:
 
 
 def erase(folder: Folder, address: str) -> ErasureReport:
+    """Under the send lock: a send running would write the address to the ledger again."""
     key = _key(address)
+    try:
+        with send_lock(folder.send_lock_path, ERASE_WAIT_SECONDS):
+            return _erase(folder, key)
+    except SendLocked:
+        raise SendLocked("a send of this newsletter is running; nothing erased: run "
+                         "`digest readers erase` again when it is done") from None
+
+
+def _erase(folder: Folder, key: str) -> ErasureReport:
     files = _files(folder, key)  # found by the addresses as written, before they go
     lines = [line for line, _, _ in _listed(folder, key)]
     erased = folder.state.erasure.erase(key)

@@ -19,7 +19,7 @@ from digest.audience.addresses import CONTROL, address_key, check_address
 from digest.audience.notices import Notice, Postman
 from digest.audience.recipients import Recipient
 from digest.audience.signing import Signer, reference
-from digest.config import LOCALES
+from digest.config import LOCALES, Config
 from digest.deliver import DeliveryError, TemporaryDeliveryError
 from digest.folder import Folder
 from digest.state.readers import Reader, SignUpRequest, Source
@@ -39,7 +39,7 @@ class Choices:
     language: str = ""
 
 
-def clean_choices(config, name: str, sections: list[str], language: str) -> Choices:
+def clean_choices(config: Config, name: str, sections: list[str], language: str) -> Choices:
     """Only what the newsletter offers: known sections and languages, a one-line short name."""
     known = configured_sections(config)
     return Choices(
@@ -49,7 +49,7 @@ def clean_choices(config, name: str, sections: list[str], language: str) -> Choi
     )
 
 
-def configured_sections(config) -> dict[str, str]:
+def configured_sections(config: Config) -> dict[str, str]:
     """{name: label} of the sections readers choose from, as digest.toml lists them."""
     return {name: section.label or name for name, section in config.sections.items()}
 
