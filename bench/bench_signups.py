@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import socket
 import sqlite3
 import statistics
@@ -55,7 +56,7 @@ LEAVERS = 20_000  # readers with a token for the unsubscribe thread (cycled if i
 PER_CLIENT_PER_HOUR = 100_000  # the highest `signup.per_client_per_hour` digest.toml accepts
 # the serve log's lines for each sign-up and unsubscribe, and at start and stop; the others are
 # counted by kind (timestamps and numbers taken out) and shown
-EXPECTED = re.compile(r"digest\.signups: sign-up of reader \S+: confirmation sent$"
+EXPECTED = re.compile(r"digest\.signups: sign-up of reader \S+: confirmation (sent|to send)$"
                       r"|digest\.web: unsubscribe: reader \S+ (was already )?suppressed$"
                       r"|^serving |^stopped$"
                       r"|^warning: delivery\.sendgrid\.webhook_public_key is not set")
@@ -122,6 +123,17 @@ def start_server(root: Path, threads: int, log: Path) -> tuple[subprocess.Popen,
         process.kill()
         raise SystemExit(f"digest serve did not start:\n{log.read_text()}")
     return process, int(found.group(1))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def queued(database: Path) -> int:
@@ -207,6 +219,7 @@ def run_once(number: int, signups: int, clients: int, threads: int, timeout: flo
         workers = [threading.Thread(target=client, args=(addresses[i::clients],))
                    for i in range(clients)]
         leaver = threading.Thread(target=unsubscriber)
+        server_cpu, bench_cpu = cpu_seconds(process.pid), own_cpu()
         began = time.perf_counter()
         leaver.start()
         for worker in workers:
@@ -214,6 +227,8 @@ def run_once(number: int, signups: int, clients: int, threads: int, timeout: flo
         for worker in workers:
             worker.join()
         posted = time.perf_counter()
+        server_cpu_posting = cpu_seconds(process.pid) - server_cpu
+        bench_cpu_posting = own_cpu() - bench_cpu
         if quiet_tail:
             delivered.set()
 
@@ -226,6 +241,7 @@ def run_once(number: int, signups: int, clients: int, threads: int, timeout: flo
         left_in_queue = queued(database)
         delivered.set()
         leaver.join()
+        server_cpu = cpu_seconds(process.pid) - server_cpu
         process.terminate()
         process.wait(timeout=60)
         smtp.stop()
@@ -243,6 +259,9 @@ def run_once(number: int, signups: int, clients: int, threads: int, timeout: flo
         "delivered_after": last - began,
         "tail": last - posted,  # the confirmations still going out after the last sign-up
         "received": inbox.received(),
+        "server_cpu_posting": server_cpu_posting,  # its worker's confirmations of then included
+        "bench_cpu_posting": bench_cpu_posting,  # the clients, the SMTP server
+        "server_cpu": server_cpu,
         "missing": sum(1 for a in addresses if counts[a] == 0),
         "doubled": sum(1 for a in addresses if counts[a] > 1),
         "strangers": sum(n for a, n in counts.items() if not a.startswith("abonne")),
@@ -268,7 +287,9 @@ def run_once(number: int, signups: int, clients: int, threads: int, timeout: flo
           f"{result['unsubscribes']} unsubscribes ({result['unsubscribes_during']} during the "
           f"sign-ups), p50 {result['unsub_p50']:.0f} ms, p99 {result['unsub_p99']:.0f} ms, "
           f"{result['unsub_not_200']} not 200; "
-          f"{result['log_other'].total()} other lines in the log",
+          f"{result['log_other'].total()} other lines in the log; CPU while posting: server "
+          f"{result['server_cpu_posting']:.1f} s, this process {result['bench_cpu_posting']:.1f}"
+          f" s; server in all {result['server_cpu']:.1f} s",
           flush=True)
     for line, count in result["log_other"].most_common(5):
         print(f"    log, {count} times: {line[:200]}")
@@ -295,6 +316,8 @@ def main() -> int:
     runs = [run_once(n + 1, options.signups, options.clients, options.threads, options.timeout,
                      options.quiet_tail) for n in range(options.runs)]
 
+    signups = options.signups
+
     def median(name: str) -> float:
         return statistics.median(r[name] for r in runs)
 
@@ -312,6 +335,12 @@ def main() -> int:
         ("unsubscribes during sign-ups", f"{median('unsubscribes_during'):.0f}, "
                                          f"p50 / p99 {median('unsub_during_p50'):.1f} / "
                                          f"{median('unsub_during_p99'):.1f} ms"),
+        ("CPU while the sign-ups were posted", f"server {median('server_cpu_posting'):.1f} s, "
+                                               f"clients and SMTP server "
+                                               f"{median('bench_cpu_posting'):.1f} s"),
+        ("server CPU, whole run", f"{median('server_cpu'):.1f} s "
+                                  f"({1000 * median('server_cpu') / signups:.1f} ms a sign-up "
+                                  "with its confirmation and the unsubscribes alongside)"),
         ("answers not 200", f"sign-ups {sum(r['signup_not_200'] for r in runs)}, "
                             f"unsubscribes {sum(r['unsub_not_200'] for r in runs)}"),
         ("other lines in serve's log", "; ".join(

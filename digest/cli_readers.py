@@ -47,7 +47,7 @@ def readers_import_command(
 def readers_export_command(address: AddressArgument, config_path: ConfigOption = None) -> None:
     """Everything held about an address, as JSON (GDPR article 15): sign-up and consent,
     recipients.csv lines, editions sent, suppression, files written to it."""
-    from digest.audience.register import export  # lazy: see digest/cli.py
+    from digest.audience.privacy import export  # lazy: see digest/cli.py
 
     with open_newsletter(config_path) as newsletter:
         held = export(newsletter, address)
@@ -62,7 +62,7 @@ def readers_erase_command(address: AddressArgument, config_path: ConfigOption = 
     """Erase an address (GDPR article 17): from the state database, recipients.csv and the
     written messages; the ledger and suppressions keep only its keyed hash, so no edition
     reaches it again."""
-    from digest.audience.register import erase  # lazy: see digest/cli.py
+    from digest.audience.privacy import erase  # lazy: see digest/cli.py
 
     with open_newsletter(config_path) as newsletter:
         typer.echo(str(erase(newsletter, address)))

@@ -11,23 +11,26 @@ with `DIGEST_SECRET` for 7 days; confirming lifts the reader's suppression, if h
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from digest.audience.addresses import CONTROL, address_key, check_address
-from digest.audience.notices import Notice, Postman
+from digest.audience.notices import Notice, Postman, notice_email
 from digest.audience.recipients import Recipient
 from digest.audience.signing import Signer, reference
 from digest.config import LOCALES, Config
 from digest.deliver import DeliveryError, TemporaryDeliveryError
 from digest.folder import Folder
-from digest.state.readers import Reader, SignUpRequest, Source
+from digest.state.readers import PendingSignUp, Reader, SignUpRequest, Source
 from digest.urls import served_url
 
 log = logging.getLogger("digest.signups")
 
 NAME_CHARS = 120
+DOWN_AFTER = 3  # sign-ups in a row the backend could not take: it is down, try later
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
 
 
 @dataclass(frozen=True)
@@ -79,56 +82,60 @@ class SignUps:
         return True
 
     def handle_queued(self, postman: Postman) -> int:
-        """Handle the sign-ups waiting, oldest first: how many were handled. When the backend
-        cannot be reached, those left are released for the next try and the error raised."""
-        handled = 0
-        while batch := self.readers.claim(self.clock()):
+        """Handle the sign-ups due, oldest first: how many were handled. One whose email the
+        backend could not take waits longer and longer (its address may be greylisted) while the
+        others go; after a few such in a row the backend is taken for down, and the round
+        ends."""
+        handled = failures = 0
+        while failures < DOWN_AFTER and (batch := self.readers.claim(self.clock())):
             for done, (request_id, request) in enumerate(batch):
                 try:
                     self._handle(request, postman)
-                except TemporaryDeliveryError:
-                    self.readers.release([i for i, _ in batch[done:]])
-                    raise
+                except TemporaryDeliveryError as error:
+                    failures += 1
+                    again = self.readers.retry_later(request_id, self.clock())
+                    log.warning("confirmation email to reader %s not sent (%s); %s",
+                                reference(request.key), without_addresses(str(error)),
+                                "tried again later" if again else "given up")
+                    if failures >= DOWN_AFTER:
+                        self.readers.release(i for i, _ in batch[done + 1:])
+                        break
+                    continue
+                failures = 0
                 self.readers.done(request_id)
                 handled += 1
         return handled
 
     def _handle(self, request: SignUpRequest, postman: Postman) -> None:
         signup = self.config.signup
-        now = self.clock()
         outcome = self.readers.sign_up(
             request, suppressed=self.suppressed(request.key), source=Source.FORM,
             consent_version=signup.consent_version,
-            confirmations_per_day=signup.confirmations_per_day, now=now)
+            confirmations_per_day=signup.confirmations_per_day, now=self.clock())
         log.info("sign-up of reader %s: %s", reference(request.key), outcome.why)
-        if outcome.confirm:
-            self.send_confirmation(outcome.reader, postman)
+        if outcome.pending is not None:
+            self.send_confirmation(outcome.pending, postman)
+        else:  # the same work as for an email, so that its time says nothing of the address
+            notice_email(self.config, "confirm", {"confirm_url": self.page_url("x")})
 
-    def send_confirmation(self, reader: Reader, postman: Postman) -> None:
+    def send_confirmation(self, pending: PendingSignUp, postman: Postman) -> None:
         """The confirmation email, counted against the daily limit once it went. A
         TemporaryDeliveryError (the relay down) is raised: the sign-up is tried again."""
         try:
-            postman.send([self.confirmation(reader)])
+            postman.send([self.confirmation(pending)])
         except TemporaryDeliveryError:
             raise
         except DeliveryError as error:  # refused for good: the reader can sign up again
-            log.error("confirmation email to reader %s refused: %s", reference(reader.key),
-                      error)
+            log.error("confirmation email to reader %s refused (%s)", reference(pending.key),
+                      without_addresses(str(error)))
             return
-        self.readers.confirmation_sent(reader.key, self.clock())
+        self.readers.confirmation_sent(pending.key, self.clock())
 
-    def confirmation(self, reader: Reader) -> Notice:
+    def confirmation(self, pending: PendingSignUp) -> Notice:
         """The confirmation email of a sign-up, with its signed link."""
-        token = self.signer.confirmation_token(reader.nonce, self.clock())
+        token = self.signer.confirmation_token(pending.nonce, self.clock())
         link = f"{self.page_url('subscribe/confirm')}?t={token}"
-        return Notice("confirm", recipient(reader), {"confirm_url": link})
-
-    def _send(self, postman: Postman, notice: Notice) -> None:
-        try:
-            postman.send([notice])
-        except DeliveryError as error:  # the reader can sign up again; nothing else to undo
-            log.error("%s email to reader %s not sent: %s", notice.kind,
-                      reference(notice.reader.key), error)
+        return Notice("confirm", recipient(pending), {"confirm_url": link})
 
     def suppressed(self, key: str) -> bool:
         state = self.folder.state
@@ -141,19 +148,29 @@ class SignUps:
         return self.signer.confirmed_nonce(token, self.clock()) is not None
 
     def confirm(self, token: str, postman: Postman) -> Reader | None:
-        """The reader a confirmation link names, now confirmed and no longer suppressed; None
-        for a link that is not ours, altered, expired, or whose sign-up is gone."""
+        """The reader a confirmation link makes, with the choices of its own sign-up, now
+        confirmed and no longer suppressed; None for a link that is not ours, altered, expired,
+        or whose sign-up is gone. A second click changes nothing (and lifts nothing: a reader
+        who left since stays gone)."""
         now = self.clock()
         nonce = self.signer.confirmed_nonce(token, now)
-        reader = self.readers.confirm(nonce, now) if nonce else None
-        if reader is None:
+        confirmed = self.readers.confirm(nonce, now) if nonce else None
+        if confirmed is None:
             return None
+        reader, now_confirmed = confirmed
+        if not now_confirmed:
+            return reader
         state = self.folder.state
         lifted = state.suppressions.remove([reader.key, state.erasure.hashed(reader.key)])
         log.info("reader %s confirmed%s", reference(reader.key),
                  ", suppression lifted" if lifted else "")
-        if self.config.signup.welcome and reader.confirmed_at == now:
-            self._send(postman, Notice("welcome", recipient(reader), self.welcome_links(reader)))
+        if self.config.signup.welcome:
+            notice = Notice("welcome", recipient(reader), self.welcome_links(reader))
+            try:
+                postman.send([notice])
+            except DeliveryError as error:  # a welcome is a courtesy: he is confirmed
+                log.error("welcome email to reader %s not sent (%s)", reference(reader.key),
+                          without_addresses(str(error)))
         return reader
 
     def welcome_links(self, reader: Reader) -> dict[str, str]:
@@ -175,5 +192,10 @@ class SignUps:
         return self.readers.expire(self.clock(), self.config.signup.pending_days)
 
 
-def recipient(reader: Reader) -> Recipient:
+def recipient(reader: Reader | PendingSignUp) -> Recipient:
     return Recipient(reader.address, reader.name)
+
+
+def without_addresses(text: str) -> str:
+    """A provider's or relay's message for the log, which never holds an address."""
+    return _ADDRESS.sub("<address>", text)

@@ -160,8 +160,9 @@ MIGRATIONS: tuple[str, ...] = (
         last_rowid INTEGER NOT NULL
     );
     """,
-    # 10: the readers who signed up, with their consent record; the sign-ups received and not
-    # handled yet; the confirmation emails sent (at most a few per address and day)
+    # 10: the readers who signed up and confirmed (or chose their preferences), with their
+    # consent record; each sign-up waiting for its confirmation, with the choices it was made
+    # with; the sign-ups received and not handled yet; the confirmation emails sent
     """
     CREATE TABLE IF NOT EXISTS readers (
         email TEXT PRIMARY KEY,
@@ -169,16 +170,27 @@ MIGRATIONS: tuple[str, ...] = (
         name TEXT NOT NULL,
         sections TEXT NOT NULL,
         language TEXT NOT NULL,
-        status TEXT NOT NULL,
         source TEXT NOT NULL,
         consent_version TEXT NOT NULL,
         signed_up_at REAL NOT NULL,
         confirmed_at REAL,
         ip_hash TEXT NOT NULL,
-        nonce TEXT NOT NULL,
         updated_at REAL NOT NULL
     );
-    CREATE UNIQUE INDEX IF NOT EXISTS readers_by_nonce ON readers (nonce);
+    CREATE TABLE IF NOT EXISTS pending_signups (
+        nonce TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sections TEXT NOT NULL,
+        language TEXT NOT NULL,
+        source TEXT NOT NULL,
+        consent_version TEXT NOT NULL,
+        ip_hash TEXT NOT NULL,
+        signed_up_at REAL NOT NULL,
+        confirmed_at REAL
+    );
+    CREATE INDEX IF NOT EXISTS pending_signups_by_email ON pending_signups (email);
     CREATE TABLE IF NOT EXISTS signup_requests (
         id INTEGER PRIMARY KEY,
         email TEXT NOT NULL,
@@ -188,7 +200,9 @@ MIGRATIONS: tuple[str, ...] = (
         language TEXT NOT NULL,
         ip_hash TEXT NOT NULL,
         received_at REAL NOT NULL,
-        claimed_at REAL
+        claimed_at REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retry_at REAL NOT NULL DEFAULT 0
     );
     CREATE TABLE IF NOT EXISTS confirmations_sent (
         email TEXT NOT NULL,
@@ -217,6 +231,8 @@ class StateDatabase:
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a committed row survives a killed process (not a power cut).
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # a deleted row is overwritten, not left in free pages (an erased reader's address)
+            self._db.execute("PRAGMA secure_delete=ON")
             self._migrate()
         # for threads sharing the connection (the web application's): one statement or
         # transaction at a time
@@ -267,6 +283,13 @@ class StateDatabase:
 
     def close(self) -> None:
         self._db.close()
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database and empty it, so that rows deleted are
+        nowhere in the files; False when another connection's reading kept it from finishing."""
+        with self.lock, self._errors():
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
 
     def execute(self, sql: str, parameters: Iterable = ()) -> sqlite3.Cursor:
         with self._errors():

@@ -61,6 +61,7 @@ class Erasure:
             counts["readers"] = execute("DELETE FROM readers WHERE email = ?", (key,)).rowcount
             counts["requests"] = execute("DELETE FROM signup_requests WHERE email = ?",
                                          (key,)).rowcount
+            execute("DELETE FROM pending_signups WHERE email = ?", (key,))
             execute("DELETE FROM confirmations_sent WHERE email = ?", (key,))
             counts["tokens"] = execute("DELETE FROM reader_tokens WHERE email = ?",
                                        (key,)).rowcount

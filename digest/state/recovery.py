@@ -55,6 +55,7 @@ TABLES: dict[str, str] = {
     "parsed_articles": "the article files as last read: read again",
     "readers": "the readers who signed up and their consent: those lost are no longer sent to "
                "and must sign up again",
+    "pending_signups": "sign-ups waiting for their confirmation: their links no longer work",
     "signup_requests": "sign-ups received and not handled yet: those lost get no confirmation "
                        "email",
     "confirmations_sent": "the confirmation emails counted against the daily limit: counted "

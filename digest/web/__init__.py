@@ -71,7 +71,9 @@ def serve(config_path: Path | None, host: str, port: int, threads: int,
                                ident="digest", max_request_body_size=EVENTS_LIMIT + 2**20,
                                expose_tracebacks=False,
                                # a reverse proxy on this machine says who the client is
-                               trusted_proxy="127.0.0.1", trusted_proxy_count=1,
+                               trusted_proxy=host if is_loopback(host) and host != "localhost"
+                               else "127.0.0.1",
+                               trusted_proxy_count=1,
                                trusted_proxy_headers={"x-forwarded-for"},
                                log_untrusted_proxy_headers=False)
     except OSError as error:

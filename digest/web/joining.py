@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -25,7 +26,13 @@ from werkzeug.wrappers import Request, Response
 
 from digest.audience.notices import Postman
 from digest.audience.signing import reference
-from digest.audience.signups import Choices, SignUps, clean_choices, configured_sections
+from digest.audience.signups import (
+    Choices,
+    SignUps,
+    clean_choices,
+    configured_sections,
+    without_addresses,
+)
 from digest.config import LOCALES
 from digest.errors import ConfigError, DigestError
 from digest.web.pages import button_form, preferences_form, signup_form, text
@@ -33,7 +40,8 @@ from digest.web.pages import button_form, preferences_form, signup_form, text
 log = logging.getLogger("digest.web")
 
 FORM_LIMIT = 16 * 1024
-RETRY_SECONDS = 30  # the longest a sign-up the backend could not take waits for another try
+QUEUE_SECONDS = 1.0  # the queue is handled every one to two seconds
+ERROR_PAUSE_SECONDS = 30  # after the database or a template failed
 EXPIRY_EVERY_SECONDS = 3600  # how often unconfirmed sign-ups past their days are deleted
 LANGUAGES = {"fr": "Français", "en": "English"}
 
@@ -80,7 +88,6 @@ class Joining:
         self.rate = ClientRate(self.config.signup.per_client_per_hour, clock)
         origin = urlsplit(self.config.newsletter.url)
         self.site = f"{origin.scheme}://{origin.netloc}"  # may post JSON from its own pages
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._expired_at = 0.0
@@ -91,22 +98,18 @@ class Joining:
         """The thread sending confirmation emails; it first handles what an earlier run left."""
         self._worker = threading.Thread(target=self._work, name="digest-signups", daemon=True)
         self._worker.start()
-        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
         if self._worker is not None:
             self._worker.join(timeout=30)
 
     def _work(self) -> None:
-        """Woken by each sign-up, and every RETRY_SECONDS for those the backend could not take
-        (the relay down) and for the expiry."""
-        while not self._stop.is_set():
-            self._wake.wait(timeout=RETRY_SECONDS)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
+        """The queue handled every second or two, at random: never woken by a sign-up, so that
+        when the work happens says nothing of what a sign-up's address was."""
+        pause = 0.0
+        while not self._stop.wait(pause):
+            pause = QUEUE_SECONDS * (1 + random.random())
             try:
                 with Postman(self.config).opened() as postman:
                     self.signups.handle_queued(postman)
@@ -114,9 +117,9 @@ class Joining:
                     self._expired_at = time.time()
                     if gone := self.signups.expire():
                         log.info("deleted %d sign-ups never confirmed", gone)
-            except DigestError as error:  # the relay down, the database busy: again later
-                log.error("sign-ups: %s; tried again at the next sign-up or within %d s", error,
-                          RETRY_SECONDS)
+            except DigestError as error:  # the database busy, a template broken: again later
+                log.error("sign-ups: %s", without_addresses(str(error)))
+                pause = ERROR_PAUSE_SECONDS
 
     # -- /subscribe ---------------------------------------------------------------------------
 
@@ -151,7 +154,6 @@ class Joining:
                                 _many(fields.get("sections")), self.config.newsletter.locale)
         if not self.signups.request(_one(fields.get("email")), choices, client_address(request)):
             return self._answer(request, wants_json, 400, "subscribe_invalid", "invalid")
-        self._wake.set()
         return self._answer(request, wants_json, 200, "subscribe_done", "ok")
 
     def _answer(self, request: Request, wants_json: bool, status: int, label: str,
@@ -227,7 +229,7 @@ def _fields(request: Request) -> dict:
     if request.mimetype == "application/json":
         try:
             data = json.loads(request.get_data(cache=True) or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
             return {}
         return data if isinstance(data, dict) else {}
     return {key: values if len(values) > 1 or key == "sections" else values[0]
