@@ -2,10 +2,11 @@
 
 The form's request is only queued (`request`): the answer is the same, and as quick, whatever
 the address's state, so that nobody learns who reads. The web application's worker handles the
-queue (`handle_queued`): a new or returning address gets a confirmation email (at most
-`signup.confirmations_per_day`), a confirmed one nothing, and a confirmed reader's record is never
-changed by a sign-up. The confirmation link names the sign-up, not the address, and is signed
-with `DIGEST_SECRET` for 7 days; confirming lifts the reader's suppression, if he had left.
+queue (`handle_queued`): a new or returning address gets a sign-up of its own, with the choices
+posted, and its confirmation email (at most `signup.confirmations_per_day`); a confirmed one
+nothing, and a confirmed reader's record is never changed by a sign-up. The confirmation link
+names the sign-up, not the address, and is signed with `DIGEST_SECRET` for 7 days; confirming
+records that sign-up's choices and lifts the reader's suppression, if he had left.
 """
 
 from __future__ import annotations
