@@ -36,7 +36,7 @@ STARTED_FIRST = ("test_preview_hostile.py", "test_feed_corpus.py", "test_failure
                  "test_send_concurrency.py", "test_send_sendgrid.py", "test_unsubscribe.py",
                  "test_imports.py", "test_grouping_editors.py", "test_send_smtp.py",
                  "test_golden.py", "test_feeds.py", "test_cron.py", "test_send_crash.py",
-                 "test_fail_safe.py")
+                 "test_fail_safe.py", "test_signup.py", "test_reader_rights.py")
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -1,112 +1,50 @@
 """Readers join: the sign-up form of a real `digest serve` process, its confirmation email as the
-file backend writes it, the signed confirmation link, the preferences page, and the sends that
-follow (the editors' list and the confirmed sign-ups, once per address)."""
+file backend writes it, the signed confirmation link, and the abuse it withstands. Preferences,
+import, export and erase: test_reader_rights.py."""
 
 from __future__ import annotations
 
-import csv
-import email
 import json
 import re
-import sqlite3
 import statistics
 import time
-from email import policy
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from browser import chromium
 from conftest import REPO, copy_sample, run_digest, wait_until
-from web_server import SECRET, Served
+from joining import (
+    DAY,
+    FORM,
+    NEWSLETTER,
+    NEXT,
+    SECRET,
+    confirmation_path,
+    confirmed,
+    db,
+    file_name,
+    joinable,
+    notice,
+    outbox,
+    queue_empty,
+    reader_row,
+    send,
+    sign_up,
+)
+from web_server import Served
 
 from digest.audience.signing import Signer
-from digest.deliver import message_file_name as file_name
-
-DAY, NEXT, THIRD = "2025-04-22", "2025-04-23", "2025-04-24"
-NEWSLETTER = "https://gazette.example"
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture
 def letter(newsletter):
-    newsletter.sign_links()
-    newsletter.add_config("""
-        [signup]
-        enabled = true
-        consent_version = "v2"
-        per_client_per_hour = 1000
-        """)
-    for day in (DAY, NEXT, THIRD):
-        newsletter.article(f"une-{day}", f"Les nouvelles du {day}. " * 30, title=f"La une {day}",
-                           lead=True, date=f"{day}T08:00:00+02:00")
-    newsletter.recipients(2)
-    return newsletter
+    return joinable(newsletter)
 
 
 @pytest.fixture
 def serve(letter, serve_newsletter):
     return serve_newsletter
-
-
-def sign_up(server: Served, address: str, name: str = "", **extra) -> tuple[int, str]:
-    fields = {"email": address, "name": name, "consent": "yes", **extra}
-    return server.request("POST", "/subscribe", urlencode(fields, doseq=True).encode(), FORM)
-
-
-def db(letter) -> sqlite3.Connection:
-    return sqlite3.connect(letter.root / ".digest" / "state.db")
-
-
-def queue_empty(letter) -> bool:
-    with db(letter) as connection:
-        return connection.execute("SELECT COUNT(*) FROM signup_requests").fetchone()[0] == 0
-
-
-def reader_row(letter, key: str) -> tuple | None:
-    """(status, source, name, consent version, IP hash, confirmed at) of an address."""
-    with db(letter) as connection:
-        found = connection.execute("SELECT 'confirmed', source, name, consent_version, ip_hash,"
-                                   " confirmed_at FROM readers WHERE email = ?",
-                                   (key,)).fetchone()
-        return found or connection.execute(
-            "SELECT 'pending', source, name, consent_version, ip_hash, NULL FROM pending_signups"
-            " WHERE email = ? ORDER BY signed_up_at DESC", (key,)).fetchone()
-
-
-def notice(letter, kind: str, address: str) -> email.message.EmailMessage:
-    path = letter.root / "out" / "signups" / kind / file_name(address)
-    wait_until(path.is_file, 30, f"the {kind} email to {address}")
-    return email.message_from_bytes(path.read_bytes(), policy=policy.default)
-
-
-def confirmation_path(letter, address: str) -> str:
-    """The path and query of the confirmation link the email carries."""
-    body = notice(letter, "confirm", address).get_body(("plain",)).get_content()
-    url = re.search(r"<(https://\S+/subscribe/confirm\?t=[^>\s]+)>", body).group(1)
-    assert urlsplit(url).netloc == "lettre.gazette.example"  # beside the unsubscribe link
-    return f"{urlsplit(url).path}?{urlsplit(url).query}"
-
-
-def send(letter, day: str, *options: str):
-    result = letter.run("send", "--date", day, *options, env={"DIGEST_SECRET": SECRET})
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def outbox(letter, day: str) -> dict[str, email.message.EmailMessage]:
-    folder = letter.root / "out" / day / "outbox"
-    return {path.name: email.message_from_bytes(path.read_bytes(), policy=policy.default)
-            for path in folder.glob("*.eml")}
-
-
-def confirmed(letter, server: Served, address: str) -> None:
-    assert sign_up(server, address)[0] == 200
-    status, _ = server.request("POST", confirmation_path(letter, address), b"", FORM)
-    assert status == 200
-
-
-# -- the form, end to end ---------------------------------------------------------------------
 
 
 def test_a_reader_signs_up_in_chromium_and_the_next_send_reaches_him_once(letter, serve):
@@ -163,9 +101,6 @@ def test_the_sample_newsletter_takes_sign_ups(tmp_path):
         assert 'lang="fr"' in body
     finally:
         server.stop()
-
-
-# -- the confirmation link --------------------------------------------------------------------
 
 
 def forgeries(token: str) -> list[str]:
@@ -248,9 +183,6 @@ def test_the_answer_to_a_sign_up_says_nothing_of_the_address(letter, serve):
     medians = {state: statistics.median(values) for state, values in times.items()}
     fastest, slowest = min(medians.values()), max(medians.values())
     assert slowest - fastest < max(0.010, fastest), medians
-
-
-# -- abuse ------------------------------------------------------------------------------------
 
 
 def test_three_confirmations_per_address_a_day_and_a_rate_per_client(letter, serve):
@@ -341,127 +273,6 @@ def test_json_sign_up_from_the_newsrooms_own_site(letter, serve):
     notice(letter, "confirm", "site@lecteurs.example")
 
 
-# -- leaving and coming back, preferences -----------------------------------------------------
-
-
-def one_click(server: Served, message) -> int:
-    url = str(message["List-Unsubscribe"]).split("<", 1)[1].split(">", 1)[0]
-    parts = urlsplit(url)
-    return server.one_click(f"{parts.path}?{parts.query}")[0]
-
-
-def test_a_reader_who_left_and_signs_up_again_is_suppressed_until_he_confirms(letter, serve):
-    server = serve()
-    address = "lecteur000001@lecteurs.example"
-    send(letter, DAY)
-    assert one_click(server, outbox(letter, DAY)[file_name(address)]) == 200
-    assert sign_up(server, address, "De retour")[0] == 200
-    path = confirmation_path(letter, address)
-    send(letter, NEXT)
-    assert file_name(address) not in outbox(letter, NEXT)
-    assert server.request("POST", path, b"", FORM)[0] == 200
-    rows = list(csv.DictReader((letter.root / "unsubscribed.csv").open(encoding="utf-8")))
-    assert address not in {row["email"] for row in rows}
-    send(letter, THIRD)
-    assert str(outbox(letter, THIRD)[file_name(address)]["To"]).startswith("De retour")
-
-
-def test_each_edition_links_to_the_readers_preferences(letter, serve):
-    server = serve()
-    address = "lecteur000000@lecteurs.example"
-    send(letter, DAY)
-    message = outbox(letter, DAY)[file_name(address)]
-    text = message.get_body(("plain",)).get_content()
-    html = message.get_body(("html",)).get_content()
-    url = re.search(r"Gérer mon abonnement <(\S+)>", text).group(1)
-    assert url in html and "%preferences_url%" not in html + text
-    parts = urlsplit(url)
-    assert parts.netloc == "lettre.gazette.example" and parts.path == "/preferences"
-    path = f"{parts.path}?{parts.query}"
-    status, page = server.request("GET", path)
-    assert status == 200 and 'name="language"' in page and "Me désabonner" in page
-    assert address not in page
-    choice = urlencode({"name": "Lectrice Zéro", "language": "en"}).encode()
-    assert server.request("POST", path, choice, FORM)[0] == 200
-    assert server.request("POST", path.replace("t=", "t=x"), choice, FORM)[0] == 400
-    assert "Lectrice Zéro" in server.request("GET", path)[1]
-    send(letter, NEXT)
-    assert str(outbox(letter, NEXT)[file_name(address)]["To"]) == f"Lectrice Zéro <{address}>"
-    # his unsubscribe button on the page
-    status, _ = server.request("POST", path.replace("/preferences", "/unsubscribe"), b"", FORM)
-    assert status == 200
-    send(letter, THIRD)
-    assert file_name(address) not in outbox(letter, THIRD)
-
-
-# -- the register: list, import, export, erase ------------------------------------------------
-
-
-def test_import_marks_the_source_and_confirms_only_when_asked(letter, tmp_path):
-    vouched = tmp_path / "vouched.csv"
-    vouched.write_text("email,name\nun@importe.example,Un\ndeux@importe.example,Deux\n",
-                       encoding="utf-8")
-    asked = tmp_path / "asked.csv"
-    asked.write_text("email,name\ntrois@importe.example,Trois\nnot-an-address,X\n",
-                     encoding="utf-8")
-    result = letter.run("readers", "import", str(vouched))
-    assert result.returncode == 0 and "2 readers added" in result.stdout
-    result = letter.run("readers", "import", str(asked), "--confirm",
-                        env={"DIGEST_SECRET": SECRET})
-    assert result.returncode == 0, result.stderr
-    assert "asked.csv:3" in result.stderr and "1 confirmation emails sent" in result.stdout
-    notice(letter, "confirm", "trois@importe.example")
-    listing = letter.run("readers", "list")
-    assert "1 pending (1 import), 2 confirmed (2 import)" in listing.stderr
-    assert "un@importe.example  confirmed  import" in listing.stdout
-    send(letter, DAY)
-    names = set(outbox(letter, DAY))
-    assert {file_name("un@importe.example"), file_name("deux@importe.example")} <= names
-    assert file_name("trois@importe.example") not in names
-
-
-def test_export_then_erase_leaves_nothing_and_no_edition_reaches_the_address(letter, serve):
-    """GDPR articles 15 and 17, for a reader of the list who also signed up on the form, got two
-    editions and left."""
-    server = serve()
-    address = "lecteur000001@lecteurs.example"
-    recipients = letter.root / "recipients.csv"
-    recipients.write_bytes(recipients.read_bytes() + b"autre@lecteurs.example,\"Autre, A\"\r\n")
-    before = recipients.read_bytes()
-    confirmed(letter, server, address)
-    send(letter, DAY)
-    send(letter, NEXT)
-    assert one_click(server, outbox(letter, NEXT)[file_name(address)]) == 200
-
-    result = letter.run("readers", "export", address)
-    assert result.returncode == 0, result.stderr
-    held = json.loads(result.stdout)
-    assert held["sign_up"]["source"] == "form" and held["sign_up"]["consent_version"] == "v2"
-    assert [e["day"] for e in held["editions"]] == [DAY, NEXT]
-    assert held["suppression"]["kind"] == "unsubscribed"
-    assert held["recipients_csv"][0]["line"] == 3
-    assert any(f.startswith("out/signups/confirm/") for f in held["files"])
-
-    result = letter.run("readers", "erase", address.upper())
-    assert result.returncode == 0, result.stderr
-    result = letter.run("readers", "export", address)
-    assert result.returncode == 0 and result.stdout == ""
-    after = recipients.read_bytes()
-    assert after.replace(b"", b"") == before.replace(f"{address},Lecteur 1\n".encode(), b"")
-    assert before.count(b"\n") - after.count(b"\n") == 1
-    with db(letter) as connection:
-        dump = "\n".join(connection.iterdump())
-    assert address not in dump
-    assert address not in (letter.root / "unsubscribed.csv").read_text(encoding="utf-8")
-    assert not list((letter.root / "out").rglob(file_name(address)))
-
-    recipients.write_bytes(after + f"{address.capitalize()},Revenu\n".encode())  # back by mistake
-    send(letter, NEXT, "--force")
-    assert file_name(address) not in outbox(letter, NEXT)
-    assert file_name(address.capitalize()) not in outbox(letter, NEXT)
-    assert file_name("autre@lecteurs.example") in outbox(letter, NEXT)
-
-
 def test_init_writes_the_sign_up_keys(tmp_path):
     result = run_digest("init", str(tmp_path / "lettre"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -531,31 +342,6 @@ def test_sign_ups_wait_while_the_relay_is_down_and_each_gets_one_email(letter, s
         assert "/subscribe/confirm?t=" in confirmation.get_body(("plain",)).get_content()
     finally:
         controller.stop()
-
-
-def test_preferences_never_make_a_reader_of_someone_the_list_does_not_have(letter, serve):
-    server = serve()
-    stranger = "essai@redaction.example"
-    assert letter.run("send", "--date", DAY, "--to", stranger,
-                      env={"DIGEST_SECRET": SECRET}).returncode == 0
-    copy = email.message_from_bytes(
-        (letter.root / "out" / DAY / "outbox" / file_name(stranger)).read_bytes(),
-        policy=policy.default)
-    url = re.search(r"Gérer mon abonnement <(\S+)>",
-                    copy.get_body(("plain",)).get_content()).group(1)
-    path = f"{urlsplit(url).path}?{urlsplit(url).query}"
-    assert server.request("POST", path, urlencode({"name": "Essai"}).encode(), FORM)[0] == 200
-    listed = "lecteur000000@lecteurs.example"
-    send(letter, DAY)
-    message = outbox(letter, DAY)[file_name(listed)]
-    mine = re.search(r"Gérer mon abonnement <(\S+)>",
-                     message.get_body(("plain",)).get_content()).group(1)
-    mine = f"{urlsplit(mine).path}?{urlsplit(mine).query}"
-    assert server.request("POST", mine, urlencode({"name": "Zéro"}).encode(), FORM)[0] == 200
-    letter.recipients(0)  # the editors take everyone off the list
-    result = letter.run("send", "--date", NEXT, env={"DIGEST_SECRET": SECRET})
-    assert file_name(stranger) not in outbox(letter, NEXT)
-    assert file_name(listed) not in outbox(letter, NEXT), result.stderr
 
 
 def test_check_reports_a_sign_up_without_an_address_and_a_broken_confirmation(letter):
@@ -630,52 +416,6 @@ def test_the_link_a_reader_clicks_records_his_own_choices(letter, serve):
                                      " WHERE confirmed_at IS NULL").fetchone()[0]
     assert row == (address, "Alice", "ville") and waiting == 0
     assert server.request("POST", own, b"", FORM)[0] == 200  # clicked twice: the same
-
-
-def test_a_reader_of_the_list_with_preferences_can_still_join_by_the_form(letter, serve):
-    server = serve()
-    address = "lecteur000000@lecteurs.example"
-    send(letter, DAY)
-    url = re.search(r"Gérer mon abonnement <(\S+)>", outbox(letter, DAY)[file_name(address)]
-                    .get_body(("plain",)).get_content()).group(1)
-    path = f"{urlsplit(url).path}?{urlsplit(url).query}"
-    assert server.request("POST", path, urlencode({"name": "Hugo"}).encode(), FORM)[0] == 200
-    letter.recipients(0)  # off the list
-    confirmed(letter, server, address)
-    send(letter, NEXT)
-    assert file_name(address) in outbox(letter, NEXT)
-
-
-def test_import_confirms_a_sign_up_still_waiting(letter, serve, tmp_path):
-    server = serve()
-    address = "hesitant@lecteurs.example"
-    assert sign_up(server, address)[0] == 200
-    wait_until(lambda: reader_row(letter, address) is not None, 30, "the sign-up recorded")
-    vouched = tmp_path / "vouched.csv"
-    vouched.write_text(f"email\n{address}\n", encoding="utf-8")
-    assert "1 readers added" in letter.run("readers", "import", str(vouched)).stdout
-    assert reader_row(letter, address)[:2] == ("confirmed", "import")
-    missing = letter.run("readers", "import", str(tmp_path / "absent.csv"))
-    assert missing.returncode != 0 and "absent.csv: no such file" in missing.stderr
-
-
-def test_export_and_erase_find_every_spelling_and_the_hand_written_suppressions(letter, serve):
-    server = serve()
-    (letter.root / "unsubscribed.csv").write_text("parti@lecteurs.example\n", encoding="utf-8")
-    held = json.loads(letter.run("readers", "export", "Parti@Lecteurs.example").stdout)
-    assert held["suppression"]["kind"] == "added"
-    assert sign_up(server, "Rene@Bücher.example")[0] == 200
-    notice(letter, "confirm", "Rene@bücher.example")  # as the address is normalised
-    assert sign_up(server, "rene@xn--bcher-kva.example")[0] == 200
-    notice(letter, "confirm", "rene@bücher.example")
-    held = json.loads(letter.run("readers", "export", "rene@bücher.example").stdout)
-    assert len(held["files"]) == 2 and len(held["pending_sign_ups"]) == 2
-    server.stop()
-    result = letter.run("readers", "erase", "RENE@xn--bcher-kva.example")
-    assert result.returncode == 0 and "files deleted: 2" in result.stdout, result.stdout
-    for path in (letter.root / ".digest").glob("state.db*"):
-        data = path.read_bytes().lower()
-        assert b"rene@" not in data and "bücher".encode() not in data, path
 
 
 def test_nested_json_is_a_bad_request_not_a_crash(letter, serve):
