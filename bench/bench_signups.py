@@ -1,7 +1,7 @@
 """Sign-ups through `digest serve` under load, with one-click unsubscribes alongside.
 
     python bench/bench_signups.py [--signups 10000] [--clients 50] [--threads 16] [--runs 3]
-                                  [--timeout 900]
+                                  [--timeout 900] [--quiet-tail]
 
 In a temporary newsletter folder (`[signup] enabled`, the SMTP backend pointed at an aiosmtpd
 server this script runs on 127.0.0.1), `digest serve --threads 16` runs as a real process.
@@ -17,7 +17,9 @@ the server's queue (`signup_requests`) is empty, or the timeout passes, and coun
 RCPT TO: every address must have exactly one confirmation email. It reports, median over the
 runs: sign-up throughput (POSTs a second over the 10,000), p50 / p99 latency of those POSTs, the
 time from the first sign-up until the last confirmation arrived, and the unsubscribes' count and
-p50 / p99 latency during the run. It also counts the error lines of the server's log.
+p50 / p99 latency during the run (and during the sign-ups alone), and the server's CPU (user +
+system, from /proc). It counts the server log's lines by kind and shows any besides the expected
+one per sign-up and per unsubscribe.
 
 Exit status 1 if an address got no confirmation or more than one, if a sign-up or an unsubscribe
 was not answered 200, or if the confirmations did not all arrive before the timeout.

@@ -425,3 +425,36 @@ def test_nested_json_is_a_bad_request_not_a_crash(letter, serve):
         status, _ = server.request("POST", path, b"[" * 5000, headers)
         assert status in (400, 200) and status != 500, path
     assert "Traceback" not in server.stop()
+
+
+def test_a_server_stopped_with_sign_ups_waiting_leaves_them_to_the_next_one(letter, serve):
+    """SIGTERM in the middle of a backlog: the server stops at once, the sign-ups it had not
+    handled are left unclaimed, and the next server sends each of them exactly one email."""
+    from test_send_smtp import Inbox, configure, start
+
+    inbox = Inbox()
+    controller = start(inbox)
+    try:
+        letter.set_config(letter.config.read_text().replace('backend = "file"',
+                                                            'backend = "smtp"'))
+        configure(letter, controller.port)
+        server = serve()
+        addresses = [f"file{i:03d}@lecteurs.example" for i in range(300)]
+        for address in addresses:
+            assert sign_up(server, address)[0] == 200
+        wait_until(lambda: len(inbox.messages) >= 10, 30, "the first confirmations")
+        started = time.monotonic()
+        log = server.stop()
+        assert time.monotonic() - started < 10
+        assert "damaged" not in log and "Traceback" not in log
+        with db(letter) as connection:
+            claimed = connection.execute("SELECT COUNT(*) FROM signup_requests"
+                                         " WHERE claimed_at IS NOT NULL").fetchone()[0]
+        assert claimed == 0
+        assert not queue_empty(letter), "no backlog left when the server stopped"
+        serve()
+        wait_until(lambda: queue_empty(letter) and len(inbox.messages) >= len(addresses), 60,
+                   "every confirmation delivered")
+        assert sorted(inbox.recipients()) == addresses
+    finally:
+        controller.stop()

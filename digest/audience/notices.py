@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from markupsafe import escape
 
 from digest.audience.recipients import Recipient
 from digest.audience.signing import CONFIRM_DAYS
@@ -65,6 +67,7 @@ class Postman:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._backends: dict[str, Backend] = {}
+        self._emails: dict[tuple[str, tuple[str, ...]], Email] = {}
 
     @contextmanager
     def opened(self) -> Iterator[Postman]:
@@ -84,13 +87,33 @@ class Postman:
             self._backends[kind] = kind_class.open(self.config, outbox(self.config, kind))
         return self._backends[kind]
 
+    def email(self, notice: Notice) -> Email:
+        """The notice's email: its kind's templates rendered once (with the same links given or
+        not), each reader's links put in."""
+        given = tuple(sorted(name for name, value in notice.links.items() if value))
+        made = self._emails.get((notice.kind, given))
+        if made is None:
+            made = notice_email(self.config, notice.kind, {name: f"%{name}%" for name in given})
+            self._emails[(notice.kind, given)] = made
+        html, text = made.html, made.text
+        for name in given:
+            link = notice.links[name]
+            html, text = html.replace(f"%{name}%", escape(link)), text.replace(f"%{name}%", link)
+        return replace(made, html=html, text=text)
+
+    def outgoing(self, notice: Notice) -> Outgoing:
+        return Outgoing(email=self.email(notice), edition_id=notice.kind,
+                        newsletter=self.config.newsletter.name)
+
+    def rehearse(self, notice: Notice) -> None:
+        """The work of sending a notice, without sending it (see `digest.audience.signups`)."""
+        self.outgoing(notice).message_for(notice.reader)
+
     def send(self, notices: Iterable[Notice]) -> None:
         """Each notice to its reader. The first one not sent raises: a DeliveryError when it
         was refused for good, a TemporaryDeliveryError when trying later may work."""
         for notice in notices:
-            email = notice_email(self.config, notice.kind, notice.links)
-            outgoing = Outgoing(email=email, edition_id=notice.kind,
-                                newsletter=self.config.newsletter.name)
+            outgoing = self.outgoing(notice)
             for outcomes in self._backend(notice.kind).send(outgoing, [notice.reader]):
                 for outcome in outcomes:
                     if outcome.status == Status.REFUSED:

@@ -98,9 +98,10 @@ def import_readers(folder: Folder, path: Path, *, confirm: bool,
             if outcome.pending is None:
                 result.known += 1
                 continue
-            signups.send_confirmation(outcome.pending, postman)
             result.added += 1
-            result.confirmations += 1
+            if signups.send_confirmation(outcome.pending, postman):
+                state.readers.confirmation_sent(request.key, time.time())
+                result.confirmations += 1
     return result
 
 

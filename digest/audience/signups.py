@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from digest.audience.addresses import CONTROL, address_key, check_address
-from digest.audience.notices import Notice, Postman, notice_email
+from digest.audience.notices import Notice, Postman
 from digest.audience.recipients import Recipient
 from digest.audience.signing import Signer, reference
 from digest.config import LOCALES, Config
@@ -82,7 +82,8 @@ class SignUps:
                                          self.signer.client_hash(client)), self.clock())
         return True
 
-    def handle_queued(self, postman: Postman) -> int:
+    def handle_queued(self, postman: Postman, stopping: Callable[[], bool] = lambda: False
+                      ) -> int:
         """Handle the sign-ups due, oldest first: how many were handled. One whose email the
         backend could not take waits longer and longer (its address may be greylisted) while the
         others go; after a few such in a row the backend is taken for down, and the round
@@ -90,8 +91,11 @@ class SignUps:
         handled = failures = 0
         while failures < DOWN_AFTER and (batch := self.readers.claim(self.clock())):
             for done, (request_id, request) in enumerate(batch):
+                if stopping():  # the server stops: those left to the next start, at once
+                    self.readers.release(i for i, _ in batch[done:])
+                    return handled
                 try:
-                    self._handle(request, postman)
+                    sent = self._handle(request, postman)
                 except TemporaryDeliveryError as error:
                     failures += 1
                     again = self.readers.retry_later(request_id, self.clock())
@@ -103,11 +107,12 @@ class SignUps:
                         break
                     continue
                 failures = 0
-                self.readers.done(request_id)
+                self.readers.done(request_id, request.key if sent else None, self.clock())
                 handled += 1
         return handled
 
-    def _handle(self, request: SignUpRequest, postman: Postman) -> None:
+    def _handle(self, request: SignUpRequest, postman: Postman) -> bool:
+        """Whether a confirmation email went."""
         signup = self.config.signup
         outcome = self.readers.sign_up(
             request, suppressed=self.suppressed(request.key), source=Source.FORM,
@@ -115,13 +120,15 @@ class SignUps:
             confirmations_per_day=signup.confirmations_per_day, now=self.clock())
         log.info("sign-up of reader %s: %s", reference(request.key), outcome.why)
         if outcome.pending is not None:
-            self.send_confirmation(outcome.pending, postman)
-        else:  # the same work as for an email, so that its time says nothing of the address
-            notice_email(self.config, "confirm", {"confirm_url": self.page_url("x")})
+            return self.send_confirmation(outcome.pending, postman)
+        # the same work as for an email, so that its time says nothing of the address
+        postman.rehearse(Notice("confirm", Recipient(request.address),
+                                {"confirm_url": self.page_url("subscribe/confirm")}))
+        return False
 
-    def send_confirmation(self, pending: PendingSignUp, postman: Postman) -> None:
-        """The confirmation email, counted against the daily limit once it went. A
-        TemporaryDeliveryError (the relay down) is raised: the sign-up is tried again."""
+    def send_confirmation(self, pending: PendingSignUp, postman: Postman) -> bool:
+        """The confirmation email; whether it went (then it counts against the daily limit).
+        A TemporaryDeliveryError (the relay down) is raised: the sign-up is tried again."""
         try:
             postman.send([self.confirmation(pending)])
         except TemporaryDeliveryError:
@@ -129,8 +136,8 @@ class SignUps:
         except DeliveryError as error:  # refused for good: the reader can sign up again
             log.error("confirmation email to reader %s refused (%s)", reference(pending.key),
                       without_addresses(str(error)))
-            return
-        self.readers.confirmation_sent(pending.key, self.clock())
+            return False
+        return True
 
     def confirmation(self, pending: PendingSignUp) -> Notice:
         """The confirmation email of a sign-up, with its signed link."""

@@ -151,9 +151,14 @@ class SignedUpReaders:
             self.db.execute("DELETE FROM signup_requests WHERE id = ?", (request_id,))
             return False
 
-    def done(self, request_id: int) -> None:
+    def done(self, request_id: int, confirmed_to: str | None = None,
+             now: float | None = None) -> None:
+        """A sign-up handled; the confirmation email it sent to `confirmed_to` counted in the
+        same transaction."""
         with self.db.lock, self.db.transaction():
             self.db.execute("DELETE FROM signup_requests WHERE id = ?", (request_id,))
+            if confirmed_to is not None:
+                self._count_confirmation(confirmed_to, time.time() if now is None else now)
 
     # -- signing up and confirming ------------------------------------------------------------
 
@@ -184,8 +189,11 @@ class SignedUpReaders:
 
     def confirmation_sent(self, key: str, now: float) -> None:
         with self.db.lock, self.db.transaction():
-            self.db.execute("INSERT INTO confirmations_sent (email, sent_at) VALUES (?, ?)",
-                            (key, now))
+            self._count_confirmation(key, now)
+
+    def _count_confirmation(self, key: str, now: float) -> None:
+        self.db.execute("INSERT INTO confirmations_sent (email, sent_at) VALUES (?, ?)",
+                        (key, now))
 
     def confirm(self, nonce: str, now: float) -> tuple[Reader, bool] | None:
         """The reader the sign-up `nonce` makes, with its choices, and whether he was confirmed

@@ -65,6 +65,7 @@ def serve(config_path: Path | None, host: str, port: int, threads: int,
              "batch")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("waitress").setLevel(logging.WARNING)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # a line per request queued
     try:
         server = create_server(application, host=host, port=port, threads=threads,
                                # a little over ours, so that the application answers 413

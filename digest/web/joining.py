@@ -112,7 +112,7 @@ class Joining:
             pause = QUEUE_SECONDS * (1 + random.random())
             try:
                 with Postman(self.config).opened() as postman:
-                    self.signups.handle_queued(postman)
+                    self.signups.handle_queued(postman, self._stop.is_set)
                 if time.time() - self._expired_at > EXPIRY_EVERY_SECONDS:
                     self._expired_at = time.time()
                     if gone := self.signups.expire():
