@@ -129,11 +129,11 @@ def _signup(config: Config) -> list[str]:
         return []
     # lazy: the backends' module, for a newsletter that takes sign-ups only
     from digest.audience.notices import KINDS, notice_email
+    from digest.audience.signups import NO_ADDRESS
 
     lines = []
     if not served_url(config.signup.url, config.delivery.unsubscribe_url, ""):
-        lines.append(f"{config.path.name}: signup.url: the confirmation links need the public "
-                     "address of digest serve; set it (e.g. \"https://lettre.example.org\")")
+        lines.append(f"{config.path.name}: {NO_ADDRESS}")
     for kind in KINDS:
         try:
             notice_email(config, kind, {})

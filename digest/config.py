@@ -262,18 +262,19 @@ class ServeConfig:
 class SectionConfig:
     label: str = setting("", check=checks.ONE_LINE, doc="what readers see on the sign-up form "
                          "and their preferences page (empty: the section's name)")
-    categories: list[str] = setting(factory=list, doc="the article categories it covers")
-    feeds: list[str] = setting(factory=list, doc="the feeds it covers, by their `name`")
+    categories: list[str] = setting(factory=list, doc="the article categories it covers (for "
+                                    "editions made per section; recorded with readers' choices)")
+    feeds: list[str] = setting(factory=list, doc="the feeds it covers, by their `name` (as "
+                               "`categories`)")
 
 
 @dataclass(frozen=True)
 class SignupConfig:
     enabled: bool = setting(False, doc="`digest serve` answers `/subscribe`: a sign-up form with "
-                            "double opt-in (see docs/readers.md)")
+                            "double opt-in (see docs/joining.md)")
     url: str = setting("", check=checks.optional(checks.URL),
                        doc="the public address of `digest serve`, before `/subscribe`, "
-                       "`/preferences`... (empty: the scheme and host of "
-                       "`delivery.unsubscribe_url`)")
+                       "`/preferences`... (empty: beside `delivery.unsubscribe_url`'s page)")
     consent: str = setting("", check=checks.ONE_LINE, doc="the consent text beside the form's "
                            "checkbox (empty: the language's own, in [labels] "
                            "`subscribe_consent`)")

@@ -89,7 +89,7 @@ def check_scalar(kind: type, value: Any) -> Any:
     if isinstance(value, bool):
         return None
     if kind is float and isinstance(value, int | float):
-        return float(value)  # nan and inf pass here: _finite refuses them with their own words
+        return float(value)  # nan and inf pass here: finite refuses them with their own words
     return value if isinstance(value, kind) else None
 
 

@@ -41,7 +41,7 @@ suppressions = "unsubscribed.csv"
 #   export DIGEST_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 unsubscribe_url = "https://lettre.example.org/unsubscribe?t={{unsubscribe_token}}"
 
-[signup]                                 # les lecteurs s'inscrivent eux-mêmes (docs/readers.md)
+[signup]                                 # les lecteurs s'inscrivent eux-mêmes (docs/joining.md)
 enabled = true                           # `digest serve` répond à /subscribe : double confirmation
 consent_version = "1"                    # gardée avec chaque inscription : changez-la avec le texte
 # consent = "J'accepte de recevoir cette lettre…"   # le texte d'accord (vide : celui de la langue)
@@ -90,7 +90,7 @@ suppressions = "unsubscribed.csv"
 #   export DIGEST_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 unsubscribe_url = "https://newsletter.example.org/unsubscribe?t={{unsubscribe_token}}"
 
-[signup]                                 # readers sign up themselves (docs/readers.md)
+[signup]                                 # readers sign up themselves (docs/joining.md)
 enabled = true                           # `digest serve` answers /subscribe: double opt-in
 consent_version = "1"                    # kept with each sign-up: change it with the text
 # consent = "I agree to receive this newsletter…"   # the consent text (empty: the language's)

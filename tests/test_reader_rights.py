@@ -215,3 +215,28 @@ def test_export_and_erase_find_every_spelling_and_the_hand_written_suppressions(
     for path in (letter.root / ".digest").glob("state.db*"):
         data = path.read_bytes().lower()
         assert b"rene@" not in data and "bücher".encode() not in data, path
+
+
+def test_import_with_confirmation_refuses_links_no_one_answers(letter, tmp_path):
+    letter.set_config(letter.config.read_text().replace("enabled = true", "enabled = false"))
+    asked = tmp_path / "asked.csv"
+    asked.write_text("email\ntrois@importe.example\n", encoding="utf-8")
+    result = letter.run("readers", "import", str(asked), "--confirm",
+                        env={"DIGEST_SECRET": SECRET})
+    assert result.returncode != 0
+    assert "signup.enabled is false" in result.stderr and "Traceback" not in result.stderr
+    assert not (letter.root / "out" / "signups").exists()
+
+
+def test_a_send_refuses_to_forget_who_was_erased(letter):
+    """Without the key of the erased addresses' hashes, an erased address back in the list
+    could not be recognised: the send stops rather than mail it."""
+    address = "lecteur000001@lecteurs.example"
+    assert letter.run("readers", "erase", address).returncode == 0
+    with db(letter) as connection:
+        connection.execute("DELETE FROM suppression_marks WHERE name = 'erasure-key'")
+    letter.recipients(2)  # the address back in the list
+    result = letter.run("send", "--date", DAY, env={"DIGEST_SECRET": SECRET})
+    assert result.returncode != 0
+    assert "the key of the erased addresses' hashes is missing" in result.stderr
+    assert not (letter.root / "out" / DAY / "outbox").exists()

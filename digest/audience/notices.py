@@ -50,7 +50,7 @@ def outbox(config: Config, kind: str) -> Path:
 def notice_email(config: Config, kind: str, links: dict[str, str]) -> Email:
     newsletter = config.newsletter
     labels = labels_for(newsletter.locale, config.labels)
-    subject = labels[f"{kind}_subject"].replace("{newsletter}", newsletter.name)
+    subject = labels[f"{kind}_subject"].format(newsletter=newsletter.name)
     values = {"newsletter": newsletter, "lang": newsletter.locale, "labels": labels,
               "subject": subject, "days": CONFIRM_DAYS, "confirm_url": "",
               "last_edition_url": "", "preferences_url": "", **links}

@@ -21,13 +21,12 @@ from digest.atomic import replace_file
 from digest.audience.addresses import suppression_key
 from digest.audience.recipients import header_columns, split_line
 from digest.dates import utc_text
-from digest.deliver import MAX_NAME, ascii_address
+from digest.deliver import MAX_NAME, ascii_address, file_stem
 from digest.errors import ConfigError, UsageError
 from digest.folder import Folder
 from digest.state.lock import SendLocked, send_lock
 
 ERASE_WAIT_SECONDS = 60.0  # for a send under way to finish
-_UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")  # what a message file's name replaces by "_"
 
 
 @dataclass
@@ -56,7 +55,8 @@ class Held:
 def _key(address: str) -> str:
     key = suppression_key(address)
     if key is None:
-        raise UsageError(f"{address!r} is not an email address")
+        raise UsageError(f"{address!r} is not an email address; give the address as the reader "
+                         "wrote it (e.g. reader@example.org)")
     return key
 
 
@@ -85,7 +85,8 @@ def export(folder: Folder, address: str) -> Held:
     held.confirmation_emails = [utc_text(at) for at in extra["confirmation_emails"]]
     held.sign_ups_queued = [utc_text(at) for at in extra["sign_ups_queued"]]
     held.unsubscribe_tokens = extra["unsubscribe_tokens"]
-    held.files = [str(path.relative_to(folder.root)) for path in _files(folder, key)]
+    held.files = [str(path.relative_to(folder.root))
+                  for path in _files(folder, key, _listed(folder, key))]
     return held
 
 
@@ -120,8 +121,9 @@ def erase(folder: Folder, address: str) -> ErasureReport:
 
 
 def _erase(folder: Folder, key: str) -> ErasureReport:
-    files = _files(folder, key)  # found by the addresses as written, before they go
-    lines = [line for line, _, _ in _listed(folder, key)]
+    listed = _listed(folder, key)
+    files = _files(folder, key, listed)  # found by the addresses as written, before they go
+    lines = [line for line, _, _ in listed]
     erased = folder.state.erasure.erase(key)
     journal_emptied = folder.state.db.checkpoint()
     if lines:
@@ -184,15 +186,15 @@ def _rewrite_without(path: Path, numbers: set[int]) -> None:
 # -- the file backend's messages --------------------------------------------------------------
 
 
-def _files(folder: Folder, key: str) -> list[Path]:
+def _files(folder: Folder, key: str, listed: list[tuple[int, dict[str, str], str]]
+           ) -> list[Path]:
     """The messages the file backend wrote to this address (editions, confirmations, welcomes),
     whatever its spelling (case, a domain in Unicode or punycode): found by their names, each
     then checked by its To header."""
-    spellings = {key, ascii_address(key) or key,
-                 *(written for _, _, written in _listed(folder, key))}
+    spellings = {key, ascii_address(key) or key, *(written for _, _, written in listed)}
     if reader := folder.state.readers.get(key):
         spellings.add(reader.address)
-    stems = {_UNSAFE.sub("_", spelling)[:MAX_NAME].lower() for spelling in spellings}
+    stems = {file_stem(spelling)[:MAX_NAME].lower() for spelling in spellings}
     out = folder.out_root
     folders = [*out.glob("*/outbox"), *out.glob("signups/*")] if out.is_dir() else []
     found = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from digest.audience.recipients import Recipient
+from digest.audience.recipients import Recipient, keyed_recipient
 from digest.state import State
 from digest.state.erasure import ERASED
 from digest.state.readers import Source
@@ -24,9 +24,8 @@ def signed_up(rows: Iterator[tuple[str, str, str, str, str, str]]
     of the list (sent to while the list has them)."""
     readers, only_preferences = {}, set()
     for key, address, name, sections, language, source in rows:
-        reader = Recipient(address, name, (("sections", sections), ("language", language)))
-        reader.__dict__["key"] = key  # known: the cached property need not make it again
-        readers[key] = reader
+        readers[key] = keyed_recipient(key, address, name,
+                                       (("sections", sections), ("language", language)))
         if source == Source.EDITOR:
             only_preferences.add(key)
     return readers, only_preferences

@@ -38,6 +38,14 @@ class Recipient:
         return address_key(self.email)
 
 
+def keyed_recipient(key: str, email: str, name: str = "",
+                    fields: tuple[tuple[str, str], ...] = ()) -> Recipient:
+    """A reader whose key is known already: the cached property need not make it again."""
+    reader = Recipient(email, name, fields)
+    reader.__dict__["key"] = key
+    return reader
+
+
 # -- lines and fields -------------------------------------------------------------------------
 
 
@@ -223,13 +231,9 @@ def read_recipients(
         name = row.get("name")
         if name and "=?" in name:  # an encoded word: it must not become a header line
             name = header_text(name)
-        if len(row) == (1 if name is None else 2):  # email and name only, as most lists
-            reader = Recipient(email, name or "")
-        else:
-            extra = tuple((k, v) for k, v in row.items() if k not in ("email", "name"))
-            reader = Recipient(email=email, name=name or "", fields=extra)
-        reader.__dict__["key"] = key  # known: the cached property need not make it again
-        yield reader
+        extra = () if len(row) == (1 if name is None else 2) else tuple(  # most lists: none
+            (k, v) for k, v in row.items() if k not in ("email", "name"))
+        yield keyed_recipient(key, email, name or "", extra)
 
 
 def newsletter_readers(config: Config, report: Callable[[Problem], None],

@@ -23,6 +23,7 @@ from digest.audience.recipients import Recipient
 from digest.audience.signing import Signer, reference
 from digest.config import LOCALES, Config
 from digest.deliver import DeliveryError, TemporaryDeliveryError
+from digest.errors import ConfigError, DigestError
 from digest.folder import Folder
 from digest.state.readers import PendingSignUp, Reader, SignUpRequest, Source
 from digest.urls import served_url
@@ -30,6 +31,8 @@ from digest.urls import served_url
 log = logging.getLogger("digest.signups")
 
 NAME_CHARS = 120
+NO_ADDRESS = ("signup.url: the confirmation links need the public address of digest serve; set "
+              'it (e.g. "https://lettre.example.org")')
 DOWN_AFTER = 3  # sign-ups in a row the backend could not take: it is down, try later
 _ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
 
@@ -69,6 +72,14 @@ class SignUps:
 
     def page_url(self, page: str) -> str:
         return served_url(self.config.signup.url, self.config.delivery.unsubscribe_url, page)
+
+    def check_links(self) -> None:
+        """The confirmation links can work: `digest serve` answers them, at a known address."""
+        if not self.page_url(""):
+            raise ConfigError(f"{self.config.path.name}: {NO_ADDRESS}")
+        if not self.config.signup.enabled:
+            raise ConfigError(f"{self.config.path.name}: signup.enabled is false: digest serve "
+                              "answers no confirmation link; set it to true")
 
     # -- the form -----------------------------------------------------------------------------
 
@@ -176,7 +187,7 @@ class SignUps:
             notice = Notice("welcome", recipient(reader), self.welcome_links(reader))
             try:
                 postman.send([notice])
-            except DeliveryError as error:  # a welcome is a courtesy: he is confirmed
+            except DigestError as error:  # a welcome is a courtesy: he is confirmed
                 log.error("welcome email to reader %s not sent (%s)", reference(reader.key),
                           without_addresses(str(error)))
         return reader

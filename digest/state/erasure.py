@@ -2,9 +2,10 @@
 
 The reader's record, sign-ups, confirmation counts and unsubscribe tokens go. In the send ledger
 and the suppressions his address is replaced by its keyed hash (`erased:` and 32 hex digits):
-the ledger still counts what was sent, and whoever holds the database cannot read the address
-back, yet a send recognises him (and skips him) should his address come back in a list. The
-hash's key is random, made once per database and kept in it.
+the ledger still counts what was sent and the address cannot be read back, yet a send recognises
+him (and skips him) should his address come back in a list. The hash's key is random, made once
+per database and kept in it: whoever holds the database can test a guessed address, which is
+what keeps it from being written to again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from digest.state.db import StateDatabase
+from digest.state.db import StateDatabase, StateError
 from digest.state.suppressions import Suppressions
 
 ERASED = "erased:"
@@ -25,8 +26,6 @@ _KEY_MARK = "erasure-key"
 class Erased:
     readers: int = 0  # sign-up records (0 or 1)
     deliveries: int = 0  # rows of the send ledger now holding the hash
-    tokens: int = 0  # unsubscribe tokens forgotten
-    requests: int = 0  # sign-ups waiting to be handled
 
 
 class Erasure:
@@ -40,6 +39,13 @@ class Erasure:
             with self.db.lock, self.db.transaction():
                 row = self.db.execute("SELECT value FROM suppression_marks WHERE name = ?",
                                       (_KEY_MARK,)).fetchone()
+                if row is None and self.db.execute(
+                        "SELECT 1 FROM suppressions WHERE substr(email, 1, ?) = ? LIMIT 1",
+                        (len(ERASED), ERASED)).fetchone():
+                    # a new key would no longer recognise them: refuse rather than mail them
+                    raise StateError(f"{self.db.path}: the key of the erased addresses' hashes "
+                                     "is missing; restore it from a backup of the database "
+                                     "(`digest state recover` keeps it) before sending")
                 if row is None:
                     row = (secrets.token_hex(32),)
                     self.db.execute("INSERT INTO suppression_marks (name, value) VALUES (?, ?)",
@@ -59,12 +65,10 @@ class Erasure:
         def rest() -> None:
             execute = self.db.execute
             counts["readers"] = execute("DELETE FROM readers WHERE email = ?", (key,)).rowcount
-            counts["requests"] = execute("DELETE FROM signup_requests WHERE email = ?",
-                                         (key,)).rowcount
+            execute("DELETE FROM signup_requests WHERE email = ?", (key,))
             execute("DELETE FROM pending_signups WHERE email = ?", (key,))
             execute("DELETE FROM confirmations_sent WHERE email = ?", (key,))
-            counts["tokens"] = execute("DELETE FROM reader_tokens WHERE email = ?",
-                                       (key,)).rowcount
+            execute("DELETE FROM reader_tokens WHERE email = ?", (key,))
             # a provider's id (the file backend's file name) or error may name him too
             counts["deliveries"] = execute(
                 "UPDATE deliveries SET email = ?, provider_id = iif(provider_id IS NULL, NULL,"

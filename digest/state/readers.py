@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -280,17 +279,6 @@ class SignedUpReaders:
         rows, read as they come."""
         yield from self.db.execute("SELECT email, address, name, sections, language, source"
                                    " FROM readers ORDER BY rowid")
-
-    def counts(self) -> Counter[tuple[str, str]]:
-        """{(status, source): addresses}: confirmed readers, and addresses waiting."""
-        with self.db.lock:
-            rows = self.db.execute(
-                "SELECT 'confirmed', source, COUNT(*) FROM readers WHERE source != 'editor'"
-                " GROUP BY source UNION ALL SELECT 'pending', source, COUNT(DISTINCT email)"
-                " FROM pending_signups WHERE confirmed_at IS NULL AND email NOT IN"
-                " (SELECT email FROM readers WHERE source != 'editor') GROUP BY source"
-            ).fetchall()
-        return Counter({(status, source): count for status, source, count in rows})
 
     def held(self, key: str) -> dict[str, list]:
         """What else is kept about one address: confirmation emails, tokens, queued sign-ups."""

@@ -44,7 +44,9 @@ TABLES: dict[str, str] = {
     "reader_tokens": "the unsubscribe tokens handed out: a delivered one-click link whose token "
                      "is lost answers 400",
     "suppressions": "who left: unsubscribed.csv keeps its own copy, which every send reads",
-    "suppression_marks": "where each SendGrid sync stopped: the next sync reads the lists again",
+    "suppression_marks": "where each SendGrid sync stopped (the next sync reads the lists again), "
+                         "and the key of erased addresses' hashes: an erased address put back in "
+                         "a list is no longer recognised",
     "stories": "the memory of the stories sent: one may be picked again",
     "feed_cache": FEEDS,
     "feed_entries": FEEDS,
@@ -61,7 +63,8 @@ TABLES: dict[str, str] = {
     "confirmations_sent": "the confirmation emails counted against the daily limit: counted "
                           "from zero",
 }
-KEY_TABLES = ("editions", "batches", "deliveries", "reader_tokens", "suppressions", "readers")
+KEY_TABLES = ("editions", "batches", "deliveries", "reader_tokens", "suppressions", "readers",
+              "suppression_marks")
 PROBLEMS_SHOWN = 10  # lines of SQLite's integrity check shown
 FIRST_ROWID, LAST_ROWID = -(2 ** 63), 2 ** 63 - 1
 

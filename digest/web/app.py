@@ -40,15 +40,16 @@ from digest.labels import labels_for
 from digest.models import Leaving, Suppression
 from digest.newsletter import Newsletter
 from digest.urls import served_url
+from digest.web.forms import FORM_LIMIT
 from digest.web.joining import Joining
 from digest.web.pages import button_form, html_page
+from digest.web.preferences import PreferencesPage
 
 if TYPE_CHECKING:
     from digest.config import Config
 
 log = logging.getLogger("digest.web")
 
-FORM_LIMIT = 16 * 1024  # a one-click body is 26 bytes; the page's form hardly more
 EVENTS_LIMIT = 5 * 1024 * 1024  # SendGrid posts batches well under this
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 SECURITY_HEADERS = {
@@ -176,10 +177,8 @@ class WebApp:
         if key is None or self.signups is None:
             log.info("preferences: refused a bad token")
             return self.page(400, self.labels["preferences_invalid"])
-        joining = self.joining or Joining(self.signups, self.labels, self.page, self.clock)
-        if request.method == "POST":
-            return joining.save_preferences(request, key)
-        return joining.preferences(request, key, token)
+        page = PreferencesPage(self.signups, self.labels, self.page)
+        return page.save(request, key) if request.method == "POST" else page.show(key, token)
 
     def page(self, status: int, message: str, *, form: str = "", title: str = "") -> Response:
         return html_page(status, lang=self.locale, name=self.name, message=message, form=form,

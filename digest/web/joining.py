@@ -1,4 +1,4 @@
-"""The joining half of `digest serve`: the sign-up form, its confirmation link, the preferences.
+"""The joining half of `digest serve`: the sign-up form and its confirmation link.
 
 - `GET /subscribe`: the form (email, optional name, sections when there are, the consent text).
 - `POST /subscribe`: form-encoded (`email`, `name`, `sections` repeated, `consent`) or JSON; a JSON
@@ -7,8 +7,6 @@
   thread sends the confirmation email. A filled honeypot gets the same answer and is dropped.
 - `GET /subscribe/confirm?t=...`: a page with a button (link scanners follow links); `POST`
   confirms.
-- `GET /preferences?t=...` (the reader's unsubscribe token): name, sections, language, and the
-  unsubscribe button; `POST` saves them for the next send.
 """
 
 from __future__ import annotations
@@ -25,25 +23,21 @@ from urllib.parse import urlsplit
 from werkzeug.wrappers import Request, Response
 
 from digest.audience.notices import Postman
-from digest.audience.signing import reference
 from digest.audience.signups import (
-    Choices,
     SignUps,
     clean_choices,
     configured_sections,
     without_addresses,
 )
-from digest.config import LOCALES
-from digest.errors import ConfigError, DigestError
-from digest.web.pages import button_form, preferences_form, signup_form, text
+from digest.errors import DigestError
+from digest.web.forms import many, one, posted_fields
+from digest.web.pages import button_form, signup_form
 
 log = logging.getLogger("digest.web")
 
-FORM_LIMIT = 16 * 1024
 QUEUE_SECONDS = 0.5  # the queue is handled every 0.5 to 1 s, at random
 ERROR_PAUSE_SECONDS = 30  # after the database or a template failed
 EXPIRY_EVERY_SECONDS = 3600  # how often unconfirmed sign-ups past their days are deleted
-LANGUAGES = {"fr": "Français", "en": "English"}
 
 
 class ClientRate:
@@ -58,7 +52,8 @@ class ClientRate:
         now = self.clock()
         with self._lock:
             if len(self._seen) > 100_000:  # forget the quiet ones before memory grows
-                self._seen = {c: q for c, q in self._seen.items() if q and q[-1] > now - 3600}
+                self._seen = {c: q for c, q in self._seen.items()
+                              if q and q[-1] > now - self.window}
             times = self._seen.setdefault(client, deque())
             while times and times[0] <= now - self.window:
                 times.popleft()
@@ -82,9 +77,7 @@ class Joining:
         self.config = signups.config
         self.labels = labels
         self.page = page
-        if not signups.page_url(""):
-            raise ConfigError("digest.toml: signup.url: the confirmation links need the public "
-                              'address of digest serve; set it (e.g. "https://lettre.example.org")')
+        signups.check_links()
         self.rate = ClientRate(self.config.signup.per_client_per_hour, clock)
         origin = urlsplit(self.config.newsletter.url)
         self.site = f"{origin.scheme}://{origin.netloc}"  # may post JSON from its own pages
@@ -116,7 +109,7 @@ class Joining:
                 if time.time() - self._expired_at > EXPIRY_EVERY_SECONDS:
                     self._expired_at = time.time()
                     if gone := self.signups.expire():
-                        log.info("deleted %d sign-ups never confirmed", gone)
+                        log.info("deleted %d sign-ups past signup.pending_days", gone)
             except DigestError as error:  # the database busy, a template broken: again later
                 log.error("sign-ups: %s", without_addresses(str(error)))
                 pause = ERROR_PAUSE_SECONDS
@@ -140,7 +133,7 @@ class Joining:
         return response
 
     def subscribe(self, request: Request) -> Response:
-        fields = _fields(request)
+        fields = posted_fields(request)
         wants_json = "application/json" in request.headers.get("Accept", "")
         if not self.rate.allow(client_address(request)):
             log.info("sign-up: refused, too many from one client")
@@ -150,9 +143,9 @@ class Joining:
             return self._answer(request, wants_json, 200, "subscribe_done", "ok")
         if fields.get("consent") not in ("yes", "on", "true", True):
             return self._answer(request, wants_json, 400, "subscribe_consent_needed", "consent")
-        choices = clean_choices(self.config, _one(fields.get("name")),
-                                _many(fields.get("sections")), self.config.newsletter.locale)
-        if not self.signups.request(_one(fields.get("email")), choices, client_address(request)):
+        choices = clean_choices(self.config, one(fields.get("name")),
+                                many(fields.get("sections")), self.config.newsletter.locale)
+        if not self.signups.request(one(fields.get("email")), choices, client_address(request)):
             return self._answer(request, wants_json, 400, "subscribe_invalid", "invalid")
         return self._answer(request, wants_json, 200, "subscribe_done", "ok")
 
@@ -181,67 +174,10 @@ class Joining:
                          title=self.labels["subscribe_title"])
 
     def confirm(self, request: Request) -> Response:
-        _fields(request)  # bounded, read before anything is decided
+        posted_fields(request)  # bounded, read before anything is decided
         with Postman(self.config).opened() as postman:
             reader = self.signups.confirm(request.args.get("t", ""), postman)
         if reader is None:
             log.info("confirmation: refused a bad or expired link")
             return self.page(400, self.labels["confirm_invalid"])
         return self.page(200, self.labels["confirm_done"], title=self.labels["subscribe_title"])
-
-    # -- /preferences -------------------------------------------------------------------------
-
-    def preferences(self, request: Request, key: str, token: str) -> Response:
-        reader = self.signups.readers.get(key)
-        name, chosen = (reader.name, reader.sections) if reader else ("", ())
-        language = reader.language if reader and reader.language else \
-            self.config.newsletter.locale
-        form = preferences_form(f"preferences?t={token}", self.labels, name,
-                                configured_sections(self.config), chosen, language,
-                                {code: LANGUAGES[code] for code in LOCALES})
-        leave = button_form(f"unsubscribe?t={token}", self.labels["unsubscribe_button"],
-                            css_class="quiet")
-        leaving = self.labels["preferences_leave"].replace("{newsletter}",
-                                                           self.config.newsletter.name)
-        return self.page(200, self.labels["preferences_title"],
-                         form=f'{form}<p class="quiet">{text(leaving)}</p>{leave}',
-                         title=self.labels["preferences_title"])
-
-    def save_preferences(self, request: Request, key: str) -> Response:
-        fields = _fields(request)
-        choices: Choices = clean_choices(self.config, _one(fields.get("name")),
-                                         _many(fields.get("sections")),
-                                         _one(fields.get("language")))
-        reader = self.signups.readers.get(key)
-        self.signups.readers.save_preferences(key, reader.address if reader else key,
-                                              choices.name, choices.sections, choices.language,
-                                              time.time())
-        log.info("preferences of reader %s saved", reference(key))
-        return self.page(200, self.labels["preferences_saved"],
-                         title=self.labels["preferences_title"])
-
-
-def _fields(request: Request) -> dict:
-    """The posted fields, form-encoded or JSON, bounded: {name: value or [values]}."""
-    request.max_content_length = FORM_LIMIT
-    request.max_form_memory_size = FORM_LIMIT
-    request.max_form_parts = 64
-    if request.mimetype == "application/json":
-        try:
-            data = json.loads(request.get_data(cache=True) or b"{}")
-        except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
-            return {}
-        return data if isinstance(data, dict) else {}
-    return {key: values if len(values) > 1 or key == "sections" else values[0]
-            for key, values in request.form.lists()}
-
-
-def _one(value: object) -> str:
-    if isinstance(value, list):
-        value = value[0] if value else ""
-    return value if isinstance(value, str) else ""
-
-
-def _many(value: object) -> list[str]:
-    values = value if isinstance(value, list) else [value]
-    return [v for v in values if isinstance(v, str)][:32]

@@ -64,12 +64,9 @@ def html_page(status: int, *, lang: str, title: str, name: str, message: str,
     return Response(html, status, content_type="text/html; charset=utf-8")
 
 
-def button_form(action: str, label: str, hidden: dict[str, str] | None = None,
-                css_class: str = "") -> str:
-    fields = "".join(f'<input type="hidden" name="{attribute(k)}" value="{attribute(v)}">'
-                     for k, v in (hidden or {}).items())
+def button_form(action: str, label: str, css_class: str = "") -> str:
     shown = f' class="{css_class}"' if css_class else ""
-    return (f'<form method="post" action="{attribute(action)}"{shown}>{fields}'
+    return (f'<form method="post" action="{attribute(action)}"{shown}>'
             f'<button type="submit">{text(label)}</button></form>')
 
 
@@ -85,7 +82,7 @@ def checkboxes(legend: str, sections: dict[str, str], chosen: tuple[str, ...]) -
 
 def signup_form(action: str, labels: dict[str, str], sections: dict[str, str],
                 consent: str) -> str:
-    """The sign-up form, also what a newsroom pastes into its own pages (docs/readers.md)."""
+    """The sign-up form, also what a newsroom pastes into its own pages (docs/joining.md)."""
     return (
         f'<form method="post" action="{attribute(action)}">'
         f'<label>{text(labels["subscribe_email"])}'
