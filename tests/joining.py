@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import re
 import sqlite3
+from contextlib import contextmanager
 from email import policy
 from urllib.parse import urlencode, urlsplit
 
@@ -103,3 +104,19 @@ def preferences_path(message) -> str:
     url = re.search(r"Gérer mon abonnement <(\S+)>",
                     message.get_body(("plain",)).get_content()).group(1)
     return f"{urlsplit(url).path}?{urlsplit(url).query}"
+
+
+@contextmanager
+def relay(letter, inbox):
+    """The newsletter sending through an aiosmtpd relay on 127.0.0.1 that hands its messages to
+    `inbox` (tests/test_send_smtp.py's Inbox)."""
+    from test_send_smtp import configure, start
+
+    controller = start(inbox)
+    try:
+        letter.set_config(letter.config.read_text().replace('backend = "file"',
+                                                            'backend = "smtp"'))
+        configure(letter, controller.port)
+        yield controller
+    finally:
+        controller.stop()

@@ -29,6 +29,7 @@ from joining import (
     outbox,
     queue_empty,
     reader_row,
+    relay,
     send,
     sign_up,
 )
@@ -316,14 +317,10 @@ def test_a_section_name_must_be_one_a_list_can_hold(letter):
 
 
 def test_sign_ups_wait_while_the_relay_is_down_and_each_gets_one_email(letter, serve):
-    from test_send_smtp import Inbox, configure, start
+    from test_send_smtp import Inbox
 
     inbox = Inbox()
-    controller = start(inbox)
-    try:
-        letter.set_config(letter.config.read_text().replace('backend = "file"',
-                                                            'backend = "smtp"'))
-        configure(letter, controller.port)
+    with relay(letter, inbox):
         inbox.rcpt_reply = "451 4.3.0 Try again later"  # the relay turns everyone away
         server = serve()
         assert sign_up(server, "patient@lecteurs.example")[0] == 200
@@ -340,8 +337,6 @@ def test_sign_ups_wait_while_the_relay_is_down_and_each_gets_one_email(letter, s
                                               "suivant@lecteurs.example"]
         confirmation = inbox.message_to("patient@lecteurs.example")
         assert "/subscribe/confirm?t=" in confirmation.get_body(("plain",)).get_content()
-    finally:
-        controller.stop()
 
 
 def test_check_reports_a_sign_up_without_an_address_and_a_broken_confirmation(letter):
@@ -363,7 +358,7 @@ def test_check_reports_a_sign_up_without_an_address_and_a_broken_confirmation(le
 def test_an_address_the_relay_keeps_deferring_holds_up_no_one(letter, serve):
     """A greylisted or odd address waits longer and longer; the others' confirmations go, and
     no log line holds an address, not even in the relay's own words."""
-    from test_send_smtp import Inbox, configure, start
+    from test_send_smtp import Inbox
 
     class Deferring(Inbox):
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -372,11 +367,7 @@ def test_an_address_the_relay_keeps_deferring_holds_up_no_one(letter, serve):
             return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
     inbox = Deferring()
-    controller = start(inbox)
-    try:
-        letter.set_config(letter.config.read_text().replace('backend = "file"',
-                                                            'backend = "smtp"'))
-        configure(letter, controller.port)
+    with relay(letter, inbox):
         server = serve()
         for address in ("lent@lecteurs.example", "un@lecteurs.example", "deux@lecteurs.example"):
             assert sign_up(server, address)[0] == 200
@@ -389,8 +380,6 @@ def test_an_address_the_relay_keeps_deferring_holds_up_no_one(letter, serve):
         assert attempts == 1 and retry_at > time.time() + 30
         log = server.stop()
         assert "greylisted" in log and "@" not in log.replace("<address>", "")
-    finally:
-        controller.stop()
 
 
 def test_the_link_a_reader_clicks_records_his_own_choices(letter, serve):
@@ -430,14 +419,10 @@ def test_nested_json_is_a_bad_request_not_a_crash(letter, serve):
 def test_a_server_stopped_with_sign_ups_waiting_leaves_them_to_the_next_one(letter, serve):
     """SIGTERM in the middle of a backlog: the server stops at once, the sign-ups it had not
     handled are left unclaimed, and the next server sends each of them exactly one email."""
-    from test_send_smtp import Inbox, configure, start
+    from test_send_smtp import Inbox
 
     inbox = Inbox()
-    controller = start(inbox)
-    try:
-        letter.set_config(letter.config.read_text().replace('backend = "file"',
-                                                            'backend = "smtp"'))
-        configure(letter, controller.port)
+    with relay(letter, inbox):
         server = serve()
         addresses = [f"file{i:03d}@lecteurs.example" for i in range(300)]
         for address in addresses:
@@ -456,5 +441,3 @@ def test_a_server_stopped_with_sign_ups_waiting_leaves_them_to_the_next_one(lett
         wait_until(lambda: queue_empty(letter) and len(inbox.messages) >= len(addresses), 60,
                    "every confirmation delivered")
         assert sorted(inbox.recipients()) == addresses
-    finally:
-        controller.stop()
