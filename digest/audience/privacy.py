@@ -21,7 +21,7 @@ from digest.atomic import replace_file
 from digest.audience.addresses import suppression_key
 from digest.audience.recipients import header_columns, split_line
 from digest.dates import utc_text
-from digest.deliver import MAX_NAME, ascii_address, file_stem
+from digest.deliver import MAX_NAME, ascii_address, safe_stem
 from digest.errors import ConfigError, UsageError
 from digest.folder import Folder
 from digest.state.lock import SendLocked, send_lock
@@ -194,7 +194,7 @@ def _files(folder: Folder, key: str, listed: list[tuple[int, dict[str, str], str
     spellings = {key, ascii_address(key) or key, *(written for _, _, written in listed)}
     if reader := folder.state.readers.get(key):
         spellings.add(reader.address)
-    stems = {file_stem(spelling)[:MAX_NAME].lower() for spelling in spellings}
+    stems = {safe_stem(spelling)[:MAX_NAME].lower() for spelling in spellings}
     out = folder.out_root
     folders = [*out.glob("*/outbox"), *out.glob("signups/*")] if out.is_dir() else []
     found = []

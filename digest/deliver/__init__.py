@@ -266,7 +266,7 @@ MAX_NAME = 200
 _UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9@._+-]")
 
 
-def file_stem(address: str) -> str:
+def safe_stem(address: str) -> str:
     """The address with every character a file name should not hold replaced by "_"."""
     return _UNSAFE_IN_NAMES.sub("_", address)
 
@@ -275,7 +275,7 @@ def message_file_name(address: str) -> str:
     """The address as a file name; one with characters replaced gets a hash of the whole
     address, so that two readers never share a file (é and è both become _), and so does one
     too long for a file system (a valid address has up to 254 characters, a name 255 bytes)."""
-    safe = file_stem(address)
+    safe = safe_stem(address)
     if safe != address or len(safe) > MAX_NAME:
         safe = safe[:MAX_NAME] + "-" + hashlib.sha256(address.encode("utf-8")).hexdigest()[:8]
     return safe + ".eml"
