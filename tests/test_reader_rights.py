@@ -240,3 +240,19 @@ def test_a_send_refuses_to_forget_who_was_erased(letter):
     assert result.returncode != 0
     assert "the key of the erased addresses' hashes is missing" in result.stderr
     assert not (letter.root / "out" / DAY / "outbox").exists()
+
+
+def test_the_welcome_links_the_last_edition_and_the_readers_own_preferences(letter, serve):
+    letter.set_config(letter.config.read_text().replace(
+        'name = "La Gazette de Test"',
+        'name = "La Gazette de Test"\narchive_url = "https://gazette.example/lettre"'))
+    server = serve()
+    send(letter, DAY)
+    address = "bienvenu@lecteurs.example"
+    confirmed(letter, server, address)
+    welcome = notice(letter, "welcome", address)
+    text = welcome.get_body(("plain",)).get_content()
+    assert f"<https://gazette.example/lettre/{DAY}.html>" in text
+    url = re.search(r"<(https://lettre\.gazette\.example/preferences\?t=[^>]+)>", text).group(1)
+    status, page = server.request("GET", f"{urlsplit(url).path}?{urlsplit(url).query}")
+    assert status == 200 and 'name="language"' in page

@@ -106,7 +106,7 @@ class SignUps:
                     self.readers.release(i for i, _ in batch[done:])
                     return handled
                 try:
-                    sent = self._handle(request, postman)
+                    sent = self._handle(request_id, request, postman)
                 except TemporaryDeliveryError as error:
                     failures += 1
                     again = self.readers.retry_later(request_id, self.clock())
@@ -122,13 +122,14 @@ class SignUps:
                 handled += 1
         return handled
 
-    def _handle(self, request: SignUpRequest, postman: Postman) -> bool:
+    def _handle(self, request_id: int, request: SignUpRequest, postman: Postman) -> bool:
         """Whether a confirmation email went."""
         signup = self.config.signup
         outcome = self.readers.sign_up(
             request, suppressed=self.suppressed(request.key), source=Source.FORM,
             consent_version=signup.consent_version,
-            confirmations_per_day=signup.confirmations_per_day, now=self.clock())
+            confirmations_per_day=signup.confirmations_per_day, now=self.clock(),
+            request_id=request_id)
         log.info("sign-up of reader %s: %s", reference(request.key), outcome.why)
         if outcome.pending is not None:
             return self.send_confirmation(outcome.pending, postman)

@@ -162,12 +162,17 @@ class SignedUpReaders:
     # -- signing up and confirming ------------------------------------------------------------
 
     def sign_up(self, request: SignUpRequest, *, suppressed: bool, source: Source,
-                consent_version: str, confirmations_per_day: int, now: float) -> SignUpOutcome:
+                consent_version: str, confirmations_per_day: int, now: float,
+                request_id: int | None = None) -> SignUpOutcome:
         """A sign-up of its own with a confirmation email to send, unless the reader is
         confirmed already (and not suppressed) or his address got its day's confirmation
         emails. A confirmed reader's record is never changed by a sign-up (anyone can post any
-        address); one who left stays suppressed until he confirms."""
+        address); one who left stays suppressed until he confirms. A queued sign-up
+        (`request_id`) gone meanwhile (his address erased) makes none."""
         with self.db.lock, self.db.transaction():
+            if request_id is not None and self.db.execute(
+                    "SELECT 1 FROM signup_requests WHERE id = ?", (request_id,)).fetchone() is None:
+                return SignUpOutcome(None, "erased meanwhile")
             found = self._get(request.key)
             if found is not None and found.source != Source.EDITOR and not suppressed:
                 return SignUpOutcome(None, "already confirmed")
