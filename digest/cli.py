@@ -226,13 +226,17 @@ def status_command(
     day: DateOption = None,
     config_path: ConfigOption = None,
 ) -> None:
-    """Show, per edition, how many readers got it, failed, are unknown or remain."""
+    """Show, per edition, how many readers got it, failed, are unknown or remain; and the
+    readers who signed up."""
     with open_newsletter(config_path) as newsletter:
         rows = newsletter.status(newsletter.day(day) if day else None)
+        readers = newsletter.audience()
     if not rows:
         typer.echo(f"nothing sent for {newsletter.day(day)}" if day else "nothing sent yet")
     for row in rows:
         typer.echo(str(row))
+    if readers:
+        typer.echo(readers)
 
 
 @app.command("cancel")

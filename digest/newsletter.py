@@ -119,6 +119,11 @@ class Newsletter(Folder):
 
         return edition_status(self, day)
 
+    def audience(self) -> str:
+        from digest.status import audience  # lazy: sqlite3, for digest status
+
+        return audience(self)
+
     def cancel(self, day: date) -> list[str]:
         from digest.status import cancel_scheduled  # lazy: sqlite3, for digest cancel
 

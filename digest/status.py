@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -87,3 +88,18 @@ def cancel_scheduled(folder: Folder, day: date) -> list[str]:
             backend.close()
         lines.append(f"{edition_id}: scheduled send cancelled (batch {batch_id})")
     return lines
+
+
+def audience(folder: Folder) -> str:
+    """One line on the readers who signed up ("" when none did), for `digest status`."""
+    state = folder.existing_state()
+    if state is None or not (state.readers.all() or state.readers.pending()):
+        return ""
+    # lazy: the register reads recipients.csv, for a newsletter that takes sign-ups only
+    from digest.audience.register import roster
+
+    found = roster(folder)
+    week = time.time() - 7 * 86400
+    joined = sum(1 for reader, status in found.readers
+                 if status == "confirmed" and (reader.confirmed_at or 0) > week)
+    return f"{found.summary()}; joined in the last 7 days: {joined}"

@@ -102,12 +102,16 @@ def test_import_marks_the_source_and_confirms_only_when_asked(letter, tmp_path):
     assert "asked.csv:3" in result.stderr and "1 confirmation emails sent" in result.stdout
     notice(letter, "confirm", "trois@importe.example")
     listing = letter.run("readers", "list")
-    assert "1 pending (1 import), 2 confirmed (2 import)" in listing.stderr
+    assert "1 pending (1 import), 2 confirmed (2 import), 0 left" in listing.stderr
     assert "un@importe.example  confirmed  import" in listing.stdout
     send(letter, DAY)
     names = set(outbox(letter, DAY))
     assert {file_name("un@importe.example"), file_name("deux@importe.example")} <= names
     assert file_name("trois@importe.example") not in names
+    assert letter.run("suppressions", "add", "deux@importe.example").returncode == 0
+    status = letter.run("status").stdout
+    assert "signed up: 1 pending (1 import), 1 confirmed (1 import), 1 left (1 import); " \
+        "recipients.csv: 2; joined in the last 7 days: 1" in status
 
 
 def test_export_then_erase_leaves_nothing_and_no_edition_reaches_the_address(letter, serve):
