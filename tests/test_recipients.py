@@ -468,3 +468,27 @@ def test_each_row_gives_its_columns_as_csv_reads_them(tmp_path_factory, header, 
         extra = tuple((k, v) for k, v in row.items() if k not in ("email", "name"))
         expected.append(Recipient(row["email"], row.get("name", ""), extra))
     assert readers == expected
+
+
+def test_a_section_the_newsletter_does_not_have_is_reported_with_its_line(newsletter):
+    newsletter.article("une", "Le texte de la une. " * 30, title="La une", lead=True)
+    newsletter.add_config("""
+        [sections.sport]
+        label = "Sport"
+
+        [sections.vie-locale]
+        label = "Vie locale"
+        """)
+    (newsletter.root / "recipients.csv").write_text(
+        "email,name,sections\n"
+        "a@lecteurs.example,A,sport\n"
+        "b@lecteurs.example,B,sport;vie-locale\n"
+        "c@lecteurs.example,C,\n"
+        "d@lecteurs.example,D,sport;culture\n", encoding="utf-8")
+    check = newsletter.run("check")
+    assert 'recipients.csv:5: unknown section "culture" (digest.toml has sport, vie-locale); ' \
+        "ignored" in check.stdout
+    assert "recipients.csv:2" not in check.stdout and "recipients.csv:3" not in check.stdout
+    sent = newsletter.run("send", "--date", "2025-04-22")
+    assert sent.returncode == 0 and 'recipients.csv:5: unknown section "culture"' in sent.stderr
+    assert len(list((newsletter.root / "out" / "2025-04-22" / "outbox").glob("*.eml"))) == 4

@@ -206,11 +206,15 @@ def header_columns(line: str | None) -> tuple[list[str], str] | None:
 
 
 def read_recipients(
-    path: Path, shown: str, suppressed: set[str], report: Callable[[Problem], None]
+    path: Path, shown: str, suppressed: set[str], report: Callable[[Problem], None],
+    sections: frozenset[str] = frozenset(),
 ) -> Iterator[Recipient]:
-    """Valid, unique, not suppressed readers, in file order; every skipped line is reported."""
+    """Valid, unique, not suppressed readers, in file order; every skipped line is reported, and
+    so is a name in the `sections` column that is none of `sections` (when there are any)."""
     seen: dict[str, int] = {}
     for line, row in _rows(path, shown, report):
+        if sections and row.get("sections"):
+            _check_sections(row["sections"], sections, f"{shown}:{line}", report)
         address = row.get("email", "")
         if not address:
             report(Problem(f"{shown}:{line}", "empty email; skipped"))
@@ -236,6 +240,14 @@ def read_recipients(
         yield keyed_recipient(key, email, name or "", extra)
 
 
+def _check_sections(text: str, known: frozenset[str], where: str,
+                    report: Callable[[Problem], None]) -> None:
+    for name in (n.strip() for n in text.split(";")):
+        if name and name not in known:
+            report(Problem(where, f'unknown section "{_printable(name)}" (digest.toml has '
+                           f"{', '.join(sorted(known))}); ignored"))
+
+
 def newsletter_readers(config: Config, report: Callable[[Problem], None],
                        also_suppressed: set[str] | None = None) -> Iterator[Recipient]:
     """The readers of `delivery.recipients`, less those of `delivery.suppressions` and the keys
@@ -244,7 +256,7 @@ def newsletter_readers(config: Config, report: Callable[[Problem], None],
     suppressed = read_suppressions(config.resolve(delivery.suppressions))
     suppressed |= also_suppressed or set()
     return read_recipients(config.resolve(delivery.recipients), delivery.recipients, suppressed,
-                           report)
+                           report, frozenset(config.sections))
 
 
 # -- suppressions -----------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def import_readers(folder: Folder, path: Path, *, confirm: bool,
     state = folder.state
     if not path.is_file():
         raise UsageError(f"{path}: no such file; give a CSV with an email column")
-    rows = list(read_recipients(path, str(path), set(), report))
+    rows = list(read_recipients(path, str(path), set(), report, frozenset(config.sections)))
     requests = [_request(config, reader) for reader in rows]
     result = Imported()
     now = time.time()
