@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import re
@@ -38,6 +37,7 @@ _ADDRESS_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}")
 _CONTEXT = b"digest unsubscribe\0"  # these MACs mean nothing anywhere else
 _CONFIRM_CONTEXT = b"digest confirm\0"
 _CLIENT_CONTEXT = b"digest client\0"
+_LOG_CONTEXT = b"digest log\0"
 _CONFIRMATION = re.compile(r"([A-Za-z0-9_-]{16})\.([0-9]{1,12})\.[A-Za-z0-9_-]{22}")
 CONFIRM_DAYS = 7  # how long a confirmation link works
 SECRET_ADVICE = (f"export {SECRET_VARIABLE}=\"$(python3 -c 'import secrets; "
@@ -142,6 +142,12 @@ class Signer:
         message = _CONFIRM_CONTEXT + self.newsletter + f"\0{nonce}.{expires}".encode("ascii")
         return _encode(hmac.digest(key, message, "sha256"))[:22]
 
+    def reference(self, address_key: str) -> str:
+        """A short, stable name for a reader in logs, which are never to hold addresses: keyed,
+        so that whoever reads the logs cannot test a guessed address against it."""
+        return hmac.digest(self._keys[0], _LOG_CONTEXT + address_key.encode("utf-8"),
+                           "sha256").hex()[:12]
+
     def client_hash(self, client: str) -> str:
         """A keyed hash of a client's IP address: the consent record says where a sign-up came
         from without holding the address."""
@@ -161,8 +167,3 @@ def preferences_link(signup_url: str, unsubscribe_url: str, wanted: bool) -> str
     if not wanted or TOKEN not in unsubscribe_url:
         return ""
     return f"{served_url(signup_url, unsubscribe_url, 'preferences')}?t={TOKEN}"
-
-
-def reference(address_key: str) -> str:
-    """A short, stable name for a reader in logs, which are never to hold addresses."""
-    return hashlib.sha256(address_key.encode("utf-8")).hexdigest()[:12]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from digest.audience.addresses import CONTROL, address_key, check_address
 from digest.audience.notices import Notice, Postman
 from digest.audience.recipients import Recipient
-from digest.audience.signing import Signer, reference
+from digest.audience.signing import Signer
 from digest.config import LOCALES, Config
 from digest.deliver import DeliveryError, TemporaryDeliveryError
 from digest.errors import ConfigError, DigestError
@@ -111,7 +111,7 @@ class SignUps:
                     failures += 1
                     again = self.readers.retry_later(request_id, self.clock())
                     log.warning("confirmation email to reader %s not sent (%s); %s",
-                                reference(request.key), without_addresses(str(error)),
+                                self.signer.reference(request.key), without_addresses(str(error)),
                                 "tried again later" if again else "given up")
                     if failures >= DOWN_AFTER:
                         self.readers.release(i for i, _ in batch[done + 1:])
@@ -130,7 +130,7 @@ class SignUps:
             consent_version=signup.consent_version,
             confirmations_per_day=signup.confirmations_per_day, now=self.clock(),
             request_id=request_id)
-        log.info("sign-up of reader %s: %s", reference(request.key), outcome.why)
+        log.info("sign-up of reader %s: %s", self.signer.reference(request.key), outcome.why)
         if outcome.pending is not None:
             return self.send_confirmation(outcome.pending, postman)
         # the same work as for an email, so that its time says nothing of the address
@@ -146,8 +146,8 @@ class SignUps:
         except TemporaryDeliveryError:
             raise
         except DeliveryError as error:  # refused for good: the reader can sign up again
-            log.error("confirmation email to reader %s refused (%s)", reference(pending.key),
-                      without_addresses(str(error)))
+            log.error("confirmation email to reader %s refused (%s)",
+                      self.signer.reference(pending.key), without_addresses(str(error)))
             return False
         return True
 
@@ -182,15 +182,15 @@ class SignUps:
             return reader
         state = self.folder.state
         lifted = state.suppressions.remove([reader.key, state.erasure.hashed(reader.key)])
-        log.info("reader %s confirmed%s", reference(reader.key),
+        log.info("reader %s confirmed%s", self.signer.reference(reader.key),
                  ", suppression lifted" if lifted else "")
         if self.config.signup.welcome:
             notice = Notice("welcome", recipient(reader), self.welcome_links(reader))
             try:
                 postman.send([notice])
             except DigestError as error:  # a welcome is a courtesy: he is confirmed
-                log.error("welcome email to reader %s not sent (%s)", reference(reader.key),
-                          without_addresses(str(error)))
+                log.error("welcome email to reader %s not sent (%s)",
+                          self.signer.reference(reader.key), without_addresses(str(error)))
         return reader
 
     def welcome_links(self, reader: Reader) -> dict[str, str]:

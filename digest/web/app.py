@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from digest.audience.signing import TOKEN, Signer, reference
+from digest.audience.signing import TOKEN, Signer
 from digest.audience.signups import SignUps
 from digest.deliver.webhooks import (
     SIGNATURE_HEADER,
@@ -166,7 +166,7 @@ class WebApp:
         one_click = form.get("List-Unsubscribe") == "One-Click"
         added = self.store.add([Suppression(key, Leaving.UNSUBSCRIBED, "link",
                                             "one-click" if one_click else "unsubscribe page")])
-        log.info("unsubscribe: reader %s %s", reference(key),
+        log.info("unsubscribe: reader %s %s", self.signer.reference(key) if self.signer else "?",
                  "suppressed" if added else "was already suppressed")
         return self.page(200, self.labels["unsubscribe_done"])
 

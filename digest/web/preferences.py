@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 from werkzeug.wrappers import Request, Response
 
-from digest.audience.signing import reference
 from digest.audience.signups import SignUps, clean_choices, configured_sections
 from digest.config import LOCALES
 from digest.web.forms import many, one, posted_fields
@@ -54,6 +53,6 @@ class PreferencesPage:
         self.signups.readers.save_preferences(key, reader.address if reader else key,
                                               choices.name, choices.sections, choices.language,
                                               time.time())
-        log.info("preferences of reader %s saved", reference(key))
+        log.info("preferences of reader %s saved", self.signups.signer.reference(key))
         return self.page(200, self.labels["preferences_saved"],
                          title=self.labels["preferences_title"])
