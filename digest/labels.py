@@ -30,6 +30,8 @@ LABELS: dict[str, dict[str, str]] = {
                                "lettre récente, ou répondez à l'une d'elles pour nous écrire.",
         "unsubscribe_unavailable": "Le service est momentanément indisponible : réessayez dans "
                                    "quelques minutes.",
+        "sections_nothing_today": "Rien aujourd'hui dans vos rubriques : voici les autres "
+                                  "titres du jour.",
         "preferences": "Gérer mon abonnement",
         "subscribe_title": "Inscription",
         "subscribe_intro": "Recevez {newsletter} chaque matin dans votre boîte aux lettres.",
@@ -89,6 +91,8 @@ LABELS: dict[str, dict[str, str]] = {
                                "issue, or reply to one to write to us.",
         "unsubscribe_unavailable": "The service is briefly unavailable: please try again in a "
                                    "few minutes.",
+        "sections_nothing_today": "Nothing in your sections today: here are the day's other "
+                                  "stories.",
         "preferences": "Manage my subscription",
         "subscribe_title": "Sign up",
         "subscribe_intro": "Get {newsletter} in your inbox every morning.",

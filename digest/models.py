@@ -124,6 +124,7 @@ class Edition:
     window: Window | None = None  # the publication times the articles were taken from
     # why articles were grouped, and why the closest pair that was not stayed apart
     grouping: tuple[str, ...] = ()
+    note: str = ""  # a line above the blurbs: why a reader's copy shows them (his sections)
 
     @property
     def stories(self) -> int:

@@ -17,8 +17,8 @@ from digest.config import Config, load_config
 from digest.dates import usable_day
 from digest.errors import NoArticlesError, Problem, StateError
 from digest.folder import Folder
-from digest.models import Edition
-from digest.pipeline import Build, rank_day, refuse_problems, render_edition
+from digest.models import Edition, Email
+from digest.pipeline import Build, rank_day, refuse_problems, render_edition, render_sections
 from digest.ranking.meaning import (
     CachedCommonness,
     CachedEmbedder,
@@ -97,6 +97,10 @@ class Newsletter(Folder):
         result = render_edition(self.config, edition, gathered)
         refuse_problems(result.problems, hold=hold, strict=strict, action=action)
         return result
+
+    def section_email(self, result: Build, sections: frozenset[str]) -> Email:
+        """The email of `result` as a reader of these sections gets it."""
+        return render_sections(self.config, result, sections)
 
     def write(self, result: Build, out_root: Path | None = None) -> Path:
         """out/<date>/ and the web archive; the folder written."""

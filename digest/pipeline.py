@@ -76,6 +76,15 @@ def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Buil
                  gathered.failed_sources)
 
 
+def render_sections(config: Config, result: Build, names: frozenset[str]) -> Email:
+    """The email of a built edition as a reader of the sections `names` gets it (its problems
+    were the built one's: none are added)."""
+    from digest.rendering.render import render  # Jinja2 and the templates: not for `digest rank`
+    from digest.sections import section_edition  # lazy: with the renderer, for sends only
+
+    return render(section_edition(result.edition, names, config), config)
+
+
 def _complete_lead(edition: Edition, config: Config, problems: list[Problem]) -> Edition:
     """A lead from a full_text feed gets its page's text (only the lead: one fetch a day)."""
     if not needs_full_text(edition.lead.article):

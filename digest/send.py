@@ -36,9 +36,10 @@ from digest.errors import (
     Problem,
     UsageError,
 )
-from digest.models import Outcome, Status
+from digest.models import Email, Outcome, Status
 from digest.pipeline import Build
 from digest.ranking.terms import fingerprint
+from digest.sections import label, reader_sections, write_section_email
 from digest.state.ledger import DONE, Ledger
 from digest.state.lock import send_lock
 
@@ -68,6 +69,7 @@ class SendReport:
     error: DigestError | None = None  # what stopped the send, if anything
     interrupted: bool = False  # Ctrl-C (SIGINT): `left` readers of the round were not reached
     left: int = 0
+    editions: dict[str, int] = field(default_factory=dict)  # readers of each section set
 
     @property
     def exit_code(self) -> int:
@@ -94,6 +96,48 @@ def content_hash(result: Build) -> str:
     return digest.hexdigest()
 
 
+class SectionEditions:
+    """The readers in batches of one edition each: those of each set of sections get that
+    set's email, rendered once, when its first reader comes (`digest.sections`)."""
+
+    def __init__(self, outgoing: Outgoing, sections: frozenset[str],
+                 email_for: Callable[[frozenset[str]], Email]) -> None:
+        self.outgoing, self.sections, self.email_for = outgoing, sections, email_for
+        self._made: dict[frozenset[str], Outgoing] = {frozenset(): outgoing}
+        self._readers: Counter[frozenset[str]] = Counter()
+
+    def _for(self, names: frozenset[str]) -> Outgoing:
+        if names not in self._made:
+            self._made[names] = replace(self.outgoing, email=self.email_for(names))
+        return self._made[names]
+
+    def batches(self, readers: Iterable[Recipient],
+                size: int) -> Iterator[tuple[Outgoing, list[Recipient]]]:
+        if not self.sections:  # one edition for all, as it streams
+            for chunk in _chunks(readers, size):
+                self._readers[frozenset()] += len(chunk)
+                yield self.outgoing, chunk
+            return
+        waiting: dict[frozenset[str], list[Recipient]] = {}
+        for reader in readers:
+            names = reader_sections(reader.fields, self.sections)
+            self._readers[names] += 1
+            batch = waiting.setdefault(names, [])
+            batch.append(reader)
+            if len(batch) == size:
+                yield self._for(names), batch
+                waiting[names] = []
+        for names, batch in waiting.items():
+            if batch:
+                yield self._for(names), batch
+
+    def counts(self) -> dict[str, int]:
+        """{the sections' label: readers} of this send, when there are sections."""
+        if not self.sections:
+            return {}
+        return {label(names): count for names, count in self._readers.most_common()}
+
+
 def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -101,12 +145,15 @@ def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
 
 
 class Edition(Protocol):
-    """What a send needs of the pipeline above it (`Newsletter` gives both): the edition of a
-    day built, holding on the newsroom's own problems when asked, and written to out/."""
+    """What a send needs of the pipeline above it (`Newsletter` gives them): the edition of a
+    day built, holding on the newsroom's own problems when asked, written to out/, and its
+    email as a reader of some sections gets it."""
 
     def build(self, day: date, *, hold: bool, action: str) -> Build: ...
 
     def write(self, result: Build) -> Path: ...
+
+    def section_email(self, result: Build, sections: frozenset[str]) -> Email: ...
 
 
 def prepare(folder: Folder, edition: Edition, day: date,
@@ -191,8 +238,17 @@ def _send(folder: Folder, edition: Edition, day: date, backend_type, events: Sen
         else:
             report.finishing = outgoing.edition_id
             report.edition_id, report.subject = outgoing.edition_id, outgoing.email.subject
+    # a round finished with an earlier version's email gives it to everyone, sections or not
+    sections = frozenset() if report.finishing else frozenset(folder.config.sections)
+
+    def email_for(names: frozenset[str]) -> Email:
+        email = edition.section_email(result, names)
+        write_section_email(folder.out_root / day.isoformat(), names, email)
+        return email
+
     return _send_to_list(folder, day, open_backend, outgoing, report, events,
-                         resend_unknown=resend_unknown, force=force, result=result)
+                         resend_unknown=resend_unknown, force=force, result=result,
+                         by_sections=SectionEditions(outgoing, sections, email_for))
 
 
 def _version_to_send(folder: Folder, day: date, built: Outgoing, force: bool) -> Outgoing:
@@ -251,7 +307,7 @@ def story_fingerprints(edition) -> list[tuple[list[str], list[str]]]:
 
 
 def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
-                  resend_unknown, force, result) -> SendReport:
+                  resend_unknown, force, result, by_sections: SectionEditions) -> SendReport:
     ledger: Ledger = folder.state.ledger
     name, edition_id = folder.config.newsletter.url, outgoing.edition_id
 
@@ -285,7 +341,8 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
         backend = open_backend()
         try:
             send_at = backend.send_time(day) if isinstance(backend, Scheduling) else None
-            for chunk in _chunks(still_to_send(readers), backend.batch_size):
+            for edition_out, chunk in by_sections.batches(still_to_send(readers),
+                                                          backend.batch_size):
                 if not report.batches:  # the provider's batch id first: it may fail
                     batch_id = _batch_to_schedule(ledger, backend, edition_id, send_at) \
                         if send_at and not report.dry_run else None
@@ -298,8 +355,8 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
                     report.sent += len(chunk)
                     events.batch(report, len(chunk))
                     continue
-                _hand_out_tokens(folder, outgoing, chunk)
-                if not _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report):
+                _hand_out_tokens(folder, edition_out, chunk)
+                if not _send_batch(ledger, backend, edition_out, edition_id, round, chunk, report):
                     break
                 events.batch(report, len(chunk))
         except KeyboardInterrupt:  # Ctrl-C: the ledger says where the round stands
@@ -307,6 +364,7 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
         finally:
             backend.close()
     report.duration = time.monotonic() - report.started
+    report.editions = by_sections.counts()
     return report
 
 

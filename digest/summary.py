@@ -59,9 +59,12 @@ def send_summary(report: SendReport) -> str:
         return (f"{report.edition_id}: {verb} a test copy to {report.test_to} "
                 f"({report.backend}); nothing recorded")
     if report.dry_run:
+        editions = (f"; {_count(len(report.editions), 'edition')} by sections: "
+                    + ", ".join(f"{name} {count}" for name, count in report.editions.items())
+                    if report.editions else "")
         return (f"{report.edition_id}: dry run, would send to {report.sent} readers in "
                 f"{_count(report.batches, 'batch')} ({report.backend}); "
-                f"already sent {report.already}, unknown {report.unknown}; "
+                f"already sent {report.already}, unknown {report.unknown}{editions}; "
                 f"subject: {report.subject}")
     if report.interrupted:
         resend = (f"; the {report.unknown} unknown (a batch under way) only with "

@@ -193,6 +193,7 @@ def context(edition: Edition, config: Config, web: bool = False) -> dict:
         "date_long": date_long,
         "lead": lead,
         "blurbs": blurbs,
+        "note": edition.note,
         "preheader": lead["excerpt"],
         "preheader_padding": PREHEADER_PADDING,
         "archive_url": f"{newsletter.archive_base}/{edition.date.isoformat()}.html",
