@@ -262,10 +262,9 @@ class ServeConfig:
 class SectionConfig:
     label: str = setting("", check=checks.ONE_LINE, doc="what readers see on the sign-up form "
                          "and their preferences page (empty: the section's name)")
-    categories: list[str] = setting(factory=list, doc="the article categories it covers (for "
-                                    "editions made per section; recorded with readers' choices)")
-    feeds: list[str] = setting(factory=list, doc="the feeds it covers, by their `name` (as "
-                               "`categories`)")
+    categories: list[str] = setting(factory=list, doc="the article categories it covers: its "
+                                    "readers' blurbs are stories of these")
+    feeds: list[str] = setting(factory=list, doc="the feeds it covers, by their `name`")
 
 
 @dataclass(frozen=True)
@@ -314,7 +313,8 @@ class Config:
     lead: LeadConfig = setting(factory=LeadConfig, doc="how much of the lead article is shown")
     sections: dict[str, SectionConfig] = setting(
         factory=dict, check=checks.SECTION_NAMES,
-        doc="the sections readers choose on the sign-up form and their preferences page")
+        doc="the sections readers choose (a `sections` column of recipients.csv, the sign-up "
+        "form, the preferences page): each reader's blurbs are those of his sections")
     signup: SignupConfig = setting(factory=SignupConfig, doc="readers joining: the sign-up "
                                    "form, its consent text and its limits")
     # Not keys: where the file was found, so relative paths resolve against its folder.
