@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from digest.config import Config
+from digest.errors import DigestError
 from digest.labels import labels_for
 from digest.models import Edition, Email, Ranked, Role
 
@@ -57,6 +58,11 @@ def write_section_email(day_folder: Path, names: frozenset[str], email: Email) -
     if not names:
         return  # the edition as it is: out/<date>/digest.html
     folder = day_folder / "sections"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{label(names)}.html").write_text(email.html, encoding="utf-8")
-    (folder / f"{label(names)}.txt").write_text(email.text, encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{label(names)}.html").write_text(email.html, encoding="utf-8")
+        (folder / f"{label(names)}.txt").write_text(email.text, encoding="utf-8")
+    except OSError as error:  # before any reader of these sections is sent to
+        raise DigestError(f"{error.filename or folder}: cannot write the edition of sections "
+                          f"{label(names)} ({error.strerror or error}); check the free space"
+                          ) from None

@@ -33,6 +33,7 @@ READERS = {  # address: (sections column, the blurbs expected, in the day's orde
                                                        "La médiathèque Hélène-Darras"]),
     "tout@lecteurs.example": ("", EDITION),
     "marin@lecteurs.example": ("mer", EDITION),  # nothing today: the day's blurbs, a note
+    "agence@lecteurs.example": ("agence", ["Hôpital de Val-Sorel"]),  # a feed's stories
 }
 
 
@@ -42,7 +43,8 @@ def folder(tmp_path):
         config.write('\n[sections.sport]\nlabel = "Sport"\ncategories = ["Sport"]\n'
                      '\n[sections.vie-locale]\nlabel = "Vie locale"\n'
                      'categories = ["Val-Sorel", "Culture"]\n'
-                     '\n[sections.mer]\nlabel = "La mer"\ncategories = ["Mer"]\n')
+                     '\n[sections.mer]\nlabel = "La mer"\ncategories = ["Mer"]\n'
+                     '\n[sections.agence]\nfeeds = ["Agence Sorelle Info"]\n')
     lines = ["email,name,sections"] + [f"{a},{a.split('@')[0]},{s}"
                                        for a, (s, _) in READERS.items()]
     (root / "recipients.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -59,7 +61,7 @@ def test_each_reader_gets_the_lead_and_exactly_the_blurbs_of_his_sections(tmp_pa
     root = folder(tmp_path)
     dry = run_digest("send", "--date", DAY, "--dry-run", cwd=root)
     assert dry.returncode == 0, dry.stderr
-    assert "5 editions by sections:" in dry.stdout + dry.stderr
+    assert "6 editions by sections:" in dry.stdout + dry.stderr
     result = run_digest("send", "--date", DAY, cwd=root)
     assert result.returncode == 0, result.stderr
     outbox = root / "out" / DAY / "outbox"
@@ -72,7 +74,8 @@ def test_each_reader_gets_the_lead_and_exactly_the_blurbs_of_his_sections(tmp_pa
         nothing = "Rien aujourd’hui dans vos rubriques" in text
         assert nothing == (address == "marin@lecteurs.example"), address
     kept = sorted(path.name for path in (root / "out" / DAY / "sections").iterdir())
-    assert kept == ["mer.html", "mer.txt", "sport+vie-locale.html", "sport+vie-locale.txt",
-                    "sport.html", "sport.txt", "vie-locale.html", "vie-locale.txt"]
+    assert kept == ["agence.html", "agence.txt", "mer.html", "mer.txt", "sport+vie-locale.html",
+                    "sport+vie-locale.txt", "sport.html", "sport.txt", "vie-locale.html",
+                    "vie-locale.txt"]
     again = run_digest("send", "--date", DAY, cwd=root)
-    assert "already sent to all 5 readers" in again.stdout  # exactly once, sections or not
+    assert "already sent to all 6 readers" in again.stdout  # exactly once, sections or not
