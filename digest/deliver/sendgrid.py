@@ -100,7 +100,7 @@ def request_body(outgoing: Outgoing, recipients: list[Recipient], config: SendGr
     return b'{"personalizations":[' + people + b"]," + shared
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=64)  # an edition per set of sections
 def _shared_part(outgoing: Outgoing, categories: tuple[str, ...], asm_group_id: int,
                  sandbox_mode: bool, schedule: tuple[int, str] | None) -> bytes:
     """What follows the personalizations, the same in every batch of a send (the email
