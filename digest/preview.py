@@ -25,7 +25,7 @@ from digest.config import find_config
 from digest.errors import DigestError, NoArticlesError
 from digest.models import Edition
 from digest.newsletter import Newsletter
-from digest.pipeline import render_edition
+from digest.pipeline import Build, render_edition
 from digest.records import edition_record
 from digest.rendering.render import BUILTIN_TEMPLATES, environment
 from digest.sources import Gathered
@@ -44,6 +44,8 @@ class Snapshot:
     html: str = ""
     text: str = ""
     state: dict = field(default_factory=dict)
+    result: Build | None = None  # the build, for the editions of the readers of some sections
+    by_sections: dict[frozenset[str], tuple[bytes, bytes]] = field(default_factory=dict)
 
     # encoded once, however many requests ask
     @cached_property
@@ -202,7 +204,22 @@ class Previewer:
             "size_level": result.email.size_level,
             "ranking": record["articles_considered"],
         }
-        return Snapshot(version, day, result.email.html, result.email.text, state)
+        state["sections"] = [{"name": name, "label": section.label or name}
+                             for name, section in config.sections.items()]
+        return Snapshot(version, day, result.email.html, result.email.text, state, result)
+
+    def parts(self, snapshot: Snapshot, sections: str) -> tuple[bytes, bytes]:
+        """(HTML, text) of the snapshot's edition, as a reader of `sections` ("a+b", the
+        page's choice) gets it; the full edition for none."""
+        known = {section["name"] for section in snapshot.state.get("sections", [])}
+        names = frozenset(sections.split("+")) & known
+        if not names:
+            return snapshot.html_bytes, snapshot.text_bytes
+        if names not in snapshot.by_sections:
+            assert snapshot.result is not None
+            email = self._newsletter().section_email(snapshot.result, names)
+            snapshot.by_sections[names] = (email.html.encode(), email.text.encode())
+        return snapshot.by_sections[names]
 
     def wait_for_change(self, version: int, timeout: float) -> int:
         with self.changed:
@@ -279,13 +296,13 @@ def make_handler(previewer: Previewer):
 
         def _email(self, query, part: str) -> None:
             snapshot = previewer.snapshot(_day(query))
-            if part == "html" and snapshot.html:
-                return self._send(200, snapshot.html_bytes, "text/html; charset=utf-8")
             if not snapshot.html:
                 message = snapshot.state.get("error", {}).get("message", "no email")
                 return self._send(200, message.encode(), "text/plain; charset=utf-8")
-            body = snapshot.text_bytes if part == "text" else snapshot.html_bytes
-            self._send(200, body, "text/plain; charset=utf-8")
+            html, text = previewer.parts(snapshot, (query.get("sections") or [""])[0])
+            if part == "html":
+                return self._send(200, html, "text/html; charset=utf-8")
+            self._send(200, text if part == "text" else html, "text/plain; charset=utf-8")
 
         def _state(self, query) -> None:
             snapshot = previewer.snapshot(_day(query))

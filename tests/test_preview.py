@@ -404,3 +404,23 @@ def test_a_template_save_renders_again_without_reading_the_articles(sample, monk
     assert read == [day, day]
     previewer.refresh()  # a change the watcher could not name: everything again
     assert read == [day, day, day]
+
+
+def test_the_editor_switches_to_the_edition_of_a_sections_readers(folder):
+    with (folder / "digest.toml").open("a", encoding="utf-8") as config:
+        config.write('\n[sections.sport]\nlabel = "Le sport"\ncategories = ["Sport"]\n')
+    server = Preview(folder, "--date", "2025-04-22")
+    try:
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(server.url + "/?date=2025-04-22")
+            page.wait_for_selector("#ranking tbody tr")
+            wait_for(lambda: "Ligne 4" in frame_text(page), what="the full edition")
+            assert page.locator("#sections option").all_inner_texts()[1] == "Le sport"
+            page.select_option("#sections", "sport")
+            wait_for(lambda: "Ligne 4" not in frame_text(page), what="the sport edition")
+            text = frame_text(page)
+            assert "FC Val-Sorel" in text and "Berges de la Sorelle" in text
+            assert "sections=sport" in page.url
+    finally:
+        server.stop()
