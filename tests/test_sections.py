@@ -79,3 +79,39 @@ def test_each_reader_gets_the_lead_and_exactly_the_blurbs_of_his_sections(tmp_pa
                     "vie-locale.txt"]
     again = run_digest("send", "--date", DAY, cwd=root)
     assert "already sent to all 6 readers" in again.stdout  # exactly once, sections or not
+
+
+def test_the_preferences_page_starts_from_the_sections_the_list_gives(tmp_path):
+    """A reader of the list sees his own sections checked, and saving his name keeps them."""
+    import re
+    from urllib.parse import urlencode, urlsplit
+
+    from web_server import SECRET, Served
+
+    root = folder(tmp_path)
+    env = {"DIGEST_SECRET": SECRET}
+    assert run_digest("send", "--date", "2025-04-21", cwd=root, env=env).returncode == 0
+    address = "sportif@lecteurs.example"
+    first = email.message_from_bytes(
+        (root / "out" / "2025-04-21" / "outbox" / message_file_name(address)).read_bytes(),
+        policy=policy.default)
+    url = re.search(r"Gérer mon abonnement <(\S+)>",
+                    first.get_body(("plain",)).get_content()).group(1)
+    path = f"{urlsplit(url).path}?{urlsplit(url).query}"
+    server = Served(root)
+    try:
+        status, page = server.request("GET", path)
+        assert status == 200
+        assert re.search(r'value="sport" checked', page)
+        assert not re.search(r'value="vie-locale" checked', page)
+        body = urlencode({"name": "Le Sportif", "sections": "sport", "language": "fr"}).encode()
+        assert server.request("POST", path, body,
+                              {"Content-Type": "application/x-www-form-urlencoded"})[0] == 200
+    finally:
+        server.stop()
+    assert run_digest("send", "--date", DAY, cwd=root, env=env).returncode == 0
+    message = email.message_from_bytes(
+        (root / "out" / DAY / "outbox" / message_file_name(address)).read_bytes(),
+        policy=policy.default)
+    assert str(message["To"]) == f"Le Sportif <{address}>"
+    assert blurbs_of(message) == READERS[address][1]

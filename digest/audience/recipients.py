@@ -259,6 +259,13 @@ def newsletter_readers(config: Config, report: Callable[[Problem], None],
                            report, frozenset(config.sections))
 
 
+def listed_reader(config: Config, key: str) -> Recipient | None:
+    """The reader of `delivery.recipients` with this address key, if the list has him (a scan
+    of the file: for a reader's own page, not for a send)."""
+    return next((r for r in newsletter_readers(config, lambda problem: None) if r.key == key),
+                None)
+
+
 # -- suppressions -----------------------------------------------------------------------------
 
 

@@ -10,8 +10,10 @@ from collections.abc import Callable
 
 from werkzeug.wrappers import Request, Response
 
+from digest.audience.recipients import listed_reader
 from digest.audience.signups import SignUps, clean_choices, configured_sections
 from digest.config import LOCALES
+from digest.sections import reader_sections
 from digest.web.forms import many, one, posted_fields
 from digest.web.pages import button_form, preferences_form, text
 
@@ -29,10 +31,16 @@ class PreferencesPage:
         self.page = page
 
     def show(self, key: str, token: str) -> Response:
+        """His choices as a send reads them: his own record's, else his line of the list's."""
         reader = self.signups.readers.get(key)
-        name, chosen = (reader.name, reader.sections) if reader else ("", ())
-        language = reader.language if reader and reader.language else \
-            self.config.newsletter.locale
+        if reader is not None:
+            name, chosen, language = reader.name, reader.sections, reader.language
+        elif (listed := listed_reader(self.config, key)) is not None:
+            name, chosen, language = listed.name, tuple(sorted(reader_sections(
+                listed.fields, frozenset(self.config.sections)))), ""
+        else:
+            name, chosen, language = "", (), ""
+        language = language or self.config.newsletter.locale
         form = preferences_form(f"preferences?t={token}", self.labels, name,
                                 configured_sections(self.config), chosen, language,
                                 {code: LANGUAGES[code] for code in LOCALES})
@@ -47,8 +55,7 @@ class PreferencesPage:
     def save(self, request: Request, key: str) -> Response:
         fields = posted_fields(request)
         choices = clean_choices(self.config, one(fields.get("name")),
-                                         many(fields.get("sections")),
-                                         one(fields.get("language")))
+                                many(fields.get("sections")), one(fields.get("language")))
         reader = self.signups.readers.get(key)
         self.signups.readers.save_preferences(key, reader.address if reader else key,
                                               choices.name, choices.sections, choices.language,
