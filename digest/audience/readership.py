@@ -41,7 +41,7 @@ def everyone(listed: Iterator[Recipient], state: State,
              suppressed: set[str]) -> Iterator[Recipient]:
     """The list's readers (already less the suppressed), then the confirmed sign-ups not on
     it and not suppressed."""
-    own, only_preferences = signed_up(state.readers.confirmed_rows())
+    own, only_preferences = signed_up(state.readers.rows_for_send())
     erased = any(key.startswith(ERASED) for key in suppressed)
     hashed = state.erasure.hashed
 

@@ -94,20 +94,16 @@ def import_readers(folder: Folder, path: Path, *, confirm: bool,
     rows = list(read_recipients(path, str(path), set(), report, frozenset(config.sections)))
     requests = [_request(config, reader) for reader in rows]
     result = Imported()
-    now = time.time()
     if not confirm:
         result.added = state.readers.add_confirmed(requests, Source.IMPORT,
-                                                   config.signup.consent_version, now)
+                                                   config.signup.consent_version, time.time())
         result.known = len(requests) - result.added
         return result
     signups = SignUps(folder, Signer.from_environment(config.newsletter.url))
     signups.check_links()
     with Postman(config).opened() as postman:
         for request in requests:
-            outcome = state.readers.sign_up(
-                request, suppressed=signups.suppressed(request.key), source=Source.IMPORT,
-                consent_version=config.signup.consent_version,
-                confirmations_per_day=config.signup.confirmations_per_day, now=now)
+            outcome = signups.sign_up(request, Source.IMPORT)
             if outcome.pending is None:
                 result.known += 1
                 continue

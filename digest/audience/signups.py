@@ -25,7 +25,7 @@ from digest.config import LOCALES, Config
 from digest.deliver import DeliveryError, TemporaryDeliveryError
 from digest.errors import ConfigError, DigestError
 from digest.folder import Folder
-from digest.state.readers import PendingSignUp, Reader, SignUpRequest, Source
+from digest.state.readers import PendingSignUp, Reader, SignUpOutcome, SignUpRequest, Source
 from digest.urls import served_url
 
 log = logging.getLogger("digest.signups")
@@ -122,14 +122,19 @@ class SignUps:
                 handled += 1
         return handled
 
-    def _handle(self, request_id: int, request: SignUpRequest, postman: Postman) -> bool:
-        """Whether a confirmation email went."""
+    def sign_up(self, request: SignUpRequest, source: Source,
+                request_id: int | None = None) -> SignUpOutcome:
+        """A sign-up recorded under the newsletter's consent version and daily limit."""
         signup = self.config.signup
-        outcome = self.readers.sign_up(
-            request, suppressed=self.suppressed(request.key), source=Source.FORM,
+        return self.readers.sign_up(
+            request, suppressed=self.suppressed(request.key), source=source,
             consent_version=signup.consent_version,
             confirmations_per_day=signup.confirmations_per_day, now=self.clock(),
             request_id=request_id)
+
+    def _handle(self, request_id: int, request: SignUpRequest, postman: Postman) -> bool:
+        """Whether a confirmation email went."""
+        outcome = self.sign_up(request, Source.FORM, request_id)
         log.info("sign-up of reader %s: %s", self.signer.reference(request.key), outcome.why)
         if outcome.pending is not None:
             return self.send_confirmation(outcome.pending, postman)

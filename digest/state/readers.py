@@ -23,7 +23,7 @@ from digest.state.db import StateDatabase
 
 CLAIM_SECONDS = 300  # a worker gone this long left its sign-ups to another
 RETRY_SECONDS = 60  # the first wait of a sign-up the delivery backend could not take; doubles
-MAX_ATTEMPTS = 8  # then it is dropped (about four hours of trying)
+MAX_ATTEMPTS = 8  # then it is dropped (about two hours of trying)
 READER_COLUMNS = ("email, address, name, sections, language, source, consent_version,"
                   " signed_up_at, confirmed_at, ip_hash")
 PENDING_COLUMNS = ("nonce, email, address, name, sections, language, source, consent_version,"
@@ -279,7 +279,7 @@ class SignedUpReaders:
                                    ).fetchall()
         return [PendingSignUp.from_row(row) for row in rows]
 
-    def confirmed_rows(self) -> Iterator[tuple[str, str, str, str, str, str]]:
+    def rows_for_send(self) -> Iterator[tuple[str, str, str, str, str, str]]:
         """(key, address, name, sections, language, source) of every reader, for a send: plain
         rows, read as they come."""
         yield from self.db.execute("SELECT email, address, name, sections, language, source"
