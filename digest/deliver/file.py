@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 from digest.audience.recipients import Recipient
@@ -52,7 +54,7 @@ class FileBackend:
         for recipient in recipients:
             name = message_file_name(recipient.email)
             try:
-                (self.folder / name).write_bytes(message(outgoing, recipient))
+                _write_whole(self.folder / name, message(outgoing, recipient))
             except OSError as error:
                 if error.errno in STOPPING:
                     yield outcomes  # those written are sent; the others stay to do
@@ -65,6 +67,19 @@ class FileBackend:
                 continue
             outcomes.append(Outcome(recipient.key, Status.SENT, provider_id=name))
         yield outcomes
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """The file written under a temporary name, then renamed: whoever watches the folder (an
+    editor, a test) never reads half a message. Not synced: these are copies to look at."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError:
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
 
 
 def message(outgoing: Outgoing, recipient: Recipient) -> bytes:
