@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 from digest.config import Config
@@ -19,12 +20,19 @@ from digest.models import Edition, Email, Ranked, Role
 
 
 def reader_sections(fields: Iterable[tuple[str, str]], known: frozenset[str]) -> frozenset[str]:
-    """The sections a reader chose (a `sections` field, names separated by ";") that the
-    newsletter has."""
+    """The sections a reader chose (a `sections` field) that the newsletter has."""
     for name, value in fields:
         if name == "sections":
-            return frozenset(n for n in (part.strip() for part in value.split(";")) if n in known)
+            return sections_cell(value, known)[0]
     return frozenset()
+
+
+@lru_cache(maxsize=1024)  # a list of 100,000 readers holds a few dozen distinct cells
+def sections_cell(cell: str, known: frozenset[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(the names of a `sections` cell, separated by ";", that the newsletter has; the others)."""
+    names = [n for n in (part.strip() for part in cell.split(";")) if n]
+    return (frozenset(n for n in names if n in known),
+            tuple(n for n in names if n not in known))
 
 
 def covers(ranked: Ranked, names: frozenset[str], config: Config) -> bool:

@@ -17,6 +17,7 @@ from digest.audience.addresses import CONTROL, address_key, check_address, suppr
 from digest.config import Config
 from digest.errors import ConfigError, Problem
 from digest.headers import header_text
+from digest.sections import sections_cell
 from digest.text import spreadsheet_value
 
 FIELD_LIMIT = 64 * 1024  # UTF-8 bytes in one field; Python's csv gives up at 128 K characters
@@ -242,8 +243,7 @@ def read_recipients(
 
 def _check_sections(text: str, known: frozenset[str], where: str,
                     report: Callable[[Problem], None]) -> None:
-    for name in (n.strip() for n in text.split(";")):
-        if name and name not in known:
+    for name in sections_cell(text, known)[1]:
             report(Problem(where, f'unknown section "{_printable(name)}" (digest.toml has '
                            f"{', '.join(sorted(known))}); ignored"))
 
