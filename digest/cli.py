@@ -6,6 +6,7 @@ and `--help` load typer alone, and `digest build` nothing it does not use (tests
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import date
 from enum import StrEnum
@@ -224,17 +225,27 @@ def sources_command(
 @app.command("status")
 def status_command(
     day: DateOption = None,
+    as_json: bool = typer.Option(False, "--json", help="Print it as JSON, for scripts."),
     config_path: ConfigOption = None,
 ) -> None:
-    """Show, per edition, how many readers got it, failed, are unknown or remain; and the
-    readers who signed up."""
+    """Show, per edition, how many readers got it, failed, are unknown or remain; what they
+    clicked (with [tracking] clicks); and the readers who signed up."""
+    from digest.status import status_document  # lazy: sqlite3, for digest status
+
     with open_newsletter(config_path) as newsletter:
-        rows = newsletter.status(newsletter.day(day) if day else None)
+        wanted = newsletter.day(day) if day else None
+        rows, days = newsletter.status(wanted), newsletter.clicks(wanted)
         readers = newsletter.audience()
+    if as_json:
+        typer.echo(json.dumps(status_document(rows, days, readers), ensure_ascii=False,
+                              indent=2))
+        return
     if not rows:
         typer.echo(f"nothing sent for {newsletter.day(day)}" if day else "nothing sent yet")
     for row in rows:
         typer.echo(str(row))
+    for clicked in days:
+        typer.echo("\n".join(clicked.lines()))
     if readers:
         typer.echo(readers)
 

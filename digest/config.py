@@ -158,6 +158,11 @@ class RankingConfig:
     categories: dict[str, float] = setting(factory=dict, check=checks.POINTS,
                                            doc="points added to the articles of a category, "
                                            "e.g. `International = 2`")
+    engagement: float = setting(0.0, check=checks.WEIGHT,
+                                doc="weight of each category's click rate over the last "
+                                "editions (needs `[tracking] clicks`; 0: clicks rank nothing)")
+    engagement_days: int = setting(28, check=checks.between(1, 365, " days"),
+                                   doc="the days of clicks `engagement` reads")
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,17 @@ class SignupConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    clicks: bool = setting(False, doc="story links go through `digest serve`, which counts one "
+                           "click per story and redirects; nothing about the reader is kept "
+                           "(see docs/clicks.md)")
+    url: str = setting("", check=checks.optional(checks.URL),
+                       doc="the public address of `digest serve` the click links use, before "
+                       "`/c/` (empty: `signup.url`, else beside `delivery.unsubscribe_url`'s "
+                       "page)")
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterConfig = setting(factory=NewsletterConfig,
                                            doc="the newsletter: its name, site, language, "
@@ -317,6 +333,8 @@ class Config:
         "form, the preferences page): each reader's blurbs are those of his sections")
     signup: SignupConfig = setting(factory=SignupConfig, doc="readers joining: the sign-up "
                                    "form, its consent text and its limits")
+    tracking: TrackingConfig = setting(factory=TrackingConfig,
+                                       doc="clicks per story, counted without recording readers")
     # Not keys: where the file was found, so relative paths resolve against its folder.
     path: Path = field(default=Path(CONFIG_NAME), metadata={"internal": True})
 

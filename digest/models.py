@@ -105,6 +105,20 @@ class Ranked:
 
 
 @dataclass(frozen=True)
+class LinkedStory:
+    """A story a sent edition linked to, and how often readers clicked it (no reader)."""
+
+    day: str
+    story: str  # digest.engagement.links.story_id of its address
+    url: str  # where a click goes: the story's address with the day's tracking parameters
+    title: str
+    category: str
+    source: str
+    position: int  # 0: the lead; then the day's ranking order
+    clicks: int = 0
+
+
+@dataclass(frozen=True)
 class PastStory:
     """A story sent in an earlier edition, as the ledger remembers it."""
 

@@ -31,6 +31,7 @@ from digest.sources import Gathered, gather
 if TYPE_CHECKING:
     from digest.audience.bounces import BounceReport
     from digest.audience.leavers import EditorChange, SyncReport
+    from digest.engagement.tally import DayClicks
     from digest.models import Suppression
     from digest.send import SendEvents, SendReport
     from digest.sources.readings import Row
@@ -122,6 +123,11 @@ class Newsletter(Folder):
         from digest.status import edition_status  # lazy: sqlite3, for digest status
 
         return edition_status(self, day)
+
+    def clicks(self, day: date | None = None) -> list[DayClicks]:
+        from digest.status import clicks  # lazy: sqlite3, for digest status
+
+        return clicks(self, day)
 
     def audience(self) -> str:
         from digest.status import audience  # lazy: sqlite3, for digest status

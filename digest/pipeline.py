@@ -11,7 +11,8 @@ from datetime import date
 
 from digest.config import Config
 from digest.dates import Window
-from digest.errors import DigestError, HeldError, NoArticlesError, Problem
+from digest.engagement.links import ClickLinks
+from digest.errors import ConfigError, DigestError, HeldError, NoArticlesError, Problem
 from digest.models import GMAIL_CLIP_BYTES, Edition, Email, PastStory
 from digest.ranking.rank import rank
 from digest.ranking.story_features import Signals
@@ -65,7 +66,7 @@ def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Buil
 
     problems = list(gathered.problems)
     edition = _complete_lead(edition, config, problems)
-    email = render(edition, config, problems)
+    email = render(edition, config, problems, click_links(config, problems))
     if email.html_bytes > GMAIL_CLIP_BYTES:
         problems.append(Problem(
             "digest.html",
@@ -82,7 +83,19 @@ def render_sections(config: Config, result: Build, names: frozenset[str]) -> Ema
     from digest.rendering.render import render  # Jinja2 and the templates: not for `digest rank`
     from digest.sections import section_edition  # lazy: with the renderer, for sends only
 
-    return render(section_edition(result.edition, names, config), config)
+    return render(section_edition(result.edition, names, config), config,
+                  clicks=click_links(config, []))
+
+
+def click_links(config: Config, problems: list[Problem]) -> ClickLinks | None:
+    """The click links of `[tracking] clicks`; without a way to make them (no secret, no
+    address), a problem, and the stories' own addresses (a send stops before: `digest.send`)."""
+    try:
+        return ClickLinks.for_config(config)
+    except ConfigError as error:
+        problems.append(Problem("digest.toml", f"{error}; until then story links go straight "
+                                "to the stories and no click is counted"))
+        return None
 
 
 def _complete_lead(edition: Edition, config: Config, problems: list[Problem]) -> Edition:

@@ -26,6 +26,7 @@ from digest.deliver import (
     backend_class,
     check_unsubscribe_link,
 )
+from digest.engagement.links import ClickLinks, linked_stories
 from digest.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -208,6 +209,7 @@ def send(folder: Folder, edition: Edition, day: date, *, backend_name: str | Non
                           "email needs a working unsubscribe link (e.g. "
                           '"https://example.org/unsubscribe?t={unsubscribe_token}")')
     check_unsubscribe_link(config, backend_type.name)  # a missing DIGEST_SECRET, before the build
+    ClickLinks.for_config(config)  # and the click links' own needs
     # held from the build on, so that two runs never write out/ or claim readers together; a
     # dry run or a test copy sends to no reader of the list and needs none
     recording = not (dry_run or to)
@@ -226,6 +228,8 @@ def _send(folder: Folder, edition: Edition, day: date, backend_type, events: Sen
     def open_backend() -> Backend:
         return backend_type.open(folder.config, folder.outbox(day))
 
+    if not dry_run and folder.config.tracking.clicks:  # where the copies' click links lead
+        folder.state.clicks.link(linked_stories(result.edition, folder.config))
     if to or dry_run:
         edition.write(result)
         if to:

@@ -1,12 +1,14 @@
-"""`digest status` and `digest cancel`: what the ledger knows about each edition."""
+"""`digest status` and `digest cancel`: what the ledger knows about each edition, and what
+readers clicked in it."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from digest.engagement.tally import DayClicks, day_clicks
 from digest.errors import DigestError
 from digest.models import Leaving
 from digest.state.ledger import DONE
@@ -67,6 +69,22 @@ def edition_status(folder: Folder, day: date | None) -> list[EditionStatus]:
                                   after.get(Leaving.COMPLAINED, 0),
                                   after.get(Leaving.UNSUBSCRIBED, 0)))
     return rows
+
+
+def clicks(folder: Folder, day: date | None) -> list[DayClicks]:
+    """The clicks of each day's edition (of `day` only, if given), newest first."""
+    state = folder.existing_state()
+    if state is None:
+        return []
+    first, last = (day.isoformat(), day.isoformat()) if day else ("0001-01-01", "9999-12-31")
+    return day_clicks(state, folder.config.newsletter.url, first, last)
+
+
+def status_document(rows: list[EditionStatus], days: list[DayClicks], readers: str) -> dict:
+    """`digest status --json`: the editions' rounds, each day's clicks, the readers' line."""
+    return {"editions": [asdict(row) for row in rows],
+            "clicks": [day.as_json() for day in days],
+            "readers": readers}
 
 
 def cancel_scheduled(folder: Folder, day: date) -> list[str]:

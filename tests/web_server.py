@@ -36,12 +36,19 @@ class Served:
 
     def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None,
                 host: str | None = None) -> tuple[int, str]:
+        status, _, text = self.exchange(method, path, body, headers, host)
+        return status, text
+
+    def exchange(self, method: str, path: str, body: bytes = b"", headers: dict | None = None,
+                 host: str | None = None) -> tuple[int, dict[str, str], str]:
+        """(status, response headers, body) of one request."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             sent = {"Host": f"127.0.0.1:{self.port}" if host is None else host, **(headers or {})}
             connection.request(method, path, body=body or None, headers=sent)
             response = connection.getresponse()
-            return response.status, response.read().decode("utf-8", "replace")
+            return (response.status, dict(response.getheaders()),
+                    response.read().decode("utf-8", "replace"))
         finally:
             connection.close()
 

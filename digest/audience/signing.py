@@ -38,6 +38,8 @@ _CONTEXT = b"digest unsubscribe\0"  # these MACs mean nothing anywhere else
 _CONFIRM_CONTEXT = b"digest confirm\0"
 _CLIENT_CONTEXT = b"digest client\0"
 _LOG_CONTEXT = b"digest log\0"
+_CLICK_CONTEXT = b"digest click\0"
+CLICK_MAC_CHARS = 11  # 66 bits
 _CONFIRMATION = re.compile(r"([A-Za-z0-9_-]{16})\.([0-9]{1,12})\.[A-Za-z0-9_-]{22}")
 CONFIRM_DAYS = 7  # how long a confirmation link works
 SECRET_ADVICE = (f"export {SECRET_VARIABLE}=\"$(python3 -c 'import secrets; "
@@ -141,6 +143,19 @@ class Signer:
     def _confirm_mac(self, key: bytes, nonce: str, expires: int) -> str:
         message = _CONFIRM_CONTEXT + self.newsletter + f"\0{nonce}.{expires}".encode("ascii")
         return _encode(hmac.digest(key, message, "sha256"))[:22]
+
+    def click_mac(self, day: str, story: str) -> str:
+        """The signature of a story's click link: the day's edition and the story, no reader."""
+        return self._click_mac(self._keys[0], day, story)
+
+    def _click_mac(self, key: bytes, day: str, story: str) -> str:
+        message = _CLICK_CONTEXT + self.newsletter + f"\0{day}/{story}".encode()
+        return _encode(hmac.digest(key, message, "sha256"))[:CLICK_MAC_CHARS]
+
+    def click_signed(self, day: str, story: str, mac: str) -> bool:
+        """Whether a click link's signature is one of ours (constant time, every secret)."""
+        return len(mac) == CLICK_MAC_CHARS and mac.isascii() and self._matches(
+            mac, lambda key: self._click_mac(key, day, story))
 
     def reference(self, address_key: str) -> str:
         """A short, stable name for a reader in logs, which are never to hold addresses: keyed,

@@ -1,5 +1,6 @@
 """SendGrid's Event Webhook: a signed batch of events about sent emails, some of which mean the
-address must not get another one (a bounce, a spam report, an unsubscribe).
+address must not get another one (a bounce, a spam report, an unsubscribe), and clicks and
+opens, which count for the edition's stories (never for the reader).
 
 SendGrid signs `timestamp + body` with ECDSA P-256; the public key is the "verification key" of
 Mail Settings → Event Webhook (`delivery.sendgrid.webhook_public_key`). The sendgrid package's
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from digest.audience.addresses import suppression_key
 from digest.config_checks import bare_key
@@ -22,6 +24,7 @@ from digest.models import Leaving, Suppression
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 REPLAY_WINDOW_SECONDS = 300
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # dropped: SendGrid did not even try, because of what it knows of the address (other reasons,
 # such as an invalid SMTPAPI header, are about the message and suppress nobody)
 DROPPED = {
@@ -46,6 +49,8 @@ class WebhookRefused(Exception):
 class EventBatch:
     events: int
     suppressions: list[Suppression]
+    clicks: list[tuple[str, str]] = field(default_factory=list)  # (the edition's day, the URL)
+    opens: list[str] = field(default_factory=list)  # the day of each edition opened
 
 
 class EventVerifier:
@@ -75,8 +80,22 @@ class EventVerifier:
             raise WebhookRefused("signed, but not JSON") from None
         if not isinstance(events, list):
             raise WebhookRefused("signed, but not a list of events")
-        found = [s for event in events if isinstance(event, dict) and (s := _suppression(event))]
-        return EventBatch(len(events), found)
+        received = len(events)
+        events = [event for event in events if isinstance(event, dict)]
+        found = [s for event in events if (s := _suppression(event))]
+        clicks = [(day, event["url"]) for event in events
+                  if event.get("event") == "click" and isinstance(event.get("url"), str)
+                  and (day := _edition_day(event))]
+        opens = [day for event in events if event.get("event") == "open"
+                 and (day := _edition_day(event))]
+        return EventBatch(received, found, clicks, opens)
+
+
+def _edition_day(event: dict) -> str:
+    """The day of the edition an event is about (its `edition` custom argument), or ""."""
+    edition = event.get("edition")
+    day = edition[:10] if isinstance(edition, str) else ""
+    return day if _DAY.fullmatch(day) else ""
 
 
 def _suppression(event: dict) -> Suppression | None:

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from digest.audience.signing import PREFERENCES_PLACEHOLDER, preferences_link
 from digest.config import Config
 from digest.dates import local_date, long_date
+from digest.engagement.links import ClickLinks
 from digest.errors import Problem, TemplateError
 from digest.headers import header_text
 from digest.labels import labels_for
@@ -178,11 +179,16 @@ def _shown_body(body_html: str, locale: str) -> tuple[str, str]:
     return shown, html_to_text(shown)
 
 
-def context(edition: Edition, config: Config, web: bool = False) -> dict:
-    """Everything templates see. `web` is the archive's copy: no per-reader links."""
+def context(edition: Edition, config: Config, web: bool = False,
+            clicks: ClickLinks | None = None) -> dict:
+    """Everything templates see. `web` is the archive's copy: no per-reader links. `clicks`:
+    the stories' links go through `digest serve`, which counts them (not in the archive's)."""
     newsletter = config.newsletter
     labels = labels_for(newsletter.locale, config.labels)
     lead, blurbs = _article_views(edition, config, labels)
+    if clicks is not None and not web:
+        for view, ranked in zip((lead, *blurbs), (edition.lead, *edition.blurbs), strict=True):
+            view["url"] = clicks.link(edition.date, ranked.article.url)
     date_long = long_date(edition.date, newsletter.locale)
     return {
         "newsletter": newsletter,
@@ -230,10 +236,11 @@ def lead_view(lead: dict, config: Config) -> dict:
             "blocks": text_blocks(body)}
 
 
-def render(edition: Edition, config: Config, problems: list[Problem] | None = None) -> Email:
+def render(edition: Edition, config: Config, problems: list[Problem] | None = None,
+           clicks: ClickLinks | None = None) -> Email:
     """The email: its HTML and text parts, subject and preheader. What MJML's rules find in
-    the templates goes to `problems`."""
-    env, values = _prepare(edition, config, web=False)
+    the templates goes to `problems`; `clicks`: the stories' links count clicks."""
+    env, values = _prepare(edition, config, web=False, clicks=clicks)
     html = _html(env, values, config, problems)
     text = render_template(env, TEXT_TEMPLATE, values, config)
     return Email(
@@ -252,9 +259,10 @@ def web_page(edition: Edition, config: Config, problems: list[Problem] | None = 
     return _html(env, values, config, problems)
 
 
-def _prepare(edition: Edition, config: Config, web: bool) -> tuple[jinja2.Environment, dict]:
+def _prepare(edition: Edition, config: Config, web: bool,
+             clicks: ClickLinks | None = None) -> tuple[jinja2.Environment, dict]:
     env = environment_for(config)
-    values = context(edition, config, web)
+    values = context(edition, config, web, clicks)
     values["subject"] = render_subject(config.newsletter.subject, values, config)
     return env, values
 

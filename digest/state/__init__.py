@@ -2,8 +2,8 @@
 
 `State` is the open database with one view per concern: the send ledger, the feed cache, the
 memory of sent stories, the suppressions, the unsubscribe tokens handed out, the readers who
-signed up, the cache of sentence vectors and the article files as last read, each a module of its
-own over the same connection.
+signed up, the clicks per story, the cache of sentence vectors and the article files as last
+read, each a module of its own over the same connection.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from digest.state.article_cache import ParsedArticles
+from digest.state.clicks import StoryClicks
 from digest.state.db import StateDatabase, StateError
 from digest.state.embeddings import EmbeddingCache
 from digest.state.erasure import Erasure
@@ -64,6 +65,10 @@ class State:
     @cached_property
     def erasure(self) -> Erasure:
         return Erasure(self.db, self.suppressions)
+
+    @cached_property
+    def clicks(self) -> StoryClicks:
+        return StoryClicks(self.db)
 
     @cached_property
     def parsed(self) -> ParsedArticles:

@@ -211,6 +211,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS confirmations_by_email ON confirmations_sent (email, sent_at);
     """,
+    # 11: the stories each day's edition linked to and how often each was clicked, and the
+    # opens a provider reported per day: counters only, nothing about any reader
+    """
+    CREATE TABLE IF NOT EXISTS story_clicks (
+        day TEXT NOT NULL,
+        story TEXT NOT NULL,
+        url TEXT NOT NULL,
+        title TEXT NOT NULL,
+        category TEXT NOT NULL,
+        source TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        clicks INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, story)
+    );
+    CREATE TABLE IF NOT EXISTS edition_opens (
+        day TEXT PRIMARY KEY,
+        opens INTEGER NOT NULL
+    );
+    """,
 )
 
 

@@ -9,6 +9,9 @@
 - `POST /sendgrid/events`: SendGrid's signed Event Webhook; 403 for a bad signature or a
   timestamp more than 5 minutes away, and then nothing changes.
 - `/subscribe`, `/subscribe/confirm`, `/preferences`: readers joining (`digest.web.joining`).
+- `GET /c/YYYYMMDD/STORY/MAC`: a story's click link (`digest.engagement.links`): one click
+  counted for the story, then 302 to the address the send recorded for it. An altered or
+  unknown link gets 404 and counts nothing; HEAD redirects without counting.
 
 Every request's Host must be the unsubscribe link's host, the sign-up address's, a loopback name
 or one of `serve.hosts` (a page reached under another name is a DNS rebinding or a misrouted
@@ -35,6 +38,7 @@ from digest.deliver.webhooks import (
     EventVerifier,
     WebhookRefused,
 )
+from digest.engagement.links import CLICK_PREFIX, ClickLinks, click_base, story_id
 from digest.errors import ConfigError, DigestError
 from digest.labels import labels_for
 from digest.models import Leaving, Suppression
@@ -72,7 +76,9 @@ class WebApp:
         self.clock = clock
         self.store = newsletter.state.suppressions  # opened now, not by two threads at once
         self.tokens = newsletter.state.tokens
+        self.story_clicks = newsletter.state.clicks
         self.signer = _signer(config)
+        self.click_links = ClickLinks(click_base(config), self.signer) if self.signer else None
         self.verifier = _verifier(config)
         self.hosts = allowed_hosts(config)
         self.locale = config.newsletter.locale
@@ -128,6 +134,8 @@ class WebApp:
             routes["/subscribe/confirm"] = {"GET": joining.confirm_page,
                                             "HEAD": joining.confirm_page,
                                             "POST": joining.confirm}
+        if request.path.startswith(CLICK_PREFIX):
+            routes[request.path] = {"GET": self.click, "HEAD": self.click}
         methods = routes.get(request.path)
         if methods is None:
             return Response("not found\n", 404, content_type="text/plain; charset=utf-8")
@@ -180,6 +188,17 @@ class WebApp:
         page = PreferencesPage(self.signups, self.labels, self.page)
         return page.save(request, key) if request.method == "POST" else page.show(key, token)
 
+    def click(self, request: Request) -> Response:
+        named = self.click_links.clicked(request.path) if self.click_links else None
+        url = self.story_clicks.destination(*named) if named else None
+        if named is None or url is None or urlsplit(url).scheme not in ("http", "https"):
+            log.info("click: refused a link that is none of ours")
+            return Response("not found\n", 404, content_type="text/plain; charset=utf-8")
+        if request.method == "GET":  # a HEAD is a link checker's, not a reader's
+            self.story_clicks.count(*named)
+        log.info("click: story %s of %s", named[1], named[0])
+        return Response("", 302, {"Location": url}, content_type="text/plain; charset=utf-8")
+
     def page(self, status: int, message: str, *, form: str = "", title: str = "") -> Response:
         return html_page(status, lang=self.locale, name=self.name, message=message, form=form,
                          title=title or self.labels["unsubscribe_title"])
@@ -201,9 +220,24 @@ class WebApp:
             log.warning("sendgrid events: refused (%s)", why)
             return Response("forbidden\n", 403, content_type="text/plain; charset=utf-8")
         added = self.store.add(batch.suppressions) if batch.suppressions else 0
-        log.info("sendgrid events: %d events, %d suppressions (%d new)", batch.events,
-                 len(batch.suppressions), added)
+        clicks = self.provider_clicks(batch.clicks)
+        if batch.opens:
+            self.story_clicks.opened(batch.opens)
+        log.info("sendgrid events: %d events, %d suppressions (%d new), %d clicks on stories, "
+                 "%d opens", batch.events, len(batch.suppressions), added, clicks,
+                 len(batch.opens))
         return Response("ok\n", 200, content_type="text/plain; charset=utf-8")
+
+
+    def provider_clicks(self, clicks: list[tuple[str, str]]) -> int:
+        """Count a provider's clicks on the stories of an edition; a click on one of our own
+        click links is left out (`click` counted it when the reader got there)."""
+        counted = 0
+        for day, url in clicks:
+            if urlsplit(url).path.startswith(CLICK_PREFIX):
+                continue
+            counted += self.story_clicks.count(day, story_id(url))
+        return counted
 
 
 def _signer(config: Config) -> Signer | None:
@@ -238,7 +272,9 @@ def allowed_hosts(config: Config) -> frozenset[str]:
     names = set(LOOPBACK)
     link = urlsplit(config.delivery.unsubscribe_url)
     pages = urlsplit(served_url(config.signup.url, config.delivery.unsubscribe_url, ""))
-    for name in (link.hostname or "", pages.hostname or "", *config.serve.hosts):
+    clicks = urlsplit(config.tracking.url)
+    for name in (link.hostname or "", pages.hostname or "", clicks.hostname or "",
+                 *config.serve.hosts):
         if name:
             try:
                 names.add(name.strip().lower().rstrip(".").encode("idna").decode("ascii"))

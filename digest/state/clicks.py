@@ -1,0 +1,61 @@
+"""Clicks per story and opens per edition: the stories each sent edition linked to (where a
+click on each goes), and counters. No row names a reader, an address, a token or a client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from digest.models import LinkedStory
+from digest.state.db import StateDatabase
+
+
+class StoryClicks:
+    def __init__(self, db: StateDatabase) -> None:
+        self.db = db
+
+    def link(self, stories: Iterable[LinkedStory]) -> None:
+        """The stories of a day's edition, before it leaves; a story linked again keeps its
+        count (a second round, a later version of the day)."""
+        with self.db.transaction():
+            self.db.executemany(
+                "INSERT INTO story_clicks (day, story, url, title, category, source, position)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, story) DO UPDATE SET"
+                " url = excluded.url, title = excluded.title, category = excluded.category,"
+                " source = excluded.source, position = excluded.position",
+                ((s.day, s.story, s.url, s.title, s.category, s.source, s.position)
+                 for s in stories))
+
+    def destination(self, day: str, story: str) -> str | None:
+        """Where a click on the story goes, if the edition of that day linked to it."""
+        with self.db.lock:  # the web application's threads
+            row = self.db.execute("SELECT url FROM story_clicks WHERE day = ? AND story = ?",
+                                  (day, story)).fetchone()
+        return row[0] if row else None
+
+    def count(self, day: str, story: str, clicks: int = 1) -> bool:
+        """Add clicks to a story of the day's edition; False when it linked to no such story."""
+        with self.db.lock, self.db.transaction():  # the web application's threads
+            cursor = self.db.execute(
+                "UPDATE story_clicks SET clicks = clicks + ? WHERE day = ? AND story = ?",
+                (clicks, day, story))
+        return cursor.rowcount > 0
+
+    def opened(self, days: Iterable[str]) -> None:
+        """One open for each day's edition in `days` (a provider's events)."""
+        with self.db.lock, self.db.transaction():
+            self.db.executemany(
+                "INSERT INTO edition_opens (day, opens) VALUES (?, 1)"
+                " ON CONFLICT (day) DO UPDATE SET opens = opens + 1", ((d,) for d in days))
+
+    def stories(self, first_day: str, last_day: str) -> list[LinkedStory]:
+        """The stories linked by the editions of those days, by day and position."""
+        rows = self.db.execute(
+            "SELECT day, story, url, title, category, source, position, clicks"
+            " FROM story_clicks WHERE day BETWEEN ? AND ? ORDER BY day, position",
+            (first_day, last_day)).fetchall()
+        return [LinkedStory(*row) for row in rows]
+
+    def opens(self, first_day: str, last_day: str) -> dict[str, int]:
+        return dict(self.db.execute(
+            "SELECT day, opens FROM edition_opens WHERE day BETWEEN ? AND ?",
+            (first_day, last_day)).fetchall())
