@@ -225,7 +225,7 @@ def sources_command(
 @app.command("status")
 def status_command(
     day: DateOption = None,
-    as_json: bool = typer.Option(False, "--json", help="Print it as JSON, for scripts."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON, for scripts.")] = False,
     config_path: ConfigOption = None,
 ) -> None:
     """Show, per edition, how many readers got it, failed, are unknown or remain; what they
@@ -248,6 +248,24 @@ def status_command(
         typer.echo("\n".join(clicked.lines()))
     if readers:
         typer.echo(readers)
+
+
+@app.command("report")
+def report_command(
+    days: Annotated[int, typer.Option("--days", min=1, max=3660, help="How many days, up to "
+                                      "--date, the report covers.")] = 30,
+    day: DateOption = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", dir_okay=False, help="Where "
+                                                "to write it (default: out/report.html).")] = None,
+    config_path: ConfigOption = None,
+) -> None:
+    """Write an HTML page of what readers clicked: each edition's click rate, clicks per story,
+    per category and per section, as charts."""
+    from digest.engagement.report import write_report  # lazy: pygal, for this command
+
+    with open_newsletter(config_path) as newsletter:
+        path = write_report(newsletter, newsletter.day(day), days, output)
+    typer.echo(f"wrote {path}")
 
 
 @app.command("cancel")

@@ -7,6 +7,7 @@ and server-sent events that tell the page to refresh.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sys
@@ -33,6 +34,7 @@ from digest.urls import is_loopback
 
 ASSETS = Path(__file__).parent / "preview_assets"
 PREVIEW_REFETCH_SECONDS = 60
+REPORT_DAYS = 30  # the clicks report the page links to
 
 
 @dataclass
@@ -221,6 +223,17 @@ class Previewer:
             snapshot.by_sections[names] = (email.html.encode(), email.text.encode())
         return snapshot.by_sections[names]
 
+    def report(self, day: date | None) -> bytes:
+        """The page of `digest report` for the last REPORT_DAYS days up to `day` (today)."""
+        from digest.engagement.report import report_html  # lazy: pygal, when asked
+
+        with self.building:
+            try:
+                newsletter = self._newsletter()
+                return report_html(newsletter, day or newsletter.today(), REPORT_DAYS).encode()
+            except DigestError as error:  # digest.toml broken: the preview's page says so too
+                return f"<!doctype html><title>digest</title><p>{html.escape(str(error))}".encode()
+
     def wait_for_change(self, version: int, timeout: float) -> int:
         with self.changed:
             self.changed.wait_for(lambda: self.version != version, timeout=timeout)
@@ -287,6 +300,8 @@ def make_handler(previewer: Previewer):
                 "/email.txt": lambda: self._email(query, "text"),
                 "/source.txt": lambda: self._email(query, "source"),
                 "/api/state": lambda: self._state(query),
+                "/report.html": lambda: self._send(200, previewer.report(_day(query)),
+                                                   "text/html; charset=utf-8"),
                 "/events": self._events,
             }
             route = routes.get(url.path)
