@@ -148,10 +148,11 @@ def rank_command(
         from digest.ranking.explain import ranking_table
 
         Console().print(ranking_table(edition, explain, limit))
-    if explain and edition.grouping:
-        typer.echo("Grouping:")
-        for note in edition.grouping:
-            typer.echo(f"  {note}")
+    for title, notes in (("Grouping", edition.grouping), ("Clicks", edition.engagement)):
+        if explain and notes:
+            typer.echo(f"{title}:")
+            for note in notes:
+                typer.echo(f"  {note}")
 
 
 @app.command("send")

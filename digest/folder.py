@@ -16,6 +16,7 @@ from digest.models import PastStory
 
 if TYPE_CHECKING:
     from digest.audience.recipients import Recipient
+    from digest.engagement.rates import Interest
     from digest.state import State
 
 
@@ -110,6 +111,17 @@ class Folder:
         if state is None:
             return ()
         return state.memory.before(self.config.newsletter.url, day, self.config.ranking.memory_days)
+
+    def interest(self, day: date) -> Interest | None:
+        """The categories' click rates of the editions before `day`, when ranking weighs them
+        (`ranking.engagement`)."""
+        ranking = self.config.ranking
+        state = self.existing_state() if ranking.engagement else None
+        if state is None:
+            return None
+        from digest.engagement.tally import past_interest  # lazy: only with engagement
+
+        return past_interest(state, self.config.newsletter.url, day, ranking.engagement_days)
 
     def last_edition_day(self) -> str | None:
         """The date of the last edition that reached readers, if one did."""

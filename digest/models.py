@@ -115,6 +115,7 @@ class LinkedStory:
     category: str
     source: str
     position: int  # 0: the lead; then the day's ranking order
+    shown: bool = True  # in every reader's copy; else only in some sections' copies
     clicks: int = 0
 
 
@@ -139,6 +140,7 @@ class Edition:
     # why articles were grouped, and why the closest pair that was not stayed apart
     grouping: tuple[str, ...] = ()
     note: str = ""  # a line above the blurbs: why a reader's copy shows them (his sections)
+    engagement: tuple[str, ...] = ()  # each category's click rate, as ranking weighed it
 
     @property
     def stories(self) -> int:

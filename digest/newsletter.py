@@ -80,7 +80,8 @@ class Newsletter(Folder):
         """The ranked edition of `day` (before rendering), and what the sources gave."""
         gathered = self._gather(day)
         try:
-            edition = rank_day(self.config, gathered, day, self.history(day), self.signals())
+            edition = rank_day(self.config, gathered, day, self.history(day), self.signals(),
+                               self.interest(day))
         finally:
             self._readings.flush()  # after grouping, which makes the state database at first
         return edition, gathered

@@ -12,6 +12,7 @@ from datetime import date
 from digest.config import Config
 from digest.dates import Window
 from digest.engagement.links import ClickLinks
+from digest.engagement.rates import Interest
 from digest.errors import ConfigError, DigestError, HeldError, NoArticlesError, Problem
 from digest.models import GMAIL_CLIP_BYTES, Edition, Email, PastStory
 from digest.ranking.rank import rank
@@ -51,13 +52,14 @@ def refuse_problems(problems: list[Problem], *, hold: bool, strict: bool, action
 
 
 def rank_day(config: Config, gathered: Gathered, day: date, history: tuple[PastStory, ...],
-             signals: Signals | None = None) -> Edition:
-    """The edition of `day` before rendering: ranked, grouped, explained."""
+             signals: Signals | None = None, interest: Interest | None = None) -> Edition:
+    """The edition of `day` before rendering: ranked, grouped, explained, the readers' clicks
+    weighed (`interest`) when `ranking.engagement` says so."""
     if not gathered.articles:
         raise NoArticlesError(no_articles_message(day, gathered.dates, gathered.window, config.tz),
                               frozenset(gathered.dates), gathered.problems)
     return rank(gathered.articles, day, config.tz, config.ranking, history, gathered.window,
-                signals)
+                signals, interest)
 
 
 def render_edition(config: Config, edition: Edition, gathered: Gathered) -> Build:

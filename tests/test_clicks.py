@@ -34,6 +34,11 @@ def keys():
 
 @pytest.fixture
 def letter(newsletter, keys):
+    return clickable(newsletter, keys[1])
+
+
+def clickable(newsletter, public_key: str):
+    """Three stories of three categories, three readers, signed links and click links."""
     for name, (category, priority, words) in STORIES.items():
         newsletter.article(name, f"{words} " * 30,
                            title=f"Titre {name}", category=category, priority=priority,
@@ -49,7 +54,7 @@ def letter(newsletter, keys):
         utm_campaign = "{{date}}"
 
         [delivery.sendgrid]
-        webhook_public_key = "{keys[1]}"
+        webhook_public_key = "{public_key}"
         """)
     return newsletter
 

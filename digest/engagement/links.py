@@ -84,5 +84,5 @@ def linked_stories(edition: Edition, config: Config) -> list[LinkedStory]:
     return [LinkedStory(day.isoformat(), story_id(r.article.url),
                         with_tracking(r.article.url, config.links, day), r.article.title,
                         r.article.category, r.article.source,
-                        0 if r is edition.lead else r.position)
+                        0 if r is edition.lead else r.position, r.role != Role.LEFT_OUT)
             for r in sorted(shown, key=lambda r: r.position) if r.article.url]

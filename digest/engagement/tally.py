@@ -4,7 +4,9 @@ story, in all, and as a rate of the readers the day's edition reached."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 
+from digest.engagement.rates import Interest, category_interest
 from digest.models import LinkedStory
 from digest.state import State
 
@@ -40,6 +42,14 @@ class DayClicks:
                 "click_rate": round(self.rate, 6), "opens": self.opens,
                 "stories": [{k: v for k, v in asdict(story).items() if k != "day"}
                             for story in self.stories]}
+
+
+def past_interest(state: State, newsletter: str, day: date, days: int) -> Interest | None:
+    """The categories' click rates over the `days` days before `day` (`ranking.engagement`)."""
+    found = day_clicks(state, newsletter, (day - timedelta(days=days)).isoformat(),
+                       (day - timedelta(days=1)).isoformat())
+    return category_interest([story for clicked in found for story in clicked.stories],
+                             {clicked.day: clicked.readers for clicked in found})
 
 
 def day_clicks(state: State, newsletter: str, first: str, last: str) -> list[DayClicks]:

@@ -10,15 +10,27 @@ from digest.models import Edition, Ranked, Role
 COMPONENTS = ("priority", "recency", "length", "image", "coverage", "category")
 HEADERS = ("#", "role", "score", "priority", "recency", "length", "image", "coverage", "cat. pts",
            "group", "category", "source", "title", "why")
+CLICKS_HEADER = "clicks"  # the `engagement` component, shown when ranking weighed clicks
 LEFT = {"role", "category", "source", "title", "why"}  # the others are numbers
 
 
-def _row(ranked: Ranked, explain: bool) -> tuple[str, ...]:
+def _components(edition: Edition) -> tuple[str, ...]:
+    return (*COMPONENTS, "engagement") if edition.engagement else COMPONENTS
+
+
+def _headers(edition: Edition) -> tuple[str, ...]:
+    if not edition.engagement:
+        return HEADERS
+    at = HEADERS.index("cat. pts") + 1
+    return (*HEADERS[:at], CLICKS_HEADER, *HEADERS[at:])
+
+
+def _row(ranked: Ranked, explain: bool, components: tuple[str, ...]) -> tuple[str, ...]:
     why = ranked.reason if (explain or not ranked.role.shown) else ""
     if ranked.follow_up:
         why = ("Suite: " + why) if why else "Suite"
     return (str(ranked.position), ranked.role, f"{ranked.score:.3f}",
-            *(f"{ranked.components.get(c, 0):.3f}" for c in COMPONENTS),
+            *(f"{ranked.components.get(c, 0):.3f}" for c in components),
             str(ranked.group), ranked.article.category, ranked.article.source,
             ranked.article.title, why)
 
@@ -36,12 +48,13 @@ def _cut(edition: Edition, limit: int | None) -> str | None:
 
 def ranking_text(edition: Edition, explain: bool, limit: int | None = None) -> list[str]:
     """The table as plain lines: a title, a header, then one article a line."""
-    rows = [HEADERS, *(_row(r, explain) for r in _shown(edition, limit))]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
+    headers, components = _headers(edition), _components(edition)
+    rows = [headers, *(_row(r, explain, components) for r in _shown(edition, limit))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
     lines = [f"Edition of {edition.date}"]
     for row in rows:
         cells = [cell.ljust(width) if name in LEFT else cell.rjust(width)
-                 for name, cell, width in zip(HEADERS, row, widths, strict=True)]
+                 for name, cell, width in zip(headers, row, widths, strict=True)]
         lines.append("  ".join(cells).rstrip())
     cut = _cut(edition, limit)
     return [*lines, cut] if cut else lines
@@ -53,12 +66,12 @@ def ranking_table(edition: Edition, explain: bool, limit: int | None = None):
 
     table = Table(title=f"Edition of {edition.date}", header_style="bold", expand=False,
                   caption=_cut(edition, limit))
-    for name in HEADERS:
+    for name in _headers(edition):
         table.add_column(name, justify="left" if name in LEFT else "right",
                          overflow="fold" if name in ("category", "source", "title", "why")
                          else "ellipsis")
     for ranked in _shown(edition, limit):
         shown = ranked.role.shown
         style = "bold" if ranked.role == Role.LEAD else "dim" if not shown else None
-        table.add_row(*_row(ranked, explain), style=style)
+        table.add_row(*_row(ranked, explain, _components(edition)), style=style)
     return table

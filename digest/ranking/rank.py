@@ -2,12 +2,15 @@
 
 score = priority × w_priority + recency × w_recency + length × w_length + image × w_image
         + coverage × w_coverage + the category's points
+        + the category's click lift × ranking.engagement (digest.engagement.rates)
 
 recency, length, image and coverage are each between 0 and 1, and the default priority weight (10)
 is larger than the other weights together (9): a higher priority always ranks above a lower one.
 Articles that tell the same story are grouped (ranking/stories.py); the best-scored one stands
 for the story and the others are listed under it. Ties go to the newer article, then to the
-title, so the result never depends on the order in which sources were read.
+title, so the result never depends on the order in which sources were read. With
+`ranking.engagement`, stories are ordered by priority first: readers' clicks never outrank
+the editors' priorities (nor a pinned lead, which is chosen before any score).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from digest.config import RankingConfig
 from digest.dates import Window, calendar_window
+from digest.engagement.rates import Interest
 from digest.models import (
     Article,
     Edition,
@@ -42,7 +46,7 @@ FULL_COVERAGE_SOURCES = 4  # a story carried by this many sources gets the whole
 
 
 def components(article: Article, window: tuple[datetime, datetime], config: RankingConfig,
-               sources: int = 1) -> dict[str, float]:
+               sources: int = 1, interest: Interest | None = None) -> dict[str, float]:
     weights = config.weights
     start, end = window
     recency = min(max((article.date - start) / (end - start), 0.0), 1.0)
@@ -57,6 +61,8 @@ def components(article: Article, window: tuple[datetime, datetime], config: Rank
     }
     if article.category in config.categories:
         parts["category"] = config.categories[article.category]
+    if config.engagement and interest is not None:
+        parts["engagement"] = round(interest.lift(article.category) * config.engagement, 3)
     return parts
 
 
@@ -73,11 +79,15 @@ def _representative(member: tuple[Article, float, dict]) -> tuple:
 
 
 class _Story:
-    """The articles of one story, the one that stands for it first."""
+    """The articles of one story, the one that stands for it first. `priority_first`: a higher
+    priority ranks first whatever the score (with `ranking.engagement`, which readers' clicks
+    move: they never outrank the editors' priorities)."""
 
-    def __init__(self, members: list[tuple[Article, float, dict]], number: int) -> None:
+    def __init__(self, members: list[tuple[Article, float, dict]], number: int,
+                 priority_first: bool = False) -> None:
         self.members = sorted(members, key=_representative)
         self.number = number
+        self.priority_first = priority_first
         self.shown = self.members[0]
         self.role: Role | None = None  # set when memory leaves it out; else chosen at the end
         self.reason = ""  # a code of digest.ranking.reasons, with its values
@@ -96,6 +106,8 @@ class _Story:
         return self.shown[1]
 
     def key(self) -> tuple:
+        if self.priority_first:
+            return (-self.article.priority, *_order(self.article, self.score))
         return _order(self.article, self.score)
 
 
@@ -114,16 +126,21 @@ def _collector_paused():
 
 def rank(articles: list[Article], day: date, tz: ZoneInfo, config: RankingConfig,
          history: tuple[PastStory, ...] = (), window: Window | None = None,
-         signals: Signals | None = None) -> Edition:
+         signals: Signals | None = None, interest: Interest | None = None) -> Edition:
     """The edition for `day`: one lead, up to `config.blurbs` blurbs, every article explained.
     Recency is measured across `window`, the publication times the articles were taken from
     (default: the calendar day). Articles are grouped by meaning only with `signals` (the
     sentence vectors, which the pipeline always gives); without, only the editors'
-    `same_story:` groups them."""
+    `same_story:` groups them. `interest`: the categories' click rates of past editions, which
+    `ranking.engagement` weighs."""
     if not articles:
         raise ValueError("rank() needs at least one article")
     with _collector_paused():
-        return _rank(articles, day, window or calendar_window(day, tz), config, history, signals)
+        edition = _rank(articles, day, window or calendar_window(day, tz), config, history,
+                        signals, interest)
+    if config.engagement and interest is not None:
+        edition = replace(edition, engagement=interest.notes(config.engagement))
+    return edition
 
 
 def grouping_items(articles: list[Article]) -> list[Item]:
@@ -138,7 +155,8 @@ def grouping_items(articles: list[Article]) -> list[Item]:
 
 
 def _rank(articles: list[Article], day: date, window: Window, config: RankingConfig,
-          history: tuple[PastStory, ...], signals: Signals | None) -> Edition:
+          history: tuple[PastStory, ...], signals: Signals | None,
+          interest: Interest | None) -> Edition:
     articles = sorted(articles, key=lambda a: (a.date, a.title, a.url, a.source))  # input order
     settings = GroupingSettings(threshold=config.group_threshold, hours=config.group_hours)
     grouping = group(grouping_items(articles), signals, settings)
@@ -152,9 +170,9 @@ def _rank(articles: list[Article], day: date, window: Window, config: RankingCon
         sources = len({articles[i].outlet for i in indexes})
         members = []
         for i in indexes:
-            parts = components(articles[i], window.bounds, config, sources)
+            parts = components(articles[i], window.bounds, config, sources, interest)
             members.append((articles[i], round(sum(parts.values()), 3), parts))
-        stories.append((_Story(members, 0), indexes))
+        stories.append((_Story(members, 0, priority_first=bool(config.engagement)), indexes))
     stories.sort(key=lambda item: item[0].key())
     for number, (story, _) in enumerate(stories, 1):
         story.number = number

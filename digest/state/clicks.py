@@ -18,11 +18,12 @@ class StoryClicks:
         count (a second round, a later version of the day)."""
         with self.db.transaction():
             self.db.executemany(
-                "INSERT INTO story_clicks (day, story, url, title, category, source, position)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, story) DO UPDATE SET"
+                "INSERT INTO story_clicks (day, story, url, title, category, source, position,"
+                " shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, story) DO UPDATE SET"
                 " url = excluded.url, title = excluded.title, category = excluded.category,"
-                " source = excluded.source, position = excluded.position",
-                ((s.day, s.story, s.url, s.title, s.category, s.source, s.position)
+                " source = excluded.source, position = excluded.position,"
+                " shown = excluded.shown",
+                ((s.day, s.story, s.url, s.title, s.category, s.source, s.position, s.shown)
                  for s in stories))
 
     def destination(self, day: str, story: str) -> str | None:
@@ -50,10 +51,12 @@ class StoryClicks:
     def stories(self, first_day: str, last_day: str) -> list[LinkedStory]:
         """The stories linked by the editions of those days, by day and position."""
         rows = self.db.execute(
-            "SELECT day, story, url, title, category, source, position, clicks"
+            "SELECT day, story, url, title, category, source, position, shown, clicks"
             " FROM story_clicks WHERE day BETWEEN ? AND ? ORDER BY day, position",
             (first_day, last_day)).fetchall()
-        return [LinkedStory(*row) for row in rows]
+        return [LinkedStory(day, story, url, title, category, source, position, bool(shown),
+                            clicks)
+                for day, story, url, title, category, source, position, shown, clicks in rows]
 
     def opens(self, first_day: str, last_day: str) -> dict[str, int]:
         return dict(self.db.execute(

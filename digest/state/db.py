@@ -222,6 +222,7 @@ MIGRATIONS: tuple[str, ...] = (
         category TEXT NOT NULL,
         source TEXT NOT NULL,
         position INTEGER NOT NULL,
+        shown INTEGER NOT NULL,
         clicks INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (day, story)
     );
