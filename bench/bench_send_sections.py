@@ -6,7 +6,10 @@ same send without sections.
 The newsletter of bench_send.py (a lead and seven blurbs of seven categories) with six sections
 of `[sections.<name>]`, one or two categories each; recipients.csv gets a `sections` column
 spreading the readers evenly over `--sets` distinct non-empty sets of those sections, so that the
-send renders `--sets` editions. The other case is the same folder and readers without any
+send renders `--sets` editions. `--order sorted` (the default) writes the list sorted by
+address, which puts each batch of one set's readers all over the ledger's indexes while a send
+without sections writes them in order; `--order shuffled` writes it as lists grow, in the order
+readers joined, where both sends write all over them. The other case is the same folder and readers without any
 `[sections]`: one render. Each round is a fresh folder and a fresh loopback SendGrid server
 (tests/fake_sendgrid.py), `digest build` first; only the send is measured: client CPU is user +
 system of the `digest send` process alone (os.wait4, as in bench_send.py). The cases alternate
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import random
 import statistics
 import subprocess
 import sys
@@ -43,7 +47,8 @@ def section_sets(count: int) -> list[str]:
     return sets[:count]
 
 
-def folder(root: Path, readers: int, sets: int, server_url: str, with_sections: bool) -> None:
+def folder(root: Path, readers: int, sets: int, server_url: str, with_sections: bool,
+           shuffled: bool = False) -> None:
     sections = "".join(f'\n[sections.{name}]\ncategories = {categories!r}\n'.replace("'", '"')
                        for name, categories in SECTIONS.items()) if with_sections else ""
     newsletter(root, 0, f'[delivery.sendgrid]\napi_url = "{server_url}"\n'
@@ -53,18 +58,21 @@ def folder(root: Path, readers: int, sets: int, server_url: str, with_sections: 
             f"---\ntitle: Article {category}\ncategory: {category}\n"
             f"date: 2025-04-22T0{i + 1}:30:00+02:00\n---\n\n" + f"Un texte {i}. " * 80)
     cells = section_sets(sets)
+    order = list(range(readers))
+    if shuffled:  # as lists grow: in the order readers joined, not by address
+        random.Random(7).shuffle(order)
     with (root / "recipients.csv").open("w") as handle:
         handle.write("email,name,sections\n")
-        for i in range(readers):
+        for i in order:
             handle.write(f"lecteur{i:07d}@lecteurs.example,Lecteur {i},{cells[i % sets]}\n")
 
 
-def send_round(readers: int, sets: int, with_sections: bool) -> dict:
+def send_round(readers: int, sets: int, with_sections: bool, shuffled: bool = False) -> dict:
     server = FakeSendGrid(api_key=API_KEY).start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            folder(root, readers, sets, server.url, with_sections)
+            folder(root, readers, sets, server.url, with_sections, shuffled)
             subprocess.run([sys.executable, "-m", "digest", "build", "--date", "2025-04-22"],
                            cwd=root, check=True, capture_output=True)
             seconds, peak, _, cpu = run_send(root, "sendgrid")
@@ -83,11 +91,15 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=100_000)
     parser.add_argument("--sets", type=int, default=50)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--order", choices=("sorted", "shuffled"), default="sorted",
+                        help="the list sorted by address (the worst case for sections), or in "
+                        "a random order, as readers joined")
     options = parser.parse_args()
+    shuffled = options.order == "shuffled"
     rows: dict[bool, list[dict]] = {False: [], True: []}
     for run in range(options.runs):
         for with_sections in (False, True):
-            row = send_round(options.readers, options.sets, with_sections)
+            row = send_round(options.readers, options.sets, with_sections, shuffled)
             rows[with_sections].append(row)
             name = f"{options.sets} sets" if with_sections else "no sections"
             print(f"  run {run + 1} {name:>11}: client CPU {row['cpu']:.2f} s, wall "

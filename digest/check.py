@@ -8,7 +8,8 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Protocol
 
 from digest.config import Config, LeadConfig
-from digest.errors import DigestError, Problem, TemplateError
+from digest.engagement.links import ClickLinks
+from digest.errors import ConfigError, DigestError, Problem, TemplateError
 from digest.models import SAFE_BYTES, Article, Edition, Ranked, Role
 from digest.rendering.render import environment_for, load_template, render, web_page
 from digest.rendering.theme import templates
@@ -45,6 +46,7 @@ def check_newsletter(folder: Folder, pipeline: Pipeline) -> list[str]:
         lines += template_errors
     lines += _unsubscribe_link(config)
     lines += _signup(config)
+    lines += _tracking(config)
     lines += _recipients(folder)
     lines += _identity(config)
     if not template_errors:
@@ -140,6 +142,15 @@ def _signup(config: Config) -> list[str]:
         except TemplateError as error:
             lines.append(str(error))
     return lines
+
+
+def _tracking(config: Config) -> list[str]:
+    """Click links need the address of digest serve and DIGEST_SECRET to sign them."""
+    try:
+        ClickLinks.for_config(config)
+    except ConfigError as error:
+        return [f"{config.path.name}: {error}"]
+    return []
 
 
 def _unsubscribe_link(config: Config) -> list[str]:

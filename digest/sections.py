@@ -53,7 +53,9 @@ def section_edition(edition: Edition, names: frozenset[str], config: Config) -> 
     if not mine:
         labels = labels_for(config.newsletter.locale, config.labels)
         return replace(edition, note=labels["sections_nothing_today"])
-    return replace(edition, blurbs=tuple(replace(r, role=Role.BLURB) for r in mine))
+    # a blurb of the day stays the same object: its view is made once for every set
+    return replace(edition, blurbs=tuple(r if r.role == Role.BLURB else replace(r, role=Role.BLURB)
+                                         for r in mine))
 
 
 def label(names: frozenset[str]) -> str:

@@ -204,6 +204,8 @@ def test_the_archive_and_a_build_without_a_secret_link_straight_to_the_stories(l
     assert built.returncode == 0, built.stderr
     assert "tracking.clicks: DIGEST_SECRET is not set" in built.stdout + built.stderr
     assert "/c/" not in (letter.root / "out" / DAY / "digest.html").read_text()
+    checked = letter.run("check", env={"DIGEST_SECRET": ""})
+    assert "digest.toml: tracking.clicks: DIGEST_SECRET is not set" in checked.stdout
     refused = letter.run("send", "--date", "2025-04-23", env={"DIGEST_SECRET": ""})
     assert refused.returncode != 0
     assert "tracking.clicks: DIGEST_SECRET is not set" in refused.stderr

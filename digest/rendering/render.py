@@ -212,21 +212,29 @@ def context(edition: Edition, config: Config, web: bool = False,
     }
 
 
-# The last edition's article views, with the edition and config they were made of (kept alive
-# here, so that the identity check below cannot mistake a new object for them).
-_last_views: tuple[Edition, Config, dict, list[dict]] | None = None
+# Article views already made, by the story they show, for one config: the email and the
+# archive's copy show the same articles, and so do the editions of a send's sets of sections.
+# The Ranked objects are kept alive here, so that an identity cannot be taken by a new object.
+_views: dict[tuple[int, bool], tuple[Ranked, dict]] = {}
+_views_config: list[Config] = []
+VIEWS_KEPT = 512
 
 
 def _article_views(edition: Edition, config: Config,
                    labels: dict[str, str]) -> tuple[dict, list[dict]]:
-    """The lead's and the blurbs' views, made once per edition: the email and the archive's copy
-    show the same articles. Each caller gets its own dicts."""
-    global _last_views
-    if _last_views is None or _last_views[0] is not edition or _last_views[1] is not config:
-        lead = lead_view(article_view(edition.lead, config, labels, edition.date), config)
-        blurbs = [article_view(r, config, labels, edition.date) for r in edition.blurbs]
-        _last_views = (edition, config, lead, blurbs)
-    return {**_last_views[2]}, [{**blurb} for blurb in _last_views[3]]
+    """The lead's and the blurbs' views, each made once. Each caller gets its own dicts."""
+    if _views_config != [config] or len(_views) > VIEWS_KEPT:
+        _views.clear()
+        _views_config[:] = [config]
+
+    def view(ranked: Ranked, lead: bool) -> dict:
+        made = _views.get((id(ranked), lead))
+        if made is None or made[0] is not ranked:
+            shown = article_view(ranked, config, labels, edition.date)
+            made = _views[id(ranked), lead] = (ranked, lead_view(shown, config) if lead else shown)
+        return {**made[1]}
+
+    return view(edition.lead, True), [view(r, False) for r in edition.blurbs]
 
 
 def lead_view(lead: dict, config: Config) -> dict:
@@ -295,10 +303,15 @@ def template_problem(finding: Finding, config: Config) -> Problem:
     return Problem(where, finding.message, ours=True)
 
 
-def render_subject(source: str, values: dict, config: Config) -> str:
+@lru_cache(maxsize=8)
+def _subject_template(source: str) -> jinja2.Template:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    return env.from_string(source)
+
+
+def render_subject(source: str, values: dict, config: Config) -> str:
     try:
-        subject = env.from_string(source).render(values)
+        subject = _subject_template(source).render(values)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{config.path.name}: newsletter.subject: {exc}") from None
     return typography(header_text(subject), config.newsletter.locale)
