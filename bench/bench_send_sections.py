@@ -9,11 +9,12 @@ spreading the readers evenly over `--sets` distinct non-empty sets of those sect
 send renders `--sets` editions. `--order sorted` (the default) writes the list sorted by
 address, which puts each batch of one set's readers all over the ledger's indexes while a send
 without sections writes them in order; `--order shuffled` writes it as lists grow, in the order
-readers joined, where both sends write all over them. The other case is the same folder and readers without any
-`[sections]`: one render. Each round is a fresh folder and a fresh loopback SendGrid server
-(tests/fake_sendgrid.py), `digest build` first; only the send is measured: client CPU is user +
-system of the `digest send` process alone (os.wait4, as in bench_send.py). The cases alternate
-round by round. Every round checks that the server received each reader exactly once.
+readers joined, where both sends write all over them. The other case is the same folder and
+readers without any `[sections]`: one render. Each round is a fresh folder and a fresh loopback
+SendGrid server (tests/fake_sendgrid.py), `digest build` first; only the send is measured: client
+CPU is user + system of the `digest send` process alone (os.wait4, as in bench_send.py). The
+cases alternate round by round. Every round checks that the server received each reader exactly
+once.
 """
 
 from __future__ import annotations
