@@ -8,11 +8,15 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape, unescape
+from urllib.parse import urljoin, urlsplit
 
 from digest.config import FeedConfig
 from digest.models import Article
 from digest.sanitize import clean_html, safe_url
 from digest.sources.article_checks import checked
+from digest.sources.boilerplate import without_boilerplate
+from digest.sources.feed_media import first_image, item_text, picture
 from digest.text import encodable, excerpt, html_to_text, squash
 
 
@@ -33,6 +37,11 @@ class Entry:
     category: str
     author: str
     image: str
+    image_width: int = 0
+    image_height: int = 0
+    image_caption: str = ""
+    image_credit: str = ""
+    base: str = ""  # what the item's relative links are relative to (Atom's xml:base)
 
 
 def _struct_to_datetime(value) -> datetime | None:
@@ -44,16 +53,8 @@ def _struct_to_datetime(value) -> datetime | None:
         return None
 
 
-# [^<>]: a scan for src stops at the next tag, so "<img<img<img…" costs linear time
-_IMG = re.compile(r"<img\b[^<>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
-
-
-def _first_image(*candidates: str) -> str:
-    for candidate in candidates:
-        url = safe_url(candidate or "")
-        if url and url.startswith(("http://", "https://")):
-            return url
-    return ""
+# an attribute of sanitized HTML (nh3 quotes them all with ") holding an address
+_ADDRESS = re.compile(r'(\s(?:href|src)=")([^"]*)"')
 
 
 def _feedparser_entries(body: bytes, content_type: str) -> tuple[str, list[Entry | str]]:
@@ -78,26 +79,23 @@ def _feedparser_entries(body: bytes, content_type: str) -> tuple[str, list[Entry
     feed_link = parsed.feed.get("link", "") or ""
     entries: list[Entry | str] = []
     for item in parsed.entries:
-        content = item.get("content") or []
-        html = content[0].get("value", "") if content else ""
-        summary = item.get("summary", "") or ""
-        media = [m.get("url", "") for m in item.get("media_content", [])
-                 if m.get("medium") == "image" or str(m.get("type", "")).startswith("image/")]
-        thumbnails = [m.get("url", "") for m in item.get("media_thumbnail", [])]
-        enclosures = [e.get("href", "") for e in item.get("enclosures", [])
-                      if str(e.get("type", "")).startswith("image/")]
-        inline = _IMG.findall(html or summary)
+        html, summary, caption = item_text(item)
+        shown = picture(item, html, caption)
         tags = item.get("tags") or []
+        details = [*(item.get("content") or []), item.get("summary_detail") or {}]
         entries.append(Entry(
             key=str(item.get("id") or item.get("link") or item.get("title") or ""),
             title=item.get("title", "") or "",
             link=item.get("link", "") or feed_link,  # an entry without its own page: the site
             date=_struct_to_datetime(item.get("published_parsed") or item.get("updated_parsed")),
-            html=html or summary,
-            summary_html=summary if html else "",
+            html=html,
+            summary_html=summary,
             category=(tags[0].get("term") or tags[0].get("label") or "") if tags else "",
             author=item.get("author", "") or "",
-            image=_first_image(*media, *thumbnails, *enclosures, *inline),
+            image=shown.url, image_width=shown.width, image_height=shown.height,
+            image_caption=shown.caption, image_credit=shown.credit,
+            base=next((d.get("base", "") for d in details if d.get("base")), "")
+            or item.get("link", "") or feed_link,
         ))
     return feed_title, entries
 
@@ -161,7 +159,7 @@ def _json_entry(item: object, home: str) -> Entry:
         summary_html=_escape(summary) if html else "",
         category=next(iter(_json_list(item, "tags", str)), ""),
         author=_json_author(item),
-        image=_first_image(text("image"), text("banner_image"), *_IMG.findall(html)),
+        image=first_image(text("image"), text("banner_image"), html=html),
     )
 
 
@@ -222,6 +220,9 @@ def to_article(entry: Entry, feed: FeedConfig, label: str, when: datetime) -> Ar
     An entry with no link of its own, in a feed with no site link, points at the feed's address
     when that is a web address."""
     body = clean_html(entry.html)  # before anything else sees the feed's HTML
+    body = without_boilerplate(_absolute(body, entry.base))
+    if entry.image:  # a CMS's featured picture often opens the text too: shown once
+        body = _without_picture(body, entry.image)
     text = html_to_text(body)
     title = squash(html_to_text(entry.title)) or excerpt(text, 80).removesuffix(" ...")
     if not title:
@@ -230,7 +231,8 @@ def to_article(entry: Entry, feed: FeedConfig, label: str, when: datetime) -> Ar
     link = safe_url(entry.link or feed_link)
     if not link or not link.startswith(("http://", "https://")):
         return f'no usable link ("{squash(entry.link)[:80]}")' if entry.link else "no link"
-    summary = html_to_text(clean_html(entry.summary_html)) if entry.summary_html else ""
+    summary = html_to_text(without_boilerplate(clean_html(entry.summary_html))) \
+        if entry.summary_html else ""
     return checked(Article(
         title=title,
         date=when,
@@ -242,11 +244,37 @@ def to_article(entry: Entry, feed: FeedConfig, label: str, when: datetime) -> Ar
         author=squash(html_to_text(entry.author)),
         image=entry.image,
         image_alt="",
+        image_width=entry.image_width,
+        image_height=entry.image_height,
+        image_caption=squash(entry.image_caption),
+        image_credit=squash(entry.image_credit),
         summary=squash(summary) if summary and len(summary) < len(text) else "",
         priority=feed.priority,
         guid=entry.key,
         full_text=feed.full_text,
     ))
+
+
+def _without_picture(html: str, url: str) -> str:
+    pictured = re.compile(r'<img\b[^>]*\ssrc="' + re.escape(escape(url)) + r'"[^>]*>')
+    return re.sub(r"<p>\s*</p>", "", pictured.sub("", html))
+
+
+def _absolute(html: str, base: str) -> str:
+    """Relative links and pictures of an item made absolute against its base (an email has no
+    address of its own to resolve them against)."""
+    if not base.startswith(("http://", "https://")) or ('="/' not in html and "=\"." not in html
+                                                        and 'href="' not in html):
+        return html
+
+    def resolved(match: re.Match) -> str:
+        value = unescape(match.group(2))
+        if not value or value.startswith("#") or urlsplit(value).scheme:
+            return match.group(0)
+        joined = safe_url(urljoin(base, value))
+        return f'{match.group(1)}{escape(joined)}"' if joined else match.group(0)
+
+    return _ADDRESS.sub(resolved, html)
 
 
 def feed_label(feed: FeedConfig, title: str) -> str:
