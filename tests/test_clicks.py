@@ -133,6 +133,26 @@ def test_a_click_counts_one_for_its_story_and_redirects_to_it(letter, server):
     assert re.search(r"^\s+1\s+Titre sport\s+\[Sport\]$", shown.stdout, re.MULTILINE)
 
 
+def test_a_client_counts_once_a_day_for_a_story_and_a_locked_database_still_redirects(
+        letter, server):
+    links = send(letter)
+    path = urlsplit(links["sport"]).path
+    for client in ("203.0.113.5", "203.0.113.5", "203.0.113.5", "198.51.100.7"):
+        status, _, _ = server.exchange("GET", path, host=HOST,
+                                       headers={"X-Forwarded-For": client})
+        assert status == 302
+    assert clicks(letter)["sport"] == 2, "a reader clicking again, or a loop, counts once"
+
+    # another process holds the state database's write lock: the reader still gets his story
+    with sqlite3.connect(letter.root / ".digest" / "state.db", isolation_level=None) as db:
+        db.execute("BEGIN IMMEDIATE")
+        status, headers, _ = server.exchange("GET", urlsplit(links["culture"]).path, host=HOST,
+                                             headers={"X-Forwarded-For": "192.0.2.9"})
+        db.execute("ROLLBACK")
+    assert status == 302 and headers["Location"].startswith("https://gazette.example/culture")
+    assert "not counted" in server.stop()
+
+
 def test_an_altered_link_answers_404_and_counts_nothing(letter, server):
     links = send(letter)
     path = urlsplit(links["culture"]).path
@@ -176,6 +196,14 @@ def test_sendgrid_click_and_open_events_add_to_the_counts(letter, server, keys):
         {**common, "email": letter.readers[0], "event": "open"},
         {**common, "email": letter.readers[1], "event": "open"},
         {**common, "email": letter.readers[1], "event": "click", "url": 42},
+        {**common, "email": letter.readers[1], "event": "click", "url": "http://[oops/x"},
+        # another newsletter of the same account, a day no send linked, a forged day
+        {**common, "newsletter": "Une autre lettre", "event": "click",
+         "url": f"https://gazette.example/une?ref=rss&utm_source=lettre&utm_campaign={DAY}"},
+        {**common, "newsletter": "Une autre lettre", "event": "open"},
+        {**common, "edition": "2025-04-01-0000000000", "event": "open"},
+        {**common, "edition": "9999-99-99-forged", "event": "open"},
+        {**common, "edition": "٢٠٢٥-٠٤-٢٢-x", "event": "open"},
     ]
     body = json.dumps(events).encode()
     status, _ = server.request("POST", "/sendgrid/events", body, signed(keys[0], body))
@@ -183,6 +211,12 @@ def test_sendgrid_click_and_open_events_add_to_the_counts(letter, server, keys):
     assert clicks(letter) == {"une": 2, "sport": 0, "culture": 0}
     shown = json.loads(letter.run("status", "--date", DAY, "--json").stdout)
     assert shown["clicks"][0]["opens"] == 2
+    with sqlite3.connect(letter.root / ".digest" / "state.db") as db:
+        assert db.execute("SELECT day, opens FROM edition_opens").fetchall() == [(DAY, 2)]
+    # a batch nested deeper than any SendGrid sends is refused, not a server error
+    deep = ("[" * 100_000).encode()
+    status, _ = server.request("POST", "/sendgrid/events", deep, signed(keys[0], deep))
+    assert status == 403
     # the same batch unsigned changes nothing
     status, _ = server.request("POST", "/sendgrid/events", body,
                                {**signed(keys[0], body), "X-Twilio-Email-Event-Webhook-Timestamp":

@@ -5,6 +5,7 @@ priority, and explained by `digest rank --explain`."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from urllib.parse import urlsplit
 
 import pytest
@@ -44,6 +45,25 @@ def test_one_lucky_story_moves_its_category_less_than_a_steady_liking():
     assert category_interest(plain, {}) is None
 
 
+def test_with_sections_only_the_lead_is_measured_as_shown_to_every_reader(tmp_path):
+    """A reader of some sections gets his sections' blurbs only: a blurb's clicks over every
+    reader would read as disinterest in the others."""
+    from conftest import build, copy_sample
+
+    from digest.config import load_config
+    from digest.engagement.links import linked_stories
+
+    root = copy_sample(tmp_path / "sample")
+    plain = load_config(root / "digest.toml")
+    edition = build(plain, date(2025, 4, 22)).edition
+    assert sum(s.shown for s in linked_stories(edition, plain)) == 1 + len(edition.blurbs)
+    with (root / "digest.toml").open("a", encoding="utf-8") as config:
+        config.write('\n[sections.sport]\ncategories = ["Sport"]\n')
+    sectioned = load_config(root / "digest.toml")
+    shown = [s for s in linked_stories(edition, sectioned) if s.shown]
+    assert [s.position for s in shown] == [0]
+
+
 def test_clicks_of_past_editions_move_a_category_up_below_pins_and_priorities(letter):
     """Day one is sent and its culture story clicked; on day two the culture story climbs
     above a better-scored one of another category, but not above the pinned lead nor a story
@@ -51,8 +71,9 @@ def test_clicks_of_past_editions_move_a_category_up_below_pins_and_priorities(le
     links = send(letter)  # test_clicks' three stories of 2025-04-22, sent as day one
     served = Served(letter.root)
     try:
-        for _ in range(3):
-            status, _, _ = served.exchange("GET", urlsplit(links["culture"]).path, host=HOST)
+        for n in range(3):  # three readers
+            status, _, _ = served.exchange("GET", urlsplit(links["culture"]).path, host=HOST,
+                                           headers={"X-Forwarded-For": f"203.0.113.{n + 1}"})
             assert status == 302
     finally:
         served.stop()

@@ -41,8 +41,9 @@ def clicked(tmp_path_factory):
             [story] = [s for s in stories if start in s["title"]]
             path = f"/c/{DAY.replace('-', '')}/{story['story']}/"
             link = next(link for link in click_links(root, reader) if path in link)
-            for _ in range(count):
-                assert served.exchange("GET", urlsplit(link).path, host=HOST)[0] == 302
+            for n in range(count):  # each click its own reader: one counts once a day
+                assert served.exchange("GET", urlsplit(link).path, host=HOST, headers={
+                    "X-Forwarded-For": f"203.0.113.{n + 1}"})[0] == 302
     finally:
         served.stop()
     return root

@@ -15,6 +15,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import date
 
 from digest.audience.addresses import suppression_key
 from digest.config_checks import bare_key
@@ -24,7 +25,7 @@ from digest.models import Leaving, Suppression
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 REPLAY_WINDOW_SECONDS = 300
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # dropped: SendGrid did not even try, because of what it knows of the address (other reasons,
 # such as an invalid SMTPAPI header, are about the message and suppress nobody)
 DROPPED = {
@@ -54,10 +55,11 @@ class EventBatch:
 
 
 class EventVerifier:
-    def __init__(self, public_key: str) -> None:
+    def __init__(self, public_key: str, newsletter: str = "") -> None:
         from sendgrid.helpers.eventwebhook import EventWebhook
 
         self._webhook = EventWebhook(bare_key(public_key))  # ValueError: not a key
+        self.newsletter = newsletter  # clicks and opens of another newsletter are not ours
 
     def verified(self, body: bytes, signature: str, timestamp: str, now: float) -> EventBatch:
         """The batch's suppressions, once its signature and age are checked."""
@@ -76,17 +78,19 @@ class EventVerifier:
             raise WebhookRefused("bad signature")
         try:
             events = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than any batch
             raise WebhookRefused("signed, but not JSON") from None
         if not isinstance(events, list):
             raise WebhookRefused("signed, but not a list of events")
         received = len(events)
         events = [event for event in events if isinstance(event, dict)]
         found = [s for event in events if (s := _suppression(event))]
-        clicks = [(day, event["url"]) for event in events
+        ours = [event for event in events
+                if event.get("newsletter") in (None, self.newsletter) or not self.newsletter]
+        clicks = [(day, event["url"]) for event in ours
                   if event.get("event") == "click" and isinstance(event.get("url"), str)
                   and (day := _edition_day(event))]
-        opens = [day for event in events if event.get("event") == "open"
+        opens = [day for event in ours if event.get("event") == "open"
                  and (day := _edition_day(event))]
         return EventBatch(received, found, clicks, opens)
 
@@ -95,7 +99,12 @@ def _edition_day(event: dict) -> str:
     """The day of the edition an event is about (its `edition` custom argument), or ""."""
     edition = event.get("edition")
     day = edition[:10] if isinstance(edition, str) else ""
-    return day if _DAY.fullmatch(day) else ""
+    if not _DAY.fullmatch(day):
+        return ""
+    try:
+        return date.fromisoformat(day).isoformat()
+    except ValueError:
+        return ""
 
 
 def _suppression(event: dict) -> Suppression | None:

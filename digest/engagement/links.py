@@ -78,11 +78,14 @@ class ClickLinks:
 
 def linked_stories(edition: Edition, config: Config) -> list[LinkedStory]:
     """The stories a day's copies may link to: the lead, the blurbs, and the stories left out
-    that a reader's sections may bring in (`digest.sections`)."""
+    that a reader's sections may bring in (`digest.sections`). Shown to every reader: the lead,
+    and the blurbs when there are no sections (with sections, a reader gets his sections'
+    blurbs only)."""
     day = edition.date
-    shown = [r for r in edition.considered if r.role in (Role.LEAD, Role.BLURB, Role.LEFT_OUT)]
+    linked = [r for r in edition.considered if r.role in (Role.LEAD, Role.BLURB, Role.LEFT_OUT)]
+    to_all = (Role.LEAD,) if config.sections else (Role.LEAD, Role.BLURB)
     return [LinkedStory(day.isoformat(), story_id(r.article.url),
                         with_tracking(r.article.url, config.links, day), r.article.title,
                         r.article.category, r.article.source,
-                        0 if r is edition.lead else r.position, r.role != Role.LEFT_OUT)
-            for r in sorted(shown, key=lambda r: r.position) if r.article.url]
+                        0 if r is edition.lead else r.position, r.role in to_all)
+            for r in sorted(linked, key=lambda r: r.position) if r.article.url]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from digest.folder import Folder
 
 STORIES_SHOWN = 15  # the most clicked stories of the period
+FEW_BARS = 31  # editions whose bars each get a value and a label
 TITLE_CHARS = 48
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL | re.IGNORECASE)
 WORDS = {
@@ -52,12 +53,14 @@ def measures(days: list[DayClicks], config: Config,
     """(label, value) of each measure: the editions' click rates oldest first, then clicks per
     story ("MM-DD title"), per category and (with [sections]) per section, largest first."""
     stories = [story for day in days for story in day.stories]
+    years = {day.day[:4] for day in days}
+    dated = (lambda d: d[5:]) if len(years) <= 1 else (lambda d: d)  # MM-DD within one year
     by_category = Counter({story.category or none: 0 for story in stories})
     for story in stories:
         by_category[story.category or none] += story.clicks
     shown = {
         "edition": [(day.day, round(100 * day.rate, 2)) for day in reversed(days)],
-        "story": [(f"{story.day[5:]} {_short(story.title)}", float(story.clicks))
+        "story": [(f"{dated(story.day)} {_short(story.title)}", float(story.clicks))
                   for story in sorted(stories, key=lambda s: (-s.clicks, s.day, s.position))
                   [:STORIES_SHOWN]],
         "category": [(name, float(count)) for name, count in by_category.most_common()],
@@ -121,10 +124,12 @@ def _chart(measure: str, values: list[tuple[str, float]]) -> str:
                   value_font_size=12)
     horizontal = measure != "edition"
     kind = pygal.HorizontalBar if horizontal else pygal.Bar
+    few = len(values) <= FEW_BARS  # a value on each bar, a label under each, while they fit
     chart = kind(style=style, js=[], disable_xml_declaration=True, show_legend=False,
                  width=800, height=max(240, 34 * len(values) + 80) if horizontal else 360,
-                 print_values=True, x_label_rotation=0 if horizontal else 30,
-                 truncate_label=-1, no_data_text="—")
+                 print_values=few, x_label_rotation=0 if horizontal else 30,
+                 truncate_label=-1, no_data_text="—", show_minor_x_labels=few or horizontal,
+                 x_labels_major_every=None if few else max(1, len(values) // 12))
     if horizontal:  # pygal draws the first bar at the bottom: the largest goes on top
         values = values[::-1]
         top = int(max((value for _, value in values), default=0))

@@ -42,10 +42,12 @@ class StoryClicks:
         return cursor.rowcount > 0
 
     def opened(self, days: Iterable[str]) -> None:
-        """One open for each day's edition in `days` (a provider's events)."""
+        """One open for each day's edition in `days` (a provider's events); a day no send
+        linked is none of ours."""
         with self.db.lock, self.db.transaction():
             self.db.executemany(
-                "INSERT INTO edition_opens (day, opens) VALUES (?, 1)"
+                "INSERT INTO edition_opens (day, opens) SELECT ?1, 1 WHERE EXISTS"
+                " (SELECT 1 FROM story_clicks WHERE day = ?1)"
                 " ON CONFLICT (day) DO UPDATE SET opens = opens + 1", ((d,) for d in days))
 
     def stories(self, first_day: str, last_day: str) -> list[LinkedStory]:

@@ -38,12 +38,13 @@ from digest.deliver.webhooks import (
     EventVerifier,
     WebhookRefused,
 )
-from digest.engagement.links import CLICK_PREFIX, ClickLinks, click_base, story_id
+from digest.engagement.links import CLICK_PREFIX
 from digest.errors import ConfigError, DigestError
 from digest.labels import labels_for
 from digest.models import Leaving, Suppression
 from digest.newsletter import Newsletter
 from digest.urls import served_url
+from digest.web.clicks import StoryLinks
 from digest.web.forms import FORM_LIMIT
 from digest.web.joining import Joining
 from digest.web.pages import button_form, html_page
@@ -78,7 +79,7 @@ class WebApp:
         self.tokens = newsletter.state.tokens
         self.story_clicks = newsletter.state.clicks
         self.signer = _signer(config)
-        self.click_links = ClickLinks(click_base(config), self.signer) if self.signer else None
+        self.story_links = StoryLinks(config, self.signer, self.story_clicks, clock)
         self.verifier = _verifier(config)
         self.hosts = allowed_hosts(config)
         self.locale = config.newsletter.locale
@@ -135,7 +136,8 @@ class WebApp:
                                             "HEAD": joining.confirm_page,
                                             "POST": joining.confirm}
         if request.path.startswith(CLICK_PREFIX):
-            routes[request.path] = {"GET": self.click, "HEAD": self.click}
+            follow = self.story_links.follow
+            routes[request.path] = {"GET": follow, "HEAD": follow}
         methods = routes.get(request.path)
         if methods is None:
             return Response("not found\n", 404, content_type="text/plain; charset=utf-8")
@@ -188,17 +190,6 @@ class WebApp:
         page = PreferencesPage(self.signups, self.labels, self.page)
         return page.save(request, key) if request.method == "POST" else page.show(key, token)
 
-    def click(self, request: Request) -> Response:
-        named = self.click_links.clicked(request.path) if self.click_links else None
-        url = self.story_clicks.destination(*named) if named else None
-        if named is None or url is None or urlsplit(url).scheme not in ("http", "https"):
-            log.info("click: refused a link that is none of ours")
-            return Response("not found\n", 404, content_type="text/plain; charset=utf-8")
-        if request.method == "GET":  # a HEAD is a link checker's, not a reader's
-            self.story_clicks.count(*named)
-        log.info("click: story %s of %s", named[1], named[0])
-        return Response("", 302, {"Location": url}, content_type="text/plain; charset=utf-8")
-
     def page(self, status: int, message: str, *, form: str = "", title: str = "") -> Response:
         return html_page(status, lang=self.locale, name=self.name, message=message, form=form,
                          title=title or self.labels["unsubscribe_title"])
@@ -220,24 +211,13 @@ class WebApp:
             log.warning("sendgrid events: refused (%s)", why)
             return Response("forbidden\n", 403, content_type="text/plain; charset=utf-8")
         added = self.store.add(batch.suppressions) if batch.suppressions else 0
-        clicks = self.provider_clicks(batch.clicks)
+        clicks = self.story_links.provider_clicks(batch.clicks)
         if batch.opens:
             self.story_clicks.opened(batch.opens)
         log.info("sendgrid events: %d events, %d suppressions (%d new), %d clicks on stories, "
                  "%d opens", batch.events, len(batch.suppressions), added, clicks,
                  len(batch.opens))
         return Response("ok\n", 200, content_type="text/plain; charset=utf-8")
-
-
-    def provider_clicks(self, clicks: list[tuple[str, str]]) -> int:
-        """Count a provider's clicks on the stories of an edition; a click on one of our own
-        click links is left out (`click` counted it when the reader got there)."""
-        counted = 0
-        for day, url in clicks:
-            if urlsplit(url).path.startswith(CLICK_PREFIX):
-                continue
-            counted += self.story_clicks.count(day, story_id(url))
-        return counted
 
 
 def _signer(config: Config) -> Signer | None:
@@ -252,7 +232,8 @@ def _signer(config: Config) -> Signer | None:
 
 def _verifier(config: Config) -> EventVerifier | None:
     key = config.delivery.sendgrid.webhook_public_key
-    return EventVerifier(key) if key else None  # checked when digest.toml was read
+    # checked when digest.toml was read
+    return EventVerifier(key, config.newsletter.name) if key else None
 
 
 def host_name(header: str) -> str:
