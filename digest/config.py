@@ -251,10 +251,10 @@ class EditionConfig:
 
 @dataclass(frozen=True)
 class LeadConfig:
-    paragraphs: int = setting(0, check=checks.ZERO_OR_MORE,
-                              doc='0: the whole lead article; N: its first N paragraphs '
-                              '(sub-headings kept), then "Lire la suite →" and the whole '
-                              "article's reading time")
+    paragraphs: int = setting(3, check=checks.ZERO_OR_MORE,
+                              doc='N: the lead article\'s first N paragraphs (sub-headings '
+                              'kept), then "Lire la suite →" and the whole article\'s reading '
+                              'time; 0: the whole article, then a discreet "Voir sur le site"')
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from digest.text import typography
 LABELS: dict[str, dict[str, str]] = {
     "fr": {
         "read_more": "Lire la suite →",
-        "reading_time": "Temps de lecture : {minutes} min de lecture",
+        "view_on_site": "Voir sur le site",
+        "reading_time": "Temps de lecture : {minutes}\u00a0min de lecture",
         "also_read": "À lire aussi",
         "more_stories": "Les autres titres du jour",
         "follow_up": "Suite",
@@ -70,7 +71,8 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "en": {
         "read_more": "Read more →",
-        "reading_time": "Reading time: {minutes} min read",
+        "view_on_site": "View on the website",
+        "reading_time": "Reading time: {minutes}\u00a0min read",
         "also_read": "Also read",
         "more_stories": "More stories today",
         "follow_up": "Follow-up",

@@ -23,7 +23,7 @@ publisher = "{name}"                     # l'éditeur, en pied de lettre
 address = ""                             # son adresse postale, en pied de lettre (obligatoire)
 
 [lead]
-paragraphs = 0                           # 0 : l'article principal en entier ; N : ses N premiers paragraphes
+paragraphs = 3                           # N : les N premiers paragraphes de l'article principal ; 0 : en entier
 
 [sources]
 articles = "articles"                    # un fichier Markdown par article
@@ -72,7 +72,7 @@ publisher = "{name}"                     # the publisher, in the footer
 address = ""                             # its postal address, in the footer (required)
 
 [lead]
-paragraphs = 0                           # 0: the whole lead story; N: its first N paragraphs
+paragraphs = 3                           # N: the lead story's first N paragraphs; 0: all of it
 
 [sources]
 articles = "articles"                    # one Markdown file per article

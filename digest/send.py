@@ -37,6 +37,7 @@ from digest.errors import (
     Problem,
     UsageError,
 )
+from digest.headers import list_id
 from digest.models import Email, Outcome, Status
 from digest.pipeline import Build
 from digest.ranking.terms import fingerprint
@@ -180,6 +181,7 @@ def prepare(folder: Folder, edition: Edition, day: date,
         bounce_address=delivery.bounce_address,
         preferences_url=preferences_link(config.signup.url, delivery.unsubscribe_url,
                                          config.signup.preferences),
+        list_id=list_id(config.newsletter.name, config.newsletter.url),
     )
     return result, outgoing
 

@@ -123,6 +123,8 @@ _LONGEST_REFERENCE = 40  # characters looked back for its &: each ; costs a boun
 # Thousands typed with spaces: "6 000", "1 462 000" (not "2028 300": a year, then a number).
 _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)")
 _PERCENT_FR = re.compile(r"(\d)[ \u00a0\u202f]?([%€])")
+# a number and its unit stay on one line: "7 min", "80 km/h", "14 h 30", "3 °C"
+_UNIT = re.compile(r"(\d) (min|h|s|km|m|cm|mm|ha|kg|g|t|l|°C|°|Mo|Go|Ko|MB|GB|KB|kWh|MW)(?![\w])")
 _PERCENT_EN = re.compile(r"(\d)[ \u00a0\u202f]([%€])")
 # French ordinals: 1er, 1re, 93e (also typed 93ème, 93è), 2es.
 _ORDINAL = re.compile(r"\b(\d+)(?:(er)|(re|ère)|(es|èmes|emes)|(e|ème|eme|è))(?![^\W_])")
@@ -162,6 +164,7 @@ def _fix(text: str, locale: str, before: str) -> str:
         return text
     text = _quotes(text, locale, before)
     text = _THOUSANDS.sub(lambda m: re.sub(r"[ \u00a0]", NNBSP, m.group()), text)
+    text = _UNIT.sub("\\1\u00a0\\2", text)
     if locale == "fr":
         text = _PERCENT_FR.sub("\\1" + NNBSP + "\\2", text)
         text = _ORDINAL.sub(_ordinal, text)

@@ -46,7 +46,7 @@ def test_eml_is_multipart_alternative_text_then_html(sample):
     html = html_part.get_content().replace("\r\n", "\n")
     assert html == (sample / "out" / "2025-04-22" / "digest.html").read_text(encoding="utf-8")
     text = text_part.get_content()
-    assert "Temps de lecture\u202f: 7 min de lecture" in text
+    assert "Temps de lecture\u202f: 7\u00a0min de lecture" in text
     assert ("Lire la suite → https://www.courrier-valsorel.example/2025-04-22-berges-de-la-sorelle"
             in text)
 

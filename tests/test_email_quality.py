@@ -103,11 +103,19 @@ def _first_blurb_screens(html: Path) -> float:
 
 
 def test_a_shorter_lead_brings_the_other_stories_up(tmp_path_factory, email_html):
-    root = _sample(tmp_path_factory, "short", ("paragraphs = 0", "paragraphs = 3"))
-    short = root / "out" / "2025-04-22" / "digest.html"
-    assert _first_blurb_screens(email_html) > 5  # the whole lead: the other stories far down
-    assert _first_blurb_screens(short) < 2.5
-    html = short.read_text(encoding="utf-8")
+    whole = _sample(tmp_path_factory, "whole", ("paragraphs = 3", "paragraphs = 0"))
+    whole_html = whole / "out" / "2025-04-22" / "digest.html"
+    assert _first_blurb_screens(whole_html) > 5  # the whole lead: the other stories far down
+    assert _first_blurb_screens(email_html) < 2.5  # the sample: three paragraphs
+    # after the whole lead, no "read more" to what was just read: where it lives, discreetly
+    lead = whole_html.read_text(encoding="utf-8")
+    lead = lead[lead.index('class="lead-body"'):lead.index("Les autres titres du jour")]
+    assert "Lire la suite" not in lead and "Voir sur le site" in lead
+    whole_text = (whole / "out" / "2025-04-22" / "digest.txt").read_text(encoding="utf-8")
+    lead_text = whole_text[:whole_text.index("LES AUTRES TITRES DU JOUR")]
+    assert "Lire la suite" not in lead_text and "Voir sur le site" in lead_text
+    root = email_html.parent.parent.parent
+    html = email_html.read_text(encoding="utf-8")
     # three paragraphs, then "Lire la suite →" and the whole article's reading time
     body = html[html.index('class="lead-body"'):html.index("Les autres titres du jour")]
     body, after = body[:body.index("À lire aussi")], body[body.index("À lire aussi"):]
@@ -116,7 +124,7 @@ def test_a_shorter_lead_brings_the_other_stories_up(tmp_path_factory, email_html
     assert "Temps de lecture\u202f: 7\u00a0min de lecture" in after or \
         "Temps de lecture\u202f: 7 min de lecture" in after
     text = (root / "out" / "2025-04-22" / "digest.txt").read_text(encoding="utf-8")
-    assert "(Temps de lecture\u202f: 7 min de lecture)" in text
+    assert "(Temps de lecture\u202f: 7\u00a0min de lecture)" in text
     assert "Des zones humides" not in text  # the fourth paragraph's sub-head is left out
 
 

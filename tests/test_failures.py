@@ -244,6 +244,7 @@ def test_a_value_that_parses_but_cannot_work(newsletter, table, line, message):
 
 def test_a_label_without_placeholders_keeps_its_braces(newsletter):
     newsletter.article("une", "Texte. " * 50)
+    newsletter.article("breve", "Le marché ouvre samedi place des Tilleuls.")  # its "read more"
     newsletter.add_config('[labels]\nread_more = "Lire {la suite}"\n')
     assert newsletter.run("build", "--date", DAY).returncode == 0
     assert "Lire {la suite}" in (newsletter.root / "out" / DAY / "digest.html").read_text()

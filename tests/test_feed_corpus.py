@@ -1,7 +1,6 @@
 """The feedparser test corpus (../shared/corpus, read in place) through the whole pipeline."""
 
 import re
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -9,6 +8,7 @@ from conftest import REPO, build
 from feed_server import FeedServer, Route
 
 from digest.config import load_config
+from digest.dates import today
 from digest.errors import NoArticlesError
 
 CORPUS = REPO.parent / "shared" / "corpus" / "feedparser" / "tests"
@@ -59,7 +59,7 @@ def run_pipeline(root: Path, url: str, web: bool) -> tuple[str, str] | None:
         f'[[sources.feeds]]\nurl = "{url}"\nundated = "first_seen"\n', encoding="utf-8")
     config = load_config(root / "digest.toml")
     try:
-        result = build(config, date.today())
+        result = build(config, today(config.tz))  # the newsletter's day, as first_seen dates
     except NoArticlesError as error:
         if not error.dates:
             return None

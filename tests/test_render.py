@@ -52,7 +52,7 @@ def test_email_structure(sample):
     assert html.startswith("<!doctype html>")
     assert '<html lang="fr"' in html
     assert "Le Courrier de Val-Sorel" in html and "mardi 22 avril 2025" in html
-    assert "Temps de lecture\u202f: 7 min de lecture" in html
+    assert "Temps de lecture\u202f: 7\u00a0min de lecture" in html
     assert html.count("Lire la suite →") == 1 + len(result.edition.blurbs)
     assert "Voir dans le navigateur" in html and "Se désabonner" in html
     assert "https://www.courrier-valsorel.example/lettre/2025-04-22.html" in html
@@ -65,8 +65,8 @@ def test_email_structure(sample):
     # hidden without tiny or low-contrast text, which spam filters score
     assert "mso-hide:all" in preheader.group(1)
     assert "color" not in preheader.group(1) and "font-size" not in preheader.group(1)
-    # the lead has its sub-headings
-    assert html.count("<h2") >= 3
+    # the lead's first three paragraphs keep their sub-heading
+    assert html.count("<h2") >= 2
     # blurbs end with " ..." unless they fit
     assert " ..." in html
 
@@ -77,7 +77,7 @@ def test_inline_css_is_applied_and_media_queries_kept(sample):
     html = build(load_config(sample / "digest.toml"), DAY).email.html
     head, body = html.split("<body", 1)
     # a rule from <mj-style inline="inline"> lands in style attributes...
-    assert re.search(r'<a href="[^"]+" style="[^"]*color:#b3151b', body)
+    assert re.search(r'<a href="[^"]+"[^>]* style="[^"]*color:#b3151b', body)
     # ...and leaves no plain <style> copy of itself behind
     assert ".blurb .more a" not in head
     # MJML's responsive classes and the theme's media queries stay in <style>

@@ -77,6 +77,7 @@ class Outgoing:
     signer: Signer | None = None  # makes {unsubscribe_token}, and the return paths' {token}
     bounce_address: str = ""  # "bounces+{token}@...": each reader's return path (VERP)
     preferences_url: str = ""  # with {unsubscribe_token}: each reader's preferences page
+    list_id: str = ""  # RFC 2919's List-Id, the same in every copy
 
     @cached_property
     def provider_link(self) -> bool:
@@ -151,7 +152,8 @@ class Outgoing:
         )
         username, _, domain = recipient.email.rpartition("@")
         to = Address(display_name=header_text(recipient.name), username=username, domain=domain)
-        headers = {**unsubscribe, "X-Digest-Edition": self.edition_id}
+        headers = {**unsubscribe, **({"List-Id": self.list_id} if self.list_id else {}),
+                   "X-Digest-Edition": self.edition_id}
         return to_message(personal, to=to, extra_headers=headers).as_bytes()
 
 

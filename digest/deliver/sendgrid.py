@@ -122,6 +122,9 @@ def _shared_part(outgoing: Outgoing, categories: tuple[str, ...], asm_group_id: 
         "categories": list(dict.fromkeys([*categories, "digest"]))[:10],
         "custom_args": {"edition": outgoing.edition_id, "newsletter": outgoing.newsletter},
     }
+    if outgoing.list_id:  # every copy's; Feedback-ID: Gmail's complaint figures per newsletter
+        body["headers"] = {"List-Id": outgoing.list_id,
+                           "Feedback-ID": f"{outgoing.edition_id}:{outgoing.list_id[1:-1]}:digest"}
     if email.reply_to:
         reply_name, reply_address = parseaddr(email.reply_to)
         body["reply_to"] = _person(reply_address, reply_name)

@@ -74,6 +74,7 @@ def environment(templates_dir: Path, bytecode_dir: Path | None = None) -> jinja2
         auto_reload=True,
     )
     env.filters["mjml_attr"] = mjml_attr
+    env.filters["spoken"] = spoken
     env.filters["wrap"] = wrap
     return env
 
@@ -134,6 +135,19 @@ def mjml_attr(value: object) -> Markup:
     ))
 
 
+_DECORATION = re.compile(r"\s*[→←↗↘»«›‹▸►]\s*")
+
+
+def spoken(label: object) -> str:
+    """A label as a screen reader should say it: without its arrows."""
+    return _DECORATION.sub(" ", str(label)).strip()
+
+
+def shown_height(width: int, height: int, shown_width: int) -> int:
+    """The height a picture of `width` × `height` takes at `shown_width` (0: unknown)."""
+    return round(height * shown_width / width) if width and height else 0
+
+
 def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: date) -> dict:
     """What templates see of one article: display-ready, escaped by autoescape where text."""
     article = ranked.article
@@ -148,7 +162,9 @@ def article_view(ranked: Ranked, config: Config, labels: dict[str, str], day: da
         "author": typography(article.author, locale),
         "image": article.image,
         "image_alt": typography(article.image_alt or article.title, locale),
-        "image_width": min(article.image_width or TEXT_WIDTH, TEXT_WIDTH),
+        "image_width": (shown := min(article.image_width or TEXT_WIDTH, TEXT_WIDTH)),
+        # written too, so that a blocked picture keeps its place instead of collapsing
+        "image_height": shown_height(article.image_width, article.image_height, shown),
         "image_caption": typography(article.image_caption, locale),
         "image_credit": typography(article.image_credit, locale),
         "date": article.date,
