@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from email.utils import parseaddr
 from html import unescape
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from digest.config import Config, LeadConfig
 from digest.engagement.links import ClickLinks
@@ -17,6 +19,7 @@ from digest.sources.markdown import image_problems
 from digest.urls import served_url
 
 PREHEADER_MIN_CHARS = 90
+SUBJECT_MAX_CHARS = 60  # what a phone's inbox shows of a subject
 PADDING_CHARACTERS = ("\u200c", "\u034f", "&zwnj;", "&#847;")
 
 if TYPE_CHECKING:
@@ -214,6 +217,26 @@ def _email(folder: Folder, pipeline: Pipeline, day: date | None) -> list[str]:
     if not any(mark in email.html for mark in PADDING_CHARACTERS):
         lines.append(f"{where}: preheader is not padded; keep {{{{ preheader_padding }}}} after "
                      "{{ preheader }} in digest.mjml.j2")
+    return lines + _inbox(config, result, where)
+
+
+def _inbox(config: Config, result: Build, where: str) -> list[str]:
+    """What the inbox shows: a subject phones cut, a sender name that hides the newsletter's,
+    pictures Outlook 2007–2019 cannot show."""
+    lines = []
+    subject = result.email.subject
+    if len(subject) > SUBJECT_MAX_CHARS:
+        lines.append(f"{where}: the subject is {len(subject)} characters; phones show about "
+                     f"{SUBJECT_MAX_CHARS}: keep newsletter.subject short, or the lead's title")
+    sender = parseaddr(config.newsletter.sender)[0]
+    if sender and config.newsletter.name.casefold() not in sender.casefold():
+        lines.append(f"{config.path.name}: newsletter.sender's name \"{sender}\" does not say "
+                     f"\"{config.newsletter.name}\": readers look for the newsletter's name in "
+                     "their inbox")
+    for ranked in (result.edition.lead, *result.edition.blurbs):
+        if urlsplit(ranked.article.image).path.lower().endswith(".webp"):
+            lines.append(f"{ranked.article.source}: image {ranked.article.image} is WebP, which "
+                         "Outlook 2007–2019 for Windows cannot show; prefer JPEG or PNG")
     return lines
 
 

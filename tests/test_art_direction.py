@@ -113,3 +113,14 @@ def test_a_readers_copy_has_a_list_id_and_read_more_links_a_screen_reader_tells_
     labels = re.findall(r'<a href="[^"]+" aria-label="([^"]+)"', html)
     assert len(labels) >= 6 and len(set(labels)) == len(labels), labels
     assert all(label.startswith("Lire la suite : ") and "→" not in label for label in labels)
+
+
+def test_check_warns_of_a_long_subject_a_hidden_name_and_webp_pictures(newsletter):
+    newsletter.article("une", "Le conseil a voté. " * 40, lead=True,
+                       title="Le conseil municipal vote un plan de quatorze millions d'euros "
+                             "pour les berges", image="https://img.example/berges.webp")
+    checked = newsletter.run("check")
+    assert re.search(r"the subject is \d\d characters; phones show about 60", checked.stdout)
+    assert 'newsletter.sender\'s name "La rédaction" does not say "La Gazette de Test"' in \
+        checked.stdout
+    assert "articles/une.md: image https://img.example/berges.webp is WebP" in checked.stdout

@@ -33,9 +33,9 @@ def test_eml_is_multipart_alternative_text_then_html(sample):
     assert message.get_content_type() == "multipart/alternative"
     assert message["MIME-Version"] == "1.0"
     assert message["Subject"] == (  # typographic apostrophe
-        "Berges de la Sorelle\u202f: le conseil municipal vote un plan de 14 millions d’euros")
+        "Berges de la Sorelle\u202f: un plan de 14 millions d’euros voté")
     assert message["From"].addresses[0].addr_spec == "redaction@courrier-valsorel.example"
-    assert message["From"].addresses[0].display_name == "La rédaction du Courrier"
+    assert message["From"].addresses[0].display_name == "Le Courrier de Val-Sorel"
     assert message["Reply-To"] == "courrier@courrier-valsorel.example"
     assert message["Date"].datetime is not None
     assert message["Message-ID"].endswith("@courrier-valsorel.example>")
