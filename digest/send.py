@@ -366,9 +366,12 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
                     break
                 events.batch(report, len(chunk))
         except KeyboardInterrupt:  # Ctrl-C: the ledger says where the round stands
+            ledger.settle(edition_id, round)
             _interrupted(folder, ledger.statuses(edition_id, round), report)
         finally:
             backend.close()
+            if report.batches and not report.dry_run:
+                ledger.settle(edition_id, round)
     report.duration = time.monotonic() - report.started
     report.editions = by_sections.counts()
     return report
@@ -378,6 +381,7 @@ def _round(ledger: Ledger, edition_id: str, report: SendReport, *, force: bool,
            resend_unknown: bool) -> tuple[int, dict[str, str]]:
     """The round this run sends and who it already handled: a new round with --force, the
     unknown readers forgotten with --resend-unknown."""
+    ledger.settle_all()  # a run stopped before settling its batches sent whole
     round = ledger.last_round(edition_id)
     statuses = ledger.statuses(edition_id, round)
     if force and statuses:
@@ -430,10 +434,14 @@ def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> 
     if len(claimed) < len(chunk):  # handled since this run read the ledger: never twice
         report.already += len(chunk) - len(claimed)
         chunk = [r for r in chunk if r.key in claimed]
-    answered = 0
+    answered, whole = 0, False
     try:
         for outcomes in _answers(backend.send(outgoing, chunk), ledger, batch_id):
-            ledger.record(edition_id, round, outcomes)  # its failure leaves them pending
+            whole = not answered and _taken_whole(outcomes, len(chunk))
+            if whole:  # the readers' rows are settled at the end of the run (Ledger.settle)
+                ledger.batch_sent(batch_id, outcomes[0].provider_id)
+            else:
+                ledger.record(edition_id, round, outcomes)  # its failure leaves them pending
             answered += len(outcomes)
             for status, count in Counter(outcome.status for outcome in outcomes).items():
                 setattr(report, status, getattr(report, status) + count)
@@ -447,8 +455,17 @@ def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> 
         report.failed += len(chunk) - answered
         report.error = error
         return False
-    ledger.finish_batch(batch_id, "done")
+    if not whole:
+        ledger.finish_batch(batch_id, "done")
     return True
+
+
+def _taken_whole(outcomes: list[Outcome], size: int) -> bool:
+    """Whether one answer took the whole batch, with one id for all (SendGrid's 202)."""
+    first = outcomes[0] if outcomes else None
+    return first is not None and len(outcomes) == size and all(
+        o.status == Status.SENT and o.provider_id == first.provider_id and not o.error
+        for o in outcomes)
 
 
 def _answers(outcomes: Iterator[list[Outcome]], ledger: Ledger,

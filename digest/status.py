@@ -47,6 +47,7 @@ def edition_status(folder: Folder, day: date | None) -> list[EditionStatus]:
     if state is None:
         return []
     ledger = state.ledger
+    ledger.settle_all()  # a run stopped before settling its batches sent whole
     stats = ledger.stats(folder.config.newsletter.url, day.isoformat() if day else None)
     keys = [r.key for r in folder.readers(lambda problem: None)] if stats else []
     name = folder.config.newsletter.url

@@ -23,6 +23,7 @@ from digest.models import Email, Outcome, Status
 from digest.state.db import StateDatabase
 
 DONE = (Status.SENT, Status.REFUSED, Status.PENDING)  # a normal run does not send to them again
+BATCH_SENT = "sent"  # a batch taken whole, its readers' rows not settled yet (Ledger.settle)
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,39 @@ class Ledger:
                     " AND email IN (SELECT value FROM json_each(?))",
                     (status, provider_id, error, now, edition_id, round, _json_list(keys)),
                 )
+
+    def batch_sent(self, batch_id: int, provider_id: str) -> None:
+        """A batch the provider took whole, in one answer: recorded on the batch alone (one
+        row), its readers' rows settled later, all at once (`settle`). Until then they read
+        as pending: never sent twice, whatever stops the run."""
+        self.db.execute(
+            "UPDATE batches SET status = ?, provider_id = ?, finished_at = ? WHERE id = ?",
+            (BATCH_SENT, provider_id, time.time(), batch_id),
+        )
+
+    def settle(self, edition_id: str, round: int) -> int:
+        """The readers of the round's batches sent whole, recorded as sent, in one transaction:
+        a batch of every 50th reader of the list rewrote index pages all over the ledger at
+        each commit; all the batches together write each page once. The rows settled."""
+        with self.db.transaction():
+            cursor = self.db.execute(
+                "UPDATE deliveries SET status = 'sent', provider_id = b.provider_id,"
+                " updated_at = b.finished_at FROM batches b"
+                " WHERE deliveries.edition_id = ?1 AND deliveries.round = ?2"
+                " AND deliveries.status = 'pending' AND b.id = deliveries.batch_id"
+                " AND b.status = ?3",
+                (edition_id, round, BATCH_SENT),
+            )
+            self.db.execute("UPDATE batches SET status = 'done' WHERE status = ?"
+                            " AND edition_id = ? AND round = ?", (BATCH_SENT, edition_id, round))
+        return cursor.rowcount
+
+    def settle_all(self) -> None:
+        """Every round's batches sent whole and not settled yet (a run stopped before its end)."""
+        for edition_id, round in self.db.execute(
+                "SELECT DISTINCT edition_id, round FROM batches WHERE status = ?",
+                (BATCH_SENT,)).fetchall():
+            self.settle(edition_id, round)
 
     def finish_batch(self, batch_id: int, status: str, provider_id: str = "",
                      error: str = "") -> None:
