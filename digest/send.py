@@ -121,16 +121,20 @@ class SectionEditions:
                 yield self.outgoing, chunk
             return
         waiting: dict[frozenset[str], list[Recipient]] = {}
-        for reader in readers:
-            names = reader_sections(reader.fields, self.sections)
-            self._readers[names] += 1
-            batch = waiting.setdefault(names, [])
+        known = self.sections
+        for reader in readers:  # per reader: as little as can be (100,000 a send)
+            names = reader_sections(reader.fields, known)
+            batch = waiting.get(names)
+            if batch is None:
+                batch = waiting[names] = []
             batch.append(reader)
             if len(batch) == size:
+                self._readers[names] += size
                 yield self._for(names), batch
                 waiting[names] = []
         for names, batch in waiting.items():
             if batch:
+                self._readers[names] += len(batch)
                 yield self._for(names), batch
 
     def counts(self) -> dict[str, int]:

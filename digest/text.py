@@ -3,6 +3,7 @@ cells."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -273,6 +274,11 @@ TEXT_WIDTH = 76  # columns of the plain-text part
 def wrap(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
     """Lines of at most `width` columns, broken only at spaces: never inside a hyphenated word
     ("Marie-Thérèse"), a URL or at a no-break space. A word longer than the width stays whole."""
+    return _wrapped(str(text), width, indent)
+
+
+@functools.lru_cache(maxsize=1024)  # the same excerpts in the text part of each set's edition
+def _wrapped(text: str, width: int, indent: str) -> str:
     import textwrap
 
     wrapper = textwrap.TextWrapper(width=width, break_long_words=False, break_on_hyphens=False,

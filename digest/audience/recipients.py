@@ -214,8 +214,9 @@ def read_recipients(
     so is a name in the `sections` column that is none of `sections` (when there are any)."""
     seen: dict[str, int] = {}
     for line, row in _rows(path, shown, report):
-        if sections and row.get("sections"):
-            _check_sections(row["sections"], sections, f"{shown}:{line}", report)
+        cell = row.get("sections") if sections else None
+        if cell and (unknown := sections_cell(cell, sections)[1]):
+            _unknown_sections(unknown, sections, f"{shown}:{line}", report)
         address = row.get("email", "")
         if not address:
             report(Problem(f"{shown}:{line}", "empty email; skipped"))
@@ -241,11 +242,11 @@ def read_recipients(
         yield keyed_recipient(key, email, name or "", extra)
 
 
-def _check_sections(text: str, known: frozenset[str], where: str,
-                    report: Callable[[Problem], None]) -> None:
-    for name in sections_cell(text, known)[1]:
-            report(Problem(where, f'unknown section "{_printable(name)}" (digest.toml has '
-                           f"{', '.join(sorted(known))}); ignored"))
+def _unknown_sections(names: tuple[str, ...], known: frozenset[str], where: str,
+                      report: Callable[[Problem], None]) -> None:
+    for name in names:
+        report(Problem(where, f'unknown section "{_printable(name)}" (digest.toml has '
+                       f"{', '.join(sorted(known))}); ignored"))
 
 
 def newsletter_readers(config: Config, report: Callable[[Problem], None],
