@@ -17,7 +17,7 @@ from digest.models import Email
 LINE_LENGTH = 76
 POLICY = SMTP.clone(max_line_length=LINE_LENGTH, refold_source="none")
 # Headers made of <address> lists, folded between the addresses.
-_ADDRESS_LISTS = ("List-Unsubscribe",)
+ADDRESS_LISTS = ("List-Unsubscribe",)
 
 
 def sender_domain(sender: str) -> str:
@@ -38,8 +38,8 @@ def to_message(
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender_domain(email.sender))
     for name, value in (extra_headers or {}).items():
-        if name in _ADDRESS_LISTS:
-            message.set_raw(name, _folded(name, value))
+        if name in ADDRESS_LISTS:
+            message.set_raw(name, folded_list(name, value))
         else:
             message[name] = value
     message.set_content(email.text, subtype="plain", charset="utf-8")
@@ -47,7 +47,7 @@ def to_message(
     return message
 
 
-def _folded(name: str, value: str) -> str:
+def folded_list(name: str, value: str) -> str:
     """`<a>, <b>` folded between the addresses when the line would pass 76 characters; an address
     longer than that stays whole (RFC 5322 allows 998)."""
     parts = [part.strip() for part in re.split(r"(?<=>)\s*,", value)]

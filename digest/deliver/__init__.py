@@ -28,9 +28,10 @@ from urllib.parse import quote
 
 from digest.audience.recipients import Recipient
 from digest.audience.signing import PREFERENCES_PLACEHOLDER, TOKEN, Signer
+from digest.deliver.template import MessageTemplate
 from digest.errors import EXIT_TEMPFAIL, ConfigError, DigestError
 from digest.headers import header_text
-from digest.message import POLICY, to_message
+from digest.message import POLICY
 from digest.models import Email, Outcome, Suppression
 
 if TYPE_CHECKING:
@@ -136,25 +137,23 @@ class Outgoing:
     def message_for(self, recipient: Recipient) -> bytes:
         """The whole MIME message for one reader, with his own To and unsubscribe link."""
         link, unsubscribe = self.links(recipient)
-        link = link or self.placeholder
-        html = self.email.html.replace(self.placeholder, link)
-        text = self.email.text.replace(self.placeholder, link)
+        values = {self.placeholder: link or self.placeholder}
         if preferences := self.preferences_for(recipient):
-            html = html.replace(PREFERENCES_PLACEHOLDER, preferences)
-            text = text.replace(PREFERENCES_PLACEHOLDER, preferences)
-        personal = Email(
-            subject=self.email.subject,
-            html=html,
-            text=text,
-            preheader=self.email.preheader,
-            sender=self.email.sender,
-            reply_to=self.email.reply_to,
-        )
+            values[PREFERENCES_PLACEHOLDER] = preferences
         username, _, domain = recipient.email.rpartition("@")
         to = Address(display_name=header_text(recipient.name), username=username, domain=domain)
-        headers = {**unsubscribe, **({"List-Id": self.list_id} if self.list_id else {}),
-                   "X-Digest-Edition": self.edition_id}
-        return to_message(personal, to=to, extra_headers=headers).as_bytes()
+        return self._template.message(to, unsubscribe, values)
+
+    @cached_property
+    def _template(self) -> MessageTemplate:
+        """The message every copy is made from (digest.deliver.template)."""
+        return MessageTemplate(self.email, self.shared_headers(),
+                               (self.placeholder, PREFERENCES_PLACEHOLDER))
+
+    def shared_headers(self) -> dict[str, str]:
+        """The headers of every copy besides the email's own: List-Id, the edition's id."""
+        return {**({"List-Id": self.list_id} if self.list_id else {}),
+                "X-Digest-Edition": self.edition_id}
 
 
 _UNRESERVED = re.compile(r"[^A-Za-z0-9_.~-]")  # what quote(..., safe="") escapes in ASCII
