@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +25,7 @@ from digest.deliver import (
     backend_class,
     check_unsubscribe_link,
 )
+from digest.edition_sets import SectionEditions
 from digest.engagement.links import ClickLinks, linked_stories
 from digest.errors import (
     EXIT_INTERRUPTED,
@@ -41,7 +41,7 @@ from digest.headers import list_id
 from digest.models import Email, Outcome, Status
 from digest.pipeline import Build
 from digest.ranking.terms import fingerprint
-from digest.sections import label, reader_sections, write_section_email
+from digest.sections import write_section_email
 from digest.state.ledger import DONE, Ledger
 from digest.state.lock import send_lock
 
@@ -96,58 +96,6 @@ def content_hash(result: Build) -> str:
     for part in (email.subject, email.html, email.text):
         digest.update(part.encode("utf-8") + b"\0")
     return digest.hexdigest()
-
-
-class SectionEditions:
-    """The readers in batches of one edition each: those of each set of sections get that
-    set's email, rendered once, when its first reader comes (`digest.sections`)."""
-
-    def __init__(self, outgoing: Outgoing, sections: frozenset[str],
-                 email_for: Callable[[frozenset[str]], Email]) -> None:
-        self.outgoing, self.sections, self.email_for = outgoing, sections, email_for
-        self._made: dict[frozenset[str], Outgoing] = {frozenset(): outgoing}
-        self._readers: Counter[frozenset[str]] = Counter()
-
-    def _for(self, names: frozenset[str]) -> Outgoing:
-        if names not in self._made:
-            self._made[names] = replace(self.outgoing, email=self.email_for(names))
-        return self._made[names]
-
-    def batches(self, readers: Iterable[Recipient],
-                size: int) -> Iterator[tuple[Outgoing, list[Recipient]]]:
-        if not self.sections:  # one edition for all, as it streams
-            for chunk in _chunks(readers, size):
-                self._readers[frozenset()] += len(chunk)
-                yield self.outgoing, chunk
-            return
-        waiting: dict[frozenset[str], list[Recipient]] = {}
-        known = self.sections
-        for reader in readers:  # per reader: as little as can be (100,000 a send)
-            names = reader_sections(reader.fields, known)
-            batch = waiting.get(names)
-            if batch is None:
-                batch = waiting[names] = []
-            batch.append(reader)
-            if len(batch) == size:
-                self._readers[names] += size
-                yield self._for(names), batch
-                waiting[names] = []
-        for names, batch in waiting.items():
-            if batch:
-                self._readers[names] += len(batch)
-                yield self._for(names), batch
-
-    def counts(self) -> dict[str, int]:
-        """{the sections' label: readers} of this send, when there are sections."""
-        if not self.sections:
-            return {}
-        return {label(names): count for names, count in self._readers.most_common()}
-
-
-def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 class Edition(Protocol):
@@ -227,6 +175,8 @@ def send(folder: Folder, edition: Edition, day: date, *, backend_name: str | Non
 
 def _send(folder: Folder, edition: Edition, day: date, backend_type, events: SendEvents, *,
           dry_run: bool, to: str | None, resend_unknown: bool, force: bool) -> SendReport:
+    if not (dry_run or to):  # what a run stopped before its end left to settle, before the build
+        folder.state.ledger.settle_all()  # reads which stories were sent
     result, outgoing = prepare(folder, edition, day, events)
     report = SendReport(outgoing.edition_id, result.email.subject, backend_type.name,
                         dry_run=dry_run)
@@ -234,8 +184,6 @@ def _send(folder: Folder, edition: Edition, day: date, backend_type, events: Sen
     def open_backend() -> Backend:
         return backend_type.open(folder.config, folder.outbox(day))
 
-    if not dry_run and folder.config.tracking.clicks:  # where the copies' click links lead
-        folder.state.clicks.link(linked_stories(result.edition, folder.config))
     if to or dry_run:
         edition.write(result)
         if to:
@@ -245,6 +193,7 @@ def _send(folder: Folder, edition: Edition, day: date, backend_type, events: Sen
         outgoing = _version_to_send(folder, day, outgoing, force)
         if outgoing.edition_id == report.edition_id:
             edition.write(result)  # out/ holds what readers get: not a version left unsent
+            _link_stories(folder, result)
         else:
             report.finishing = outgoing.edition_id
             report.edition_id, report.subject = outgoing.edition_id, outgoing.email.subject
@@ -259,6 +208,14 @@ def _send(folder: Folder, edition: Edition, day: date, backend_type, events: Sen
     return _send_to_list(folder, day, open_backend, outgoing, report, events,
                          resend_unknown=resend_unknown, force=force, result=result,
                          by_sections=SectionEditions(outgoing, sections, email_for))
+
+
+def _link_stories(folder: Folder, result: Build) -> None:
+    """The stories of the version being sent, where its click links lead and the provider's
+    click events count (`[tracking] clicks`, or SendGrid's Event Webhook)."""
+    config = folder.config
+    if config.tracking.clicks or config.delivery.sendgrid.webhook_public_key:
+        folder.state.clicks.link(linked_stories(result.edition, config))
 
 
 def _version_to_send(folder: Folder, day: date, built: Outgoing, force: bool) -> Outgoing:
@@ -370,12 +327,10 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
                     break
                 events.batch(report, len(chunk))
         except KeyboardInterrupt:  # Ctrl-C: the ledger says where the round stands
-            ledger.settle(edition_id, round)
-            _interrupted(folder, ledger.statuses(edition_id, round), report)
+            report.interrupted = True
         finally:
             backend.close()
-            if report.batches and not report.dry_run:
-                ledger.settle(edition_id, round)
+    _settle(folder, ledger, edition_id, round, report)
     report.duration = time.monotonic() - report.started
     report.editions = by_sections.counts()
     return report
@@ -385,7 +340,6 @@ def _round(ledger: Ledger, edition_id: str, report: SendReport, *, force: bool,
            resend_unknown: bool) -> tuple[int, dict[str, str]]:
     """The round this run sends and who it already handled: a new round with --force, the
     unknown readers forgotten with --resend-unknown."""
-    ledger.settle_all()  # a run stopped before settling its batches sent whole
     round = ledger.last_round(edition_id)
     statuses = ledger.statuses(edition_id, round)
     if force and statuses:
@@ -395,6 +349,16 @@ def _round(ledger: Ledger, edition_id: str, report: SendReport, *, force: bool,
         statuses = ledger.statuses(edition_id, round)
     report.round = round
     return round, statuses
+
+
+def _settle(folder: Folder, ledger: Ledger, edition_id: str, round: int,
+            report: SendReport) -> None:
+    """The batches taken whole, settled at the end of the run (after an error the next run
+    does it, as after a kill); then where an interrupted round stands."""
+    if report.batches and not report.dry_run:
+        ledger.settle(edition_id, round)
+    if report.interrupted:
+        _interrupted(folder, ledger.statuses(edition_id, round), report)
 
 
 def _interrupted(folder: Folder, statuses: dict[str, str], report: SendReport) -> None:
@@ -441,8 +405,9 @@ def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> 
     answered, whole = 0, False
     try:
         for outcomes in _answers(backend.send(outgoing, chunk), ledger, batch_id):
-            whole = not answered and _taken_whole(outcomes, len(chunk))
-            if whole:  # the readers' rows are settled at the end of the run (Ledger.settle)
+            taken = not answered and _taken_whole(outcomes, len(chunk))
+            whole = whole or taken
+            if taken:  # the readers' rows are settled at the end of the run (Ledger.settle)
                 ledger.batch_sent(batch_id, outcomes[0].provider_id)
             else:
                 ledger.record(edition_id, round, outcomes)  # its failure leaves them pending

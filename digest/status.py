@@ -4,12 +4,13 @@ readers clicked in it."""
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
 from digest.engagement.tally import DayClicks, day_clicks
-from digest.errors import DigestError
+from digest.errors import DigestError, StateError
 from digest.models import Leaving
 from digest.state.ledger import DONE
 
@@ -47,7 +48,8 @@ def edition_status(folder: Folder, day: date | None) -> list[EditionStatus]:
     if state is None:
         return []
     ledger = state.ledger
-    ledger.settle_all()  # a run stopped before settling its batches sent whole
+    with suppress(StateError):  # a read-only copy, another writer: shown as they are
+        ledger.settle_all()  # a run stopped before settling its batches sent whole
     stats = ledger.stats(folder.config.newsletter.url, day.isoformat() if day else None)
     keys = [r.key for r in folder.readers(lambda problem: None)] if stats else []
     name = folder.config.newsletter.url

@@ -225,3 +225,16 @@ def test_a_real_layout_reads_as_its_outlets_item(newsletter, name):
         tag = tags[0]
         width = re.search(r'\bwidth="(\d+)"', tag)
         assert width and int(width.group(1)) == layout.width, tag
+
+
+def test_an_item_of_whitespace_runs_is_read_in_linear_time(newsletter):
+    """A megabyte of spaces before a truncation mark, and of line breaks: each pattern of the
+    CMS boilerplate starts a match only where a run of spaces starts (else the run is scanned
+    again from each of its characters: hours for this item)."""
+    hostile = rss("<title>Le Fil</title><link>https://fil.example</link>",
+                  "<title>Des espaces</title><link>https://fil.example/a</link>"
+                  "<pubDate>Mon, 21 Apr 2025 08:00:00 +0000</pubDate><description><![CDATA["
+                  "Un texte" + " " * 1_000_000 + "x [&#8230;] fin" + "\n" * 200_000
+                  + "The post" + " " * 100_000 + "]]></description>")
+    html, text = built(newsletter, "spaces", Layout(hostile, text=["Un texte"]))
+    assert "Un texte" in text

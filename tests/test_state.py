@@ -203,3 +203,31 @@ def test_transaction_rolls_back_on_error(tmp_path):
         assert state.db.execute("SELECT COUNT(*) FROM feed_first_seen").fetchone()[0] == 0
     finally:
         state.close()
+
+
+def test_a_batch_taken_whole_is_never_failed_nor_finished_over(tmp_path):
+    """A backend error after the provider took a batch whole must not make its readers failed
+    (sent again) nor hide the batch from the settling."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from digest.dates import calendar_window
+    from digest.models import Status
+    from digest.state import State
+
+    state = State(tmp_path / "state.db")
+    ledger = state.ledger
+    ledger.edition("e1", "https://n.example", "2025-04-22", "h", "s",
+                   calendar_window(date(2025, 4, 22), ZoneInfo("Europe/Paris")))
+    batch, claimed = ledger.start_batch("e1", 1, "sendgrid", ["a@x.example", "b@x.example"])
+    assert claimed == {"a@x.example", "b@x.example"}
+    ledger.batch_sent(batch, "provider-id")
+    ledger.fail_pending(batch, "a bug after the answer")
+    ledger.finish_batch(batch, "unknown")
+    assert ledger.statuses("e1", 1) == {"a@x.example": Status.PENDING,
+                                        "b@x.example": Status.PENDING}
+    assert ledger.settle("e1", 1) == 2
+    assert ledger.statuses("e1", 1) == {"a@x.example": Status.SENT, "b@x.example": Status.SENT}
+    _, again = ledger.start_batch("e1", 1, "sendgrid", ["a@x.example", "b@x.example"])
+    assert again == set()
+    state.close()

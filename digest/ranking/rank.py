@@ -172,7 +172,9 @@ def _rank(articles: list[Article], day: date, window: Window, config: RankingCon
         for i in indexes:
             parts = components(articles[i], window.bounds, config, sources, interest)
             members.append((articles[i], round(sum(parts.values()), 3), parts))
-        stories.append((_Story(members, 0, priority_first=bool(config.engagement)), indexes))
+        # clicks weigh in: then never above the editors' priorities
+        weighed = bool(config.engagement) and interest is not None
+        stories.append((_Story(members, 0, priority_first=weighed), indexes))
     stories.sort(key=lambda item: item[0].key())
     for number, (story, _) in enumerate(stories, 1):
         story.number = number

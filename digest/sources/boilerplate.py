@@ -19,14 +19,16 @@ _FLAGS = re.IGNORECASE | re.DOTALL
 _FIRST_ON = re.compile(
     r"<p>\s*(?:The post\s.{0,600}?\sappeared first on\s"
     r"|L[’']article\s.{0,600}?\sest apparu en premier sur\s).{0,600}?</p>", _FLAGS)
+# (?<!\s): a match starts where a run of spaces starts, never inside one (else a long run of
+# spaces is scanned again from each of its characters: minutes for a few tens of kilobytes)
 _FIRST_ON_TAIL = re.compile(
-    r"\s*(?:The post\s[^<>]{0,300}?\sappeared first on\s"
+    r"(?<!\s)\s*(?:The post\s[^<>]{0,300}?\sappeared first on\s"
     r"|L[’']article\s[^<>]{0,300}?\sest apparu en premier sur\s)[^<>]{0,300}$", _FLAGS)
 _READ_MORE_WORDS = (r"(?:continue reading|read more|read the full (?:story|article)|keep reading"
                     r"|lire la suite|lire l[’']article|en savoir plus|suite de l[’']article)")
 _READ_MORE = re.compile(
     r"<a\b[^>]*>\s*" + _READ_MORE_WORDS + r"(?:[^<]|<(?!/a>)[^>]*>){0,300}?</a>", _FLAGS)
-_MARK = re.compile(r"\s*\[(?:…|&hellip;|&#8230;|\.\.\.)\]")
+_MARK = re.compile(r"(?<!\s)\s*\[(?:…|&hellip;|&#8230;|\.\.\.)\]")
 _COPYRIGHT = re.compile(
     r"<p>\s*(?:©|&copy;|\(c\)\s*\d{4}|copyright\b)[^<]{0,200}</p>", _FLAGS)
 _EMPTY = re.compile(r"<p>(?:\s|&nbsp;|<br\s*/?>)*</p>", re.IGNORECASE)

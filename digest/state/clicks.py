@@ -41,14 +41,21 @@ class StoryClicks:
                 (clicks, day, story))
         return cursor.rowcount > 0
 
-    def opened(self, days: Iterable[str]) -> None:
-        """One open for each day's edition in `days` (a provider's events); a day no send
-        linked is none of ours."""
+    def provider_events(self, clicks: list[tuple[str, str]], opens: list[str]) -> int:
+        """A provider's batch of events, in one transaction (a batch it sends again after an
+        error counts once): a click for each (day, story), an open for each day's edition a
+        send linked. The clicks counted."""
+        counted = 0
         with self.db.lock, self.db.transaction():
+            for day, story in clicks:
+                counted += self.db.execute(
+                    "UPDATE story_clicks SET clicks = clicks + 1 WHERE day = ? AND story = ?",
+                    (day, story)).rowcount
             self.db.executemany(
                 "INSERT INTO edition_opens (day, opens) SELECT ?1, 1 WHERE EXISTS"
                 " (SELECT 1 FROM story_clicks WHERE day = ?1)"
-                " ON CONFLICT (day) DO UPDATE SET opens = opens + 1", ((d,) for d in days))
+                " ON CONFLICT (day) DO UPDATE SET opens = opens + 1", ((d,) for d in opens))
+        return counted
 
     def stories(self, first_day: str, last_day: str) -> list[LinkedStory]:
         """The stories linked by the editions of those days, by day and position."""

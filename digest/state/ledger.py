@@ -2,8 +2,10 @@
 
 SQLite in WAL mode under `.digest/state.db`. A recipient's row is written as `pending` in the same
 transaction as its batch, *before* the request leaves, then updated to `sent`, `failed` or `refused`
-once the provider answered. After a crash, `pending` rows are the readers whose fate is unknown:
-they are not sent again unless asked (`--resend-unknown`).
+once the provider answered; a batch the provider took whole in one answer is marked on its batch
+row instead, and its readers' rows are settled as `sent` together at the end of the run (or by the
+next reader of the ledger after a kill). After a crash, `pending` rows of the other batches are
+the readers whose fate is unknown: they are not sent again unless asked (`--resend-unknown`).
 
 Statuses: sent (delivered to the provider), failed (not delivered; tried again on the next run),
 refused (the server refused this address for good; not tried again), pending (unknown).
@@ -157,8 +159,10 @@ class Ledger:
         """The date of the last edition that reached readers."""
         with self.db.lock:  # also asked by the web application's threads
             row = self.db.execute(
-                "SELECT MAX(e.day) FROM editions e WHERE e.newsletter = ? AND EXISTS (SELECT 1"
-                " FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')",
+                "SELECT MAX(e.day) FROM editions e WHERE e.newsletter = ? AND (EXISTS (SELECT 1"
+                " FROM deliveries d WHERE d.edition_id = e.id AND d.status = 'sent')"
+                " OR EXISTS (SELECT 1 FROM batches b WHERE b.edition_id = e.id"
+                " AND b.status = 'sent'))",
                 (newsletter,)).fetchone()
         return row[0] if row else None
 
@@ -263,19 +267,22 @@ class Ledger:
 
     def finish_batch(self, batch_id: int, status: str, provider_id: str = "",
                      error: str = "") -> None:
+        """The batch's end; a batch taken whole keeps saying so until it is settled."""
         self.db.execute(
             "UPDATE batches SET status = ?, provider_id = ?, error = ?, finished_at = ?"
-            " WHERE id = ?",
-            (status, provider_id, error, time.time(), batch_id),
+            " WHERE id = ? AND status != ?",
+            (status, provider_id, error, time.time(), batch_id, BATCH_SENT),
         )
 
     def fail_pending(self, batch_id: int, error: str) -> None:
-        """The provider said no to the whole batch: its readers did not get it, try them again."""
+        """The provider said no to the whole batch: its readers did not get it, try them again.
+        Never those of a batch it took whole: their rows are pending until settled."""
         with self.db.transaction():
             self.db.execute(
-                "UPDATE deliveries SET status = 'failed', error = ?, updated_at = ?"
-                " WHERE batch_id = ? AND status = 'pending'",
-                (error, time.time(), batch_id),
+                "UPDATE deliveries SET status = 'failed', error = ?1, updated_at = ?2"
+                " WHERE batch_id = ?3 AND status = 'pending' AND NOT EXISTS"
+                " (SELECT 1 FROM batches WHERE id = ?3 AND status = ?4)",
+                (error, time.time(), batch_id, BATCH_SENT),
             )
             self.finish_batch(batch_id, Status.FAILED, error=error)
 

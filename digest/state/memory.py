@@ -29,8 +29,10 @@ class StoryMemory:
         rows = self.db.execute(
             "SELECT e.day, s.urls, s.terms FROM stories s JOIN editions e ON e.id = s.edition_id"
             " WHERE e.newsletter = ? AND e.day BETWEEN ? AND ?"
-            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id"
-            " AND d.status = 'sent')",
+            " AND (EXISTS (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id"
+            " AND d.status = 'sent')"
+            # a batch taken whole whose readers are not settled yet (a send under way, killed)
+            " OR EXISTS (SELECT 1 FROM batches b WHERE b.edition_id = e.id AND b.status = 'sent'))",
             (newsletter, (day - timedelta(days=days)).isoformat(),
              (day - timedelta(days=1)).isoformat()),
         )

@@ -211,9 +211,8 @@ class WebApp:
             log.warning("sendgrid events: refused (%s)", why)
             return Response("forbidden\n", 403, content_type="text/plain; charset=utf-8")
         added = self.store.add(batch.suppressions) if batch.suppressions else 0
-        clicks = self.story_links.provider_clicks(batch.clicks)
-        if batch.opens:
-            self.story_clicks.opened(batch.opens)
+        clicks = self.story_links.provider_events(batch.clicks, batch.opens) \
+            if batch.clicks or batch.opens else 0
         log.info("sendgrid events: %d events, %d suppressions (%d new), %d clicks on stories, "
                  "%d opens", batch.events, len(batch.suppressions), added, clicks,
                  len(batch.opens))

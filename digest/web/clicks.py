@@ -8,7 +8,10 @@ the count.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -19,11 +22,43 @@ from digest.config import Config
 from digest.engagement.links import CLICK_PREFIX, ClickLinks, click_base, story_id
 from digest.errors import DigestError
 from digest.state.clicks import StoryClicks
-from digest.web.joining import ClientRate, client_address
+from digest.web.joining import client_address
 
 log = logging.getLogger("digest.web")
 
 DAY_SECONDS = 86_400.0
+REMEMBERED = 200_000  # clicks remembered at most: the oldest are forgotten first
+
+
+class OncePerDay:
+    """Whether a key is new within a day; at most REMEMBERED keys, in insertion (= time) order,
+    so that forgetting the expired or the oldest costs nothing per request."""
+
+    def __init__(self, clock: Callable[[], float], limit: int = REMEMBERED) -> None:
+        self.clock, self.limit = clock, limit
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first(self, key: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            while self._seen and (len(self._seen) >= self.limit
+                                  or next(iter(self._seen.values())) <= now - DAY_SECONDS):
+                self._seen.popitem(last=False)
+            if key in self._seen:
+                return False
+            self._seen[key] = now
+            return True
+
+
+def _client(address: str) -> str:
+    """A client as clicks count it: an IPv4 address, or an IPv6 one's /64 (a home or a phone
+    gets a whole /64: its addresses are one client)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 class StoryLinks:
@@ -32,7 +67,7 @@ class StoryLinks:
         self.links = ClickLinks(click_base(config), signer) if signer else None
         self.clicks = clicks
         self.signer = signer
-        self.once = ClientRate(1, clock, window=DAY_SECONDS)
+        self.once = OncePerDay(clock)
 
     def follow(self, request: Request) -> Response:
         """GET (or HEAD) of a click link: 302 to the story the send recorded, or 404."""
@@ -54,15 +89,14 @@ class StoryLinks:
         """Whether this client's click on the story is its first of the day (HEAD requests,
         link checkers', never count)."""
         assert self.signer is not None  # there are links only with a signer
-        return self.once.allow(self.signer.client_hash(f"{client_address(request)}\0{day}/{story}"))
+        client = _client(client_address(request))
+        return self.once.first(self.signer.client_hash(f"{client}\0{day}/{story}"))
 
-    def provider_clicks(self, clicks: list[tuple[str, str]]) -> int:
-        """Count a provider's clicks on the stories of an edition; a click on one of our own
-        click links is left out (`follow` counts it when the reader gets there)."""
-        ours = self.links.base + CLICK_PREFIX if self.links else ""
-        counted = 0
-        for day, url in clicks:
-            if ours and url.startswith(ours):
-                continue
-            counted += self.clicks.count(day, story_id(url))
-        return counted
+    def provider_events(self, clicks: list[tuple[str, str]], opens: list[str]) -> int:
+        """Count a provider's clicks on the stories of an edition (when its own click tracking
+        wraps the stories' addresses) and its opens; a click on one of our own click links is
+        left out (`follow` counts it when the reader gets there). The clicks counted."""
+        ours = self.links.base + CLICK_PREFIX if self.links and self.links.base else ""
+        stories = [(day, story_id(url)) for day, url in clicks
+                   if not (ours and url.startswith(ours))]
+        return self.clicks.provider_events(stories, opens)
