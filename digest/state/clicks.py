@@ -33,12 +33,12 @@ class StoryClicks:
                                   (day, story)).fetchone()
         return row[0] if row else None
 
-    def count(self, day: str, story: str, clicks: int = 1) -> bool:
-        """Add clicks to a story of the day's edition; False when it linked to no such story."""
+    def count(self, day: str, story: str) -> bool:
+        """One click on a story of the day's edition; False when it linked to no such story."""
         with self.db.lock, self.db.transaction():  # the web application's threads
             cursor = self.db.execute(
-                "UPDATE story_clicks SET clicks = clicks + ? WHERE day = ? AND story = ?",
-                (clicks, day, story))
+                "UPDATE story_clicks SET clicks = clicks + 1 WHERE day = ? AND story = ?",
+                (day, story))
         return cursor.rowcount > 0
 
     def provider_events(self, clicks: list[tuple[str, str]], opens: list[str]) -> int:
