@@ -344,3 +344,14 @@ def test_recover_refuses_while_a_send_holds_the_lock(newsletter):
         sending.kill()
         sending.communicate()
         server.stop()
+
+
+def test_every_table_of_the_schema_is_copied_by_a_recovery(tmp_path):
+    """A table the recovery does not know would be lost whole by a row-by-row recovery."""
+    from digest.state.recovery import TABLES
+
+    State(tmp_path / "state.db").close()
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        tables = {name for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    assert tables == set(TABLES)

@@ -62,6 +62,9 @@ TABLES: dict[str, str] = {
                        "email",
     "confirmations_sent": "the confirmation emails counted against the daily limit: counted "
                           "from zero",
+    "story_clicks": "the stories each edition linked to, and their clicks: the click links of "
+                    "those lost answer 404, their counts start from zero",
+    "edition_opens": "the opens providers reported: counted from zero",
 }
 KEY_TABLES = ("editions", "batches", "deliveries", "reader_tokens", "suppressions", "readers",
               "suppression_marks")
