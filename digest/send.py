@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -47,6 +48,9 @@ from digest.state.lock import send_lock
 
 if TYPE_CHECKING:
     from digest.folder import Folder
+
+
+WINDOW_BATCHES = 64  # batches claimed in one transaction: one of each of 50 sets of sections
 
 
 @dataclass
@@ -308,8 +312,8 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
         backend = open_backend()
         try:
             send_at = backend.send_time(day) if isinstance(backend, Scheduling) else None
-            for edition_out, chunk in by_sections.batches(still_to_send(readers),
-                                                          backend.batch_size):
+            batches = by_sections.batches(still_to_send(readers), backend.batch_size)
+            for window in _windows(batches, WINDOW_BATCHES):
                 if not report.batches:  # the provider's batch id first: it may fail
                     batch_id = _batch_to_schedule(ledger, backend, edition_id, send_at) \
                         if send_at and not report.dry_run else None
@@ -317,15 +321,15 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
                     if batch_id and send_at:
                         ledger.schedule(edition_id, batch_id, send_at)
                 report.scheduled_at = send_at
-                report.batches += 1
                 if report.dry_run:
-                    report.sent += len(chunk)
-                    events.batch(report, len(chunk))
+                    for _, chunk in window:
+                        report.batches += 1
+                        report.sent += len(chunk)
+                        events.batch(report, len(chunk))
                     continue
-                _hand_out_tokens(folder, edition_out, chunk)
-                if not _send_batch(ledger, backend, edition_out, edition_id, round, chunk, report):
+                if not _send_window(folder, ledger, backend, window, edition_id, round, report,
+                                    events):
                     break
-                events.batch(report, len(chunk))
         except KeyboardInterrupt:  # Ctrl-C: the ledger says where the round stands
             report.interrupted = True
         finally:
@@ -353,9 +357,11 @@ def _round(ledger: Ledger, edition_id: str, report: SendReport, *, force: bool,
 
 def _settle(folder: Folder, ledger: Ledger, edition_id: str, round: int,
             report: SendReport) -> None:
-    """The batches taken whole, settled at the end of the run (after an error the next run
-    does it, as after a kill); then where an interrupted round stands."""
+    """The batches taken whole, settled at the end of the run, and those claimed and not begun
+    released (after an error the next run does it, as after a kill); then where an interrupted
+    round stands."""
     if report.batches and not report.dry_run:
+        ledger.release_queued()
         ledger.settle(edition_id, round)
     if report.interrupted:
         _interrupted(folder, ledger.statuses(edition_id, round), report)
@@ -396,9 +402,33 @@ def _batch_to_schedule(ledger: Ledger, backend: Scheduling, edition_id: str,
     return None if known else batch_id
 
 
-def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report) -> bool:
-    """Send one batch and record it; False when the send must stop."""
-    batch_id, claimed = ledger.start_batch(edition_id, round, backend.name, [r.key for r in chunk])
+def _windows(batches: Iterator[tuple[Outgoing, list[Recipient]]],
+             size: int) -> Iterator[list[tuple[Outgoing, list[Recipient]]]]:
+    """The batches `size` at a time, claimed together (`Ledger.claim_batches`)."""
+    while window := list(islice(batches, size)):
+        yield window
+
+
+def _send_window(folder, ledger, backend, window, edition_id, round, report, events) -> bool:
+    """Claim the window's batches at once, then send them one by one; False when the send must
+    stop (the batches not begun are released: the next run sends to their readers)."""
+    claims = ledger.claim_batches(edition_id, round, backend.name,
+                                  [[r.key for r in chunk] for _, chunk in window])
+    for (edition_out, chunk), claim in zip(window, claims, strict=True):
+        report.batches += 1
+        _hand_out_tokens(folder, edition_out, chunk)
+        ledger.begin(claim[0])
+        if not _send_batch(ledger, backend, edition_out, edition_id, round, chunk, report,
+                           claim):
+            ledger.release_queued()
+            return False
+        events.batch(report, len(chunk))
+    return True
+
+
+def _send_batch(ledger, backend, outgoing, edition_id, round, chunk, report, claim) -> bool:
+    """Send one claimed batch and record it; False when the send must stop."""
+    batch_id, claimed = claim
     if len(claimed) < len(chunk):  # handled since this run read the ledger: never twice
         report.already += len(chunk) - len(claimed)
         chunk = [r for r in chunk if r.key in claimed]

@@ -219,8 +219,10 @@ def test_a_batch_taken_whole_is_never_failed_nor_finished_over(tmp_path):
     ledger = state.ledger
     ledger.edition("e1", "https://n.example", "2025-04-22", "h", "s",
                    calendar_window(date(2025, 4, 22), ZoneInfo("Europe/Paris")))
-    batch, claimed = ledger.start_batch("e1", 1, "sendgrid", ["a@x.example", "b@x.example"])
+    [(batch, claimed)] = ledger.claim_batches("e1", 1, "sendgrid",
+                                              [["a@x.example", "b@x.example"]])
     assert claimed == {"a@x.example", "b@x.example"}
+    ledger.begin(batch)
     ledger.batch_sent(batch, "provider-id")
     ledger.fail_pending(batch, "a bug after the answer")
     ledger.finish_batch(batch, "unknown")
@@ -228,6 +230,34 @@ def test_a_batch_taken_whole_is_never_failed_nor_finished_over(tmp_path):
                                         "b@x.example": Status.PENDING}
     assert ledger.settle("e1", 1) == 2
     assert ledger.statuses("e1", 1) == {"a@x.example": Status.SENT, "b@x.example": Status.SENT}
-    _, again = ledger.start_batch("e1", 1, "sendgrid", ["a@x.example", "b@x.example"])
+    [(_, again)] = ledger.claim_batches("e1", 1, "sendgrid", [["a@x.example", "b@x.example"]])
     assert again == set()
+    state.close()
+
+
+def test_batches_claimed_together_and_never_begun_are_released(tmp_path):
+    """A window of batches is claimed in one transaction; a run stopped after the first began
+    leaves the others queued: released, their readers are sent to by the next run, while the
+    begun batch's readers stay unknown (never sent twice)."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from digest.dates import calendar_window
+    from digest.models import Status
+    from digest.state import State
+
+    state = State(tmp_path / "state.db")
+    ledger = state.ledger
+    ledger.edition("e1", "https://n.example", "2025-04-22", "h", "s",
+                   calendar_window(date(2025, 4, 22), ZoneInfo("Europe/Paris")))
+    claims = ledger.claim_batches("e1", 1, "sendgrid", [["c@x.example", "a@x.example"],
+                                                        ["b@x.example"], ["d@x.example"]])
+    assert [claimed for _, claimed in claims] == [{"a@x.example", "c@x.example"},
+                                                  {"b@x.example"}, {"d@x.example"}]
+    ledger.begin(claims[0][0])
+    assert ledger.release_queued() == 2
+    assert ledger.statuses("e1", 1) == {"a@x.example": Status.PENDING,
+                                        "c@x.example": Status.PENDING}
+    again = ledger.claim_batches("e1", 1, "sendgrid", [["a@x.example", "b@x.example"]])
+    assert again[0][1] == {"b@x.example"}
     state.close()

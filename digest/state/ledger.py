@@ -26,6 +26,7 @@ from digest.state.db import StateDatabase
 
 DONE = (Status.SENT, Status.REFUSED, Status.PENDING)  # a normal run does not send to them again
 BATCH_SENT = "sent"  # a batch taken whole, its readers' rows not settled yet (Ledger.settle)
+BATCH_QUEUED = "queued"  # claimed with others, its request not begun (Ledger.claim_batches)
 
 
 @dataclass(frozen=True)
@@ -184,37 +185,54 @@ class Ledger:
             )
         return cursor.rowcount
 
-    def start_batch(self, edition_id: str, round: int, backend: str,
-                    keys: list[str]) -> tuple[int, set[str]]:
-        """Claim the readers of `keys` as pending with their batch, committed before any network
-        call: (the batch's id, the keys claimed). Only readers with no row yet or a failed one
-        are claimed; a sent, refused or pending row is never taken back."""
+    def claim_batches(self, edition_id: str, round: int, backend: str,
+                      batches: list[list[str]]) -> list[tuple[int, set[str]]]:
+        """Claim the readers of several batches as pending, committed before any network call:
+        [(each batch's id, the keys it claimed)]. Only readers with no row yet or a failed one
+        are claimed; a sent, refused or pending row is never taken back. One transaction, the
+        rows in key order: each index page is written once for all the batches, not once per
+        batch (a batch of one set of sections holds every Nth reader of the list). Each batch
+        stays queued until `begin`; a run that stops before leaves its queued batches to
+        `release_queued`, never sent to."""
         now = time.time()
-        listed = _json_list(keys)
         with self.db.transaction():
             handled = {key for (key,) in self.db.execute(
                 "SELECT email FROM deliveries WHERE edition_id = ? AND round = ?"
                 " AND status != 'failed' AND email IN (SELECT value FROM json_each(?))",
-                (edition_id, round, listed),
-            )}
-            claimed = [key for key in keys if key not in handled] if handled else keys
-            batch_id = self.db.execute(
-                "INSERT INTO batches (edition_id, round, backend, size, status, started_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?)",
-                (edition_id, round, backend, len(claimed), now),
-            ).lastrowid
-            # one statement for the batch: the keys in list order, each claimed unless handled
-            # (a row neither new nor failed is left as it is)
-            self.db.execute(
+                (edition_id, round, _json_list(sorted(k for keys in batches for k in keys))))}
+            claims, rows = [], []
+            for keys in batches:
+                claimed = [key for key in keys if key not in handled]
+                batch_id = self.db.execute(
+                    "INSERT INTO batches (edition_id, round, backend, size, status, started_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (edition_id, round, backend, len(claimed), BATCH_QUEUED, now)).lastrowid
+                claims.append((batch_id or 0, set(claimed)))
+                rows += [(key, batch_id) for key in claimed]
+            rows.sort()  # in key order: the index's pages one after the other, not all over it
+            self.db.executemany(
                 "INSERT INTO deliveries (edition_id, round, email, status, batch_id, updated_at)"
-                " SELECT ?, ?, value, 'pending', ?, ? FROM json_each(?) WHERE true"
-                " ON CONFLICT (edition_id, round, email)"
+                " VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (edition_id, round, email)"
                 " DO UPDATE SET status = 'pending', batch_id = excluded.batch_id,"
                 " error = NULL, updated_at = excluded.updated_at WHERE status = 'failed'",
-                (edition_id, round, batch_id, now,
-                 listed if claimed is keys else _json_list(claimed)),
-            )
-        return batch_id or 0, set(claimed)
+                ((edition_id, round, key, batch_id, now) for key, batch_id in rows))
+        return claims
+
+    def begin(self, batch_id: int) -> None:
+        """A queued batch's request is about to leave: from now on its readers may get it."""
+        self.db.execute("UPDATE batches SET status = 'pending' WHERE id = ? AND status = ?",
+                        (batch_id, BATCH_QUEUED))
+
+    def release_queued(self) -> int:
+        """The readers of batches claimed and never begun (a run stopped before them): their
+        rows go, as if never claimed, and the next run sends to them. The rows released."""
+        with self.db.transaction():
+            cursor = self.db.execute(
+                "DELETE FROM deliveries WHERE status = 'pending' AND batch_id IN"
+                " (SELECT id FROM batches WHERE status = ?)", (BATCH_QUEUED,))
+            self.db.execute("UPDATE batches SET status = 'released' WHERE status = ?",
+                            (BATCH_QUEUED,))
+        return cursor.rowcount
 
     def record(self, edition_id: str, round: int, outcomes: Iterable[Outcome]) -> None:
         """The provider's answers, in one transaction: one statement for all the readers with
@@ -259,7 +277,9 @@ class Ledger:
         return cursor.rowcount
 
     def settle_all(self) -> None:
-        """Every round's batches sent whole and not settled yet (a run stopped before its end)."""
+        """What a run stopped before its end left: its batches queued and never begun
+        released, its batches sent whole and not settled yet settled."""
+        self.release_queued()
         for edition_id, round in self.db.execute(
                 "SELECT DISTINCT edition_id, round FROM batches WHERE status = ?",
                 (BATCH_SENT,)).fetchall():
