@@ -1,11 +1,13 @@
 """The send ledger: who got which edition, written before and after every network call.
 
 SQLite in WAL mode under `.digest/state.db`. A recipient's row is written as `pending` in the same
-transaction as its batch, *before* the request leaves, then updated to `sent`, `failed` or `refused`
-once the provider answered; a batch the provider took whole in one answer is marked on its batch
-row instead, and its readers' rows are settled as `sent` together at the end of the run (or by the
-next reader of the ledger after a kill). After a crash, `pending` rows of the other batches are
-the readers whose fate is unknown: they are not sent again unless asked (`--resend-unknown`).
+transaction as its batch (up to 64 batches claimed together, each begun just before its
+request; those never begun are released), *before* the request leaves, then updated to `sent`,
+`failed` or `refused` once the provider answered; a batch the provider took whole in one answer
+is marked on its batch row instead, and its readers' rows are settled as `sent` together at the
+end of the run (or by the next reader of the ledger after a kill). After a crash, `pending` rows
+of the other batches are the readers whose fate is unknown: they are not sent again unless asked
+(`--resend-unknown`).
 
 Statuses: sent (delivered to the provider), failed (not delivered; tried again on the next run),
 refused (the server refused this address for good; not tried again), pending (unknown).
