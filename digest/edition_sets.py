@@ -7,12 +7,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from itertools import islice
+from typing import TypeVar
 
 from digest.audience.recipients import Recipient
 from digest.deliver import Outgoing
 from digest.models import Email
 from digest.sections import label, reader_sections
 
+T = TypeVar("T")
 
 class SectionEditions:
     """The readers in batches of one edition each: those of each set of sections get that
@@ -32,7 +34,7 @@ class SectionEditions:
     def batches(self, readers: Iterable[Recipient],
                 size: int) -> Iterator[tuple[Outgoing, list[Recipient]]]:
         if not self.sections:  # one edition for all, as it streams
-            for chunk in _chunks(readers, size):
+            for chunk in chunks(readers, size):
                 self._readers[frozenset()] += len(chunk)
                 yield self.outgoing, chunk
             return
@@ -60,7 +62,8 @@ class SectionEditions:
         return {label(names): count for names, count in self._readers.most_common()}
 
 
-def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` `size` at a time (the last chunk shorter)."""
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk

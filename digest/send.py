@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,7 +25,7 @@ from digest.deliver import (
     backend_class,
     check_unsubscribe_link,
 )
-from digest.edition_sets import SectionEditions
+from digest.edition_sets import SectionEditions, chunks
 from digest.engagement.links import ClickLinks, linked_stories
 from digest.errors import (
     EXIT_INTERRUPTED,
@@ -313,7 +312,7 @@ def _send_to_list(folder, day, open_backend, outgoing, report, events, *,
         try:
             send_at = backend.send_time(day) if isinstance(backend, Scheduling) else None
             batches = by_sections.batches(still_to_send(readers), backend.batch_size)
-            for window in _windows(batches, WINDOW_BATCHES):
+            for window in chunks(batches, WINDOW_BATCHES):  # claimed together
                 if not report.batches:  # the provider's batch id first: it may fail
                     batch_id = _batch_to_schedule(ledger, backend, edition_id, send_at) \
                         if send_at and not report.dry_run else None
@@ -402,16 +401,9 @@ def _batch_to_schedule(ledger: Ledger, backend: Scheduling, edition_id: str,
     return None if known else batch_id
 
 
-def _windows(batches: Iterator[tuple[Outgoing, list[Recipient]]],
-             size: int) -> Iterator[list[tuple[Outgoing, list[Recipient]]]]:
-    """The batches `size` at a time, claimed together (`Ledger.claim_batches`)."""
-    while window := list(islice(batches, size)):
-        yield window
-
-
 def _send_window(folder, ledger, backend, window, edition_id, round, report, events) -> bool:
     """Claim the window's batches at once, then send them one by one; False when the send must
-    stop (the batches not begun are released: the next run sends to their readers)."""
+    stop (the batches not begun stay queued: `_settle` releases them)."""
     claims = ledger.claim_batches(edition_id, round, backend.name,
                                   [[r.key for r in chunk] for _, chunk in window])
     for (edition_out, chunk), claim in zip(window, claims, strict=True):
@@ -420,7 +412,6 @@ def _send_window(folder, ledger, backend, window, edition_id, round, report, eve
         ledger.begin(claim[0])
         if not _send_batch(ledger, backend, edition_out, edition_id, round, chunk, report,
                            claim):
-            ledger.release_queued()
             return False
         events.batch(report, len(chunk))
     return True
